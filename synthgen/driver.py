@@ -1,0 +1,149 @@
+"""The driver: check everything, claim the output, dispatch what is missing, finish the job.
+
+All user mistakes surface before the first write; the first write is job.json, created only
+if absent. A job already on the output is resumed when its job_id matches, refused otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from synthgen import __version__
+from synthgen.errors import JobFailed, UserError
+from synthgen.manifest import Manifest
+from synthgen.models import ModelInfo, inspect_model
+from synthgen.output import check_writable, redact
+from synthgen.plan import Plan
+from synthgen.progress import Progress
+from synthgen.spec import JobSpec, validate_spec
+from synthgen.storage import JOB_FILE, SUCCESS_FILE, Store, failure_path, json_bytes
+from synthgen.validate import check_plan_against_model
+from synthgen.worker import JobContext
+
+log = logging.getLogger("synthgen")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A checked job: its plan, its model's info and its output store."""
+
+    plan: Plan
+    info: ModelInfo
+    store: Store
+
+    @property
+    def job(self) -> JobContext:
+        return JobContext(spec=self.plan.spec, manifest=self.plan.manifest)
+
+
+def prepare(spec: JobSpec, manifest: Manifest | None = None) -> Prepared:
+    """Every check that needs no model weights and writes nothing."""
+    plan = Plan.build(spec, manifest)
+    info = inspect_model(spec.model)
+    check_plan_against_model(plan, info)
+    store = Store(spec.output.uri, spec.output.storage_options)
+    check_writable(store)
+    return Prepared(plan, info, store)
+
+
+def load_job(uri: str, overrides: tuple[str, ...] = (), storage_options: dict | None = None
+             ) -> tuple[JobSpec, Manifest]:
+    """The spec and manifest a job stored in its output, with execution-only overrides."""
+    from synthgen.spec import _parse_override, _set_dotted
+
+    store = Store(uri, storage_options or {})
+    if not store.exists(JOB_FILE):
+        raise UserError("URI", uri, "holds no synthgen job (no job.json); check the path")
+    record = store.read_json(JOB_FILE)
+    data = record["spec"]
+    data["output"]["uri"] = uri
+    data["output"]["storage_options"] = {**data["output"].get("storage_options", {}),
+                                         **(storage_options or {})}
+    for item in overrides:
+        _set_dotted(data, *_parse_override(item))
+    return validate_spec(data), Manifest.from_json(record["manifest"])
+
+
+def run_job(prepared: Prepared, address: str | None = None) -> dict[str, Any]:
+    """Run the job to completion on Ray; returns the final status."""
+    from synthgen.executor import Events, Executor, connect
+    from synthgen.finalize import finalize
+    from synthgen.status import committed_markers, job_status
+
+    store, plan = prepared.store, prepared.plan
+    if claim_output(prepared) and store.exists(SUCCESS_FILE):
+        log.info("job %s is already complete in %s: nothing to do", plan.job_id, plan.spec.output.uri)
+        return job_status(store)
+    markers = committed_markers(store)
+    pending = [i for i in range(plan.num_shards) if i not in markers]
+    log.info("job %s: %d samples in %d shards, %d committed, %d to run", plan.job_id,
+             plan.total, plan.num_shards, len(markers), len(pending))
+    failed: dict[int, str] = {}
+    if pending:
+        connect(address)
+        done = sum(m["rows"] for m in markers.values())
+        with Progress(total=plan.total, done=done, shards_total=plan.num_shards,
+                      shards_done=len(markers)) as progress:
+            events = Events(on_progress=progress.in_flight, on_done=progress.shard_done,
+                            on_failed=lambda i, e, n: _record_failure(store, i, e, n))
+            failed = Executor(prepared.job, events).run(pending).failed
+    if failed:
+        lines = "; ".join(f"shard {i}: {e}" for i, e in sorted(failed.items()))
+        raise JobFailed(f"{len(failed)} shard(s) failed: {lines}. "
+                        f"Run `synthgen resume {plan.spec.output.uri}` to retry them.")
+    finalize(prepared)
+    return job_status(store)
+
+
+def claim_output(prepared: Prepared) -> bool:
+    """Write job.json, or check the one there; True when the output already held this job."""
+    store, plan = prepared.store, prepared.plan
+    record = job_record(prepared)
+    try:
+        created = store.create_only(JOB_FILE, json_bytes(record))
+    except PermissionError:
+        raise UserError("output.uri", plan.spec.output.uri,
+                        "permission denied; choose an output you can write to") from None
+    if created:
+        return False
+    existing = store.read_json(JOB_FILE)
+    if existing.get("job_id") != plan.job_id:
+        raise UserError("output.uri", plan.spec.output.uri,
+                        f"holds another job ({existing.get('job_id')}, this one is {plan.job_id}); "
+                        "choose a new output, or `synthgen resume` that URI")
+    return True
+
+
+def job_record(prepared: Prepared) -> dict[str, Any]:
+    plan, info = prepared.plan, prepared.info
+    spec = plan.spec.model_dump(mode="json")
+    for section in ("output", "model", "classes", "prompts"):
+        if spec.get(section):
+            spec[section]["storage_options"] = redact(spec[section].get("storage_options", {}))
+    return {
+        "job_id": plan.job_id,
+        "spec": spec,
+        "manifest": plan.manifest.to_json(),
+        "plan": {k: v for k, v in plan.summary().items() if k != "per_class"},
+        "model": {"source": info.source, "revision": info.revision, "family": info.family,
+                  "license": info.license},
+        "versions": versions(),
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def versions() -> dict[str, str]:
+    import diffusers
+    import torch
+
+    return {"synthgen": __version__, "torch": torch.__version__, "diffusers": diffusers.__version__}
+
+
+def _record_failure(store: Store, index: int, error: str, attempts: int) -> None:
+    log.error("shard %d failed after %d attempts: %s", index, attempts, error)
+    store.put_json(failure_path(index), {"shard": index, "error": error, "attempts": attempts,
+                                         "failed_at": time.time()})
+

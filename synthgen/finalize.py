@@ -1,0 +1,61 @@
+"""The end of a job: remove orphans, write index.parquet and the dataset card, then _SUCCESS."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from synthgen.card import dataset_card
+from synthgen.dataset import METADATA_COLUMNS, shard_schema, table_bytes
+from synthgen.status import committed_markers
+from synthgen.storage import CARD_FILE, DATA_DIR, FAILED_DIR, INDEX_FILE, SUCCESS_FILE, json_bytes
+
+if TYPE_CHECKING:
+    from synthgen.driver import Prepared
+
+log = logging.getLogger("synthgen")
+
+
+def finalize(prepared: Prepared) -> None:
+    store, plan = prepared.store, prepared.plan
+    markers = committed_markers(store)
+    missing = [i for i in range(plan.num_shards) if i not in markers]
+    if missing:
+        raise RuntimeError(f"cannot finish: shards {missing[:10]} are not committed")
+    files = [markers[i]["file"] for i in range(plan.num_shards)]
+    remove_orphans(prepared, set(files))
+    for name in store.list(FAILED_DIR):
+        store.delete(f"{FAILED_DIR}/{name}")
+    store.put_bytes(INDEX_FILE, table_bytes(index_table(prepared, files)))
+    store.put_bytes(CARD_FILE, dataset_card(prepared, markers).encode())
+    store.put_bytes(SUCCESS_FILE, json_bytes({"job_id": plan.job_id, "samples": plan.total,
+                                              "shards": plan.num_shards,
+                                              "finished_at": time.time()}))
+    log.info("job %s complete: %d samples in %s", plan.job_id, plan.total, plan.spec.output.uri)
+
+
+def remove_orphans(prepared: Prepared, keep: set[str]) -> None:
+    """Data files that no marker names (lost races, crashed attempts) are deleted."""
+    store = prepared.store
+    for name in store.list(DATA_DIR):
+        rel = f"{DATA_DIR}/{name}"
+        if rel not in keep:
+            log.info("removing orphan %s", rel)
+            store.delete(rel)
+
+
+def index_table(prepared: Prepared, files: list[str]) -> pa.Table:
+    """Every committed sample's metadata and its data file, no image bytes."""
+    store = prepared.store
+    columns = ["label", *METADATA_COLUMNS]
+    tables = []
+    for rel in files:
+        table = pq.read_table(store.path(rel), columns=columns, filesystem=store.fs)
+        tables.append(table.append_column("file", pa.array([rel] * len(table), pa.string())))
+    schema = shard_schema(prepared.plan.manifest.class_names, with_image=False)
+    schema = schema.append(pa.field("file", pa.string()))
+    return pa.concat_tables([t.cast(schema) for t in tables])

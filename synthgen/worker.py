@@ -1,0 +1,161 @@
+"""The worker: one loaded model, the reverse loop, and the shard writer.
+
+A plain class: Ray wraps it in an actor, while tests and benchmarks use it bare. Each shard
+is generated batch by batch (encoding overlaps the next batch), built whole in memory, put
+in one call, then committed by a create-only marker: the first marker for a shard wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import socket
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from synthgen import faults
+from synthgen.dataset import Provenance, shard_table, table_bytes
+from synthgen.imaging import Encoder
+from synthgen.manifest import Manifest
+from synthgen.models import inspect_model, load_adapter
+from synthgen.plan import Plan, Sample, Shard
+from synthgen.spec import JobSpec
+from synthgen.storage import Store, data_path, marker_path
+
+log = logging.getLogger("synthgen.worker")
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """Everything a worker needs, small and picklable: no filesystem, no model."""
+
+    spec: JobSpec
+    manifest: Manifest
+
+    @property
+    def plan(self) -> Plan:
+        return Plan(spec=self.spec, manifest=self.manifest)
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """What an actor sends back: a few numbers, never image bytes."""
+
+    shard: int
+    rows: int
+    seconds: float
+    committed: bool
+    marker: dict[str, Any]
+    batch_size: int
+
+
+class Worker:
+    def __init__(self, job: JobContext, threads: int | None = None) -> None:
+        if threads:
+            torch.set_num_threads(threads)
+        self.spec = job.spec
+        self.plan = job.plan
+        self.info = inspect_model(job.spec.model)
+        self.adapter = load_adapter(self.info, job.spec.model)
+        self.store = Store(job.spec.output.uri, job.spec.output.storage_options)
+        self.encoder = Encoder.from_spec(job.spec.output)
+        self.batch_size = job.spec.compute.batch_size
+        self.done = 0
+        self.provenance = Provenance(
+            job_id=self.plan.job_id, model=job.spec.model.source, model_revision=self.info.revision,
+            scheduler=job.spec.sampler.scheduler, steps=job.spec.sampler.steps,
+            guidance_scale=job.spec.sampler.guidance_scale,
+            image_format=job.spec.output.image_format,
+        )
+
+    def progress(self) -> int:
+        """Images finished in the shard in hand (polled by the driver's progress bar)."""
+        return self.done
+
+    def run_shard(self, index: int, attempt_no: int = 0) -> ShardResult:
+        """Generate, write and commit one shard; a shard committed already is left alone."""
+        start = time.perf_counter()
+        shard = self.plan.shard(index)
+        if self.store.exists(marker_path(index)):
+            marker = self.store.read_json(marker_path(index))
+            return ShardResult(index, marker["rows"], 0.0, False, marker, self.batch_size)
+        samples = self.plan.samples(shard)
+        images, sizes = self._generate_shard(samples, index, attempt_no)
+        table = shard_table(samples, images, sizes, self.provenance, self.plan.manifest.class_names)
+        data = table_bytes(table)
+        marker, won = self._commit(shard, data, attempt_no, time.perf_counter() - start)
+        return ShardResult(index, shard.size, time.perf_counter() - start, won, marker,
+                           self.batch_size)
+
+    def _generate_shard(
+        self, samples: list[Sample], index: int, attempt_no: int
+    ) -> tuple[list[bytes], list[tuple[int, int]]]:
+        """Sample batch after batch while a thread encodes the previous one."""
+        self.done = 0
+        encoded: list[Future[list[bytes]]] = []
+        sizes: list[tuple[int, int]] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as pool:
+            pos = 0
+            while pos < len(samples):
+                faults.fire("raise", index, attempt_no)
+                batch = samples[pos : pos + self.batch_size]
+                pixels = self._generate_batch(batch, index, attempt_no)
+                encoded.append(pool.submit(self.encoder.encode_batch, pixels))
+                sizes += [(pixels.shape[2], pixels.shape[1])] * len(batch)
+                pos += len(batch)
+                self.done = pos
+                faults.fire("crash", index, attempt_no)
+            images = [b for future in encoded for b in future.result()]
+        return images, sizes
+
+    def _generate_batch(self, batch: list[Sample], index: int, attempt_no: int) -> np.ndarray:
+        """Run the loop; on an accelerator out-of-memory error halve the batch and keep it."""
+        while True:
+            try:
+                return self._generate_chunks(batch, index, attempt_no)
+            except torch.OutOfMemoryError:
+                if self.batch_size == 1:
+                    raise
+                self.batch_size //= 2
+                log.warning("shard %d: out of memory, batch size now %d", index, self.batch_size)
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+
+    def _generate_chunks(self, batch: list[Sample], index: int, attempt_no: int) -> np.ndarray:
+        parts = []
+        for i in range(0, len(batch), self.batch_size):
+            chunk = batch[i : i + self.batch_size]
+            if len(chunk) > 1 and faults.armed("oom", index, attempt_no):
+                raise torch.OutOfMemoryError("injected out of memory")
+            parts.append(self.adapter.generate(chunk, self.spec.sampler))
+        return np.concatenate(parts)
+
+    def _commit(
+        self, shard: Shard, data: bytes, attempt_no: int, seconds: float
+    ) -> tuple[dict[str, Any], bool]:
+        """Put the data file whole, then race for the marker; the loser removes its file."""
+        attempt = f"{attempt_no:02d}{uuid.uuid4().hex[:10]}"
+        file = data_path(shard.index, attempt)
+        self.store.put_bytes(file, data)
+        faults.fire("crash_after_upload", shard.index, attempt_no)
+        marker = {
+            "shard": shard.index, "file": file, "rows": shard.size, "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(), "first_sample_id": shard.start,
+            "last_sample_id": shard.stop - 1, "attempt": attempt, "attempt_no": attempt_no,
+            "job_id": self.plan.job_id, "host": socket.gethostname(),
+            "seconds": round(seconds, 3), "batch_size": self.batch_size,
+            "committed_at": time.time(),
+        }
+        if not self.store.create_only(marker_path(shard.index), json.dumps(marker).encode()):
+            self.store.delete(file)
+            return self.store.read_json(marker_path(shard.index)), False
+        faults.fire("crash_after_marker", shard.index, attempt_no)
+        return marker, True
+

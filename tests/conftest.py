@@ -1,0 +1,82 @@
+"""Shared fixtures: one real local Ray for the session, tiny real models, spec writers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests import tiny_models
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def ray_address() -> Iterator[str]:
+    """A real Ray head for the whole session (2 CPUs, loopback only); CLI runs attach to it.
+
+    Started in this process, so `ray.shutdown()` stops exactly the processes it started.
+    """
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+             logging_level="WARNING")
+    address = ray.get_runtime_context().gcs_address
+    yield address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def class_model(models_dir: Path) -> Path:
+    return tiny_models.class_unet(models_dir / "class-unet")
+
+
+@pytest.fixture(scope="session")
+def plain_model(models_dir: Path) -> Path:
+    return tiny_models.plain_unet(models_dir / "plain-unet")
+
+
+def tiny_spec(model: Path, out: Path, **changes: Any) -> dict[str, Any]:
+    """A spec dict for the tiny class model: 3 classes x 7 images, shards of 5."""
+    spec: dict[str, Any] = {
+        "name": "tiny",
+        "seed": 0,
+        "model": {"source": str(model)},
+        "sampler": {"scheduler": "ddim", "steps": 4, "guidance_scale": 2.0},
+        "classes": {"count": 7, "names": ["a", "b", "c"]},
+        "output": {"uri": str(out), "shard_size": 5},
+        "compute": {"batch_size": 4, "workers": 1},
+    }
+    for dotted, value in changes.items():
+        node = spec
+        *parents, leaf = dotted.split("__")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return spec
+
+
+def write_spec(path: Path, spec: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def synthgen(*args: str, address: str | None = None, env: dict[str, str] | None = None,
+             timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the real console entry point in a subprocess, as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    if address:
+        full_env["RAY_ADDRESS"] = address
+    return subprocess.run([sys.executable, "-m", "synthgen.cli", *args], capture_output=True,
+                          text=True, env=full_env, timeout=timeout, cwd=ROOT)
