@@ -1,3 +1,21 @@
 """synthgen: labeled synthetic image datasets from diffusion models, at cluster scale."""
 
+from __future__ import annotations
+
+from typing import Any
+
 __version__ = "0.1.0"
+
+# Readers load on first use, so that `import synthgen` stays light (no torch, no pyarrow).
+_LAZY = {"open_dataset": "synthgen.loader_torch", "data_files": "synthgen.readers"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'synthgen' has no attribute {name!r}")
+
+
+__all__ = ["__version__", "data_files", "open_dataset"]

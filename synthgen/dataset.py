@@ -35,6 +35,10 @@ METADATA_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "steps": (pa.int64(), "int64"),
     "guidance_scale": (pa.float64(), "float64"),
     "job_id": (pa.string(), "string"),
+    # The label-fidelity filter (null when the job has none): the classifier's probability of
+    # the row's class, and how many draws the sample took (1: its first image was accepted).
+    "filter_score": (pa.float64(), "float64"),
+    "filter_draws": (pa.int64(), "int64"),
 }
 
 
@@ -78,8 +82,11 @@ def shard_table(
     sizes: Sequence[tuple[int, int]],
     prov: Provenance,
     class_names: Sequence[str],
+    scores: Sequence[float | None] | None = None,
+    draws: Sequence[int | None] | None = None,
 ) -> pa.Table:
-    """One row per image; `sizes` holds (width, height) per image."""
+    """One row per image; `sizes` holds (width, height) per image; `scores` and `draws` are
+    the filter's, per row (None: the job has no filter)."""
     ext = "jpg" if prov.image_format == "jpeg" else prov.image_format
     n = len(samples)
     columns: dict[str, list[Any]] = {
@@ -102,6 +109,8 @@ def shard_table(
         "steps": [prov.steps] * n,
         "guidance_scale": [prov.guidance_scale] * n,
         "job_id": [prov.job_id] * n,
+        "filter_score": list(scores) if scores is not None else [None] * n,
+        "filter_draws": list(draws) if draws is not None else [None] * n,
     }
     return pa.Table.from_pydict(columns, schema=shard_schema(class_names))
 

@@ -3,23 +3,33 @@
 One actor holds one model (one GPU each where there are GPUs, CPU actors otherwise). Only a
 shard index travels to an actor and a small result travels back: images never pass through
 the driver or the object store.
+
+On a cluster, GPU actors fill one node's GPUs before the next node's (fewer nodes hold a copy
+of the model, and idle ones can be scaled down); a shard goes only to an actor that has loaded
+its model, so a lost node's shards move to the actors still alive while replacements start;
+with `workers: auto` the pool grows as GPUs join the cluster.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections import deque
+import time
+from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from synthgen import s3
 from synthgen.faults import ENV as FAULTS_ENV
 from synthgen.worker import JobContext, ShardResult, Worker
 
 log = logging.getLogger("synthgen.executor")
 
 PROGRESS_EVERY_S = 0.5
+RESIZE_EVERY_S = 5.0  # how often `workers: auto` re-reads the cluster's GPUs
+STALL_WARN_S = 60.0  # warn when no actor could start for this long
+SUSPECT_S = 60.0  # after an actor died on a node, new actors avoid it this long (it may be going)
 
 
 @dataclass
@@ -38,18 +48,36 @@ class Outcome:
 
 
 @dataclass
+class Actors:
+    """The driver's view of its pool: actors loading their model, ready ones, busy ones."""
+
+    starting: dict[Any, Any] = field(default_factory=dict)  # node_id() ref -> actor
+    idle: list[Any] = field(default_factory=list)
+    busy: dict[Any, tuple[Any, int]] = field(default_factory=dict)  # run_shard ref -> (actor, shard)
+    node: dict[Any, str | None] = field(default_factory=dict)  # actor -> node (planned, then actual)
+
+    def __len__(self) -> int:
+        return len(self.starting) + len(self.idle) + len(self.busy)
+
+
+@dataclass
 class Events:
-    """Callbacks to the driver: progress (images in flight), a shard done, a shard failed."""
+    """Callbacks to the driver: progress (images in flight), a shard done, a shard failed;
+    `commit` writes a result's marker where the store leaves that to the driver."""
 
     on_progress: Callable[[int], None] = lambda images: None
     on_done: Callable[[ShardResult], None] = lambda result: None
     on_failed: Callable[[int, str, int], None] = lambda shard, error, attempts: None
+    commit: Callable[[ShardResult], ShardResult] = lambda result: result
+    on_retry: Callable[[int, str], None] = lambda shard, error: None
+    on_worker_done: Callable[[Any, ShardResult], None] = lambda actor, result: None  # per-worker rates
 
 
 class WorkerActor:
     """The Ray-side wrapper: a Worker, with torch given the cores the actor reserved."""
 
-    def __init__(self, job: JobContext, threads: int) -> None:
+    def __init__(self, job: JobContext, threads: int, credentials: s3.Credentials) -> None:
+        credentials.install()
         self.worker = Worker(job, threads=threads)
 
     def run_shard(self, index: int, attempt_no: int) -> ShardResult:
@@ -57,6 +85,12 @@ class WorkerActor:
 
     def progress(self) -> int:
         return self.worker.progress()
+
+    def node_id(self) -> str:
+        """Where this actor runs; answering also says its model is loaded."""
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
 
 
 def connect(address: str | None) -> None:
@@ -68,16 +102,23 @@ def connect(address: str | None) -> None:
     address = address or os.environ.get("RAY_ADDRESS") or None
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True}
     if address is None:
-        # A private single-machine cluster: no dashboard, and all traffic on loopback.
+        # "local": a private cluster even if `ray start` left one running on this machine;
+        # no dashboard, and all its traffic on loopback.
+        address = "local"
         kwargs.update(include_dashboard=False, _node_ip_address="127.0.0.1")
     ray.init(address=address, **kwargs)
 
 
 def pool_plan(job: JobContext, cluster: dict[str, float]) -> PoolPlan:
-    """workers=auto: one actor per GPU (gpus_per_worker each), or one CPU actor without GPUs."""
-    compute = job.spec.compute
-    gpus = cluster.get("GPU", 0.0) if job.spec.model.device != "cpu" else 0.0
-    per_gpu = compute.gpus_per_worker if gpus else 0.0
+    """workers=auto: one actor per GPU (gpus_per_worker each), or one CPU actor without GPUs.
+
+    `model.device: cuda` asks for GPU actors even while the cluster has no GPU (an autoscaler
+    at zero starts GPU nodes for them); `auto` uses GPUs only where the cluster has some.
+    """
+    compute, device = job.spec.compute, job.spec.model.device
+    gpus = cluster.get("GPU", 0.0)
+    on_gpu = device == "cuda" or (device == "auto" and gpus > 0)
+    per_gpu = compute.gpus_per_worker if on_gpu else 0.0
     if compute.workers == "auto":
         workers = max(1, int(gpus // per_gpu)) if per_gpu else 1
     else:
@@ -97,14 +138,21 @@ class Executor:
     def __init__(self, job: JobContext, events: Events) -> None:
         import ray
 
-        self.job, self.events = job, events
+        self.job, self.events = _absolute_output(job), events
         self.pool = pool_plan(job, ray.cluster_resources())
-        env = {k: v for k, v in os.environ.items() if k == FAULTS_ENV}
-        self.actor_class = ray.remote(WorkerActor).options(
-            num_cpus=self.pool.cpus, num_gpus=self.pool.gpus, max_concurrency=2,
-            runtime_env={"env_vars": env} if env else None,
-        )
+        self.target = self.pool.workers
+        env = {k: v for k, v in os.environ.items() if k.startswith(FAULTS_ENV)} | s3.forwarded_env()
+        self.actor_class = ray.remote(WorkerActor)
+        self.actor_options: dict[str, Any] = {
+            "num_cpus": self.pool.cpus, "num_gpus": self.pool.gpus, "max_concurrency": 2,
+            "runtime_env": {"env_vars": env} if env else None,
+        }
         self.max_attempts = job.spec.compute.max_retries
+        self.resized_at = self.hold_until = time.monotonic()
+        self.stalled_since: float | None = None
+        self.suspect: dict[str, float] = {}  # node -> when an actor of this pool died there
+        self.init_failures = 0  # models that failed to load in a row, while no actor worked
+        self.polled_at = 0.0  # progress is polled at most every PROGRESS_EVERY_S, not per result
 
     def run(self, shards: list[int]) -> Outcome:
         import ray
@@ -112,38 +160,161 @@ class Executor:
         outcome = Outcome()
         queue: deque[int] = deque(shards)
         attempts: dict[int, int] = dict.fromkeys(shards, 0)
-        idle = [self._new_actor() for _ in range(min(self.pool.workers, len(shards)))]
-        busy: dict[Any, tuple[Any, int]] = {}
+        actors = Actors()
         log.info("%d shards on %d actors (%.0f CPU, %.2g GPU each)", len(shards),
-                 len(idle), self.pool.cpus, self.pool.gpus)
-        while queue or busy:
-            while queue and idle:
-                actor, index = idle.pop(), queue.popleft()
-                busy[actor.run_shard.remote(index, attempts[index])] = (actor, index)
-            ready, _ = ray.wait(list(busy), num_returns=1, timeout=PROGRESS_EVERY_S)
-            for ref in ready:
-                actor, index = busy.pop(ref)
-                error, actor = self._collect(ref, actor, outcome)
-                if actor is not None:
-                    idle.append(actor)
-                if error is not None:
-                    self._retry(index, error, attempts, queue, outcome)
-            self._poll_progress([actor for actor, _ in busy.values()])
+                 min(self.target, len(shards)), self.pool.cpus, self.pool.gpus)
+        try:
+            while queue or actors.busy:
+                self._top_up(actors, len(queue) + len(actors.busy))
+                while queue and actors.idle:
+                    actor, index = actors.idle.pop(), queue.popleft()
+                    actors.busy[actor.run_shard.remote(index, attempts[index])] = (actor, index)
+                ready = _ready([*actors.busy, *actors.starting])
+                for ref in ready:
+                    if ref in actors.starting:
+                        self._started(ref, actors, queue, outcome)
+                        continue
+                    actor, index = actors.busy.pop(ref)
+                    error, kept = self._collect(ref, actor, outcome)
+                    if kept is None:
+                        self._lost(actor, actors)
+                    else:
+                        actors.idle.append(kept)
+                    if error is not None:
+                        self._retry(index, error, attempts, queue, outcome)
+                if time.monotonic() - self.polled_at >= PROGRESS_EVERY_S:
+                    self._poll_progress([actor for actor, _ in actors.busy.values()])
+                self._warn_if_stalled(actors)
+        finally:
+            for actor in actors.node:  # free their GPUs now, and cancel pending ones
+                ray.kill(actor, no_restart=True)
         return outcome
 
+    def _top_up(self, actors: Actors, outstanding: int) -> None:
+        """Start actors up to the pool's size, never more than there are shards left: this
+        replaces dead ones and, with `workers: auto` on GPUs, adds one per GPU that joined."""
+        import ray
+
+        now = time.monotonic()
+        if now < self.hold_until:
+            return
+        if (self.job.spec.compute.workers == "auto" and self.pool.gpus
+                and now - self.resized_at >= RESIZE_EVERY_S):
+            self.resized_at = now
+            target = max(1, int(ray.cluster_resources().get("GPU", 0.0) // self.pool.gpus))
+            if target != self.target:
+                log.info("the cluster has GPUs for %d actors now (was %d)", target, self.target)
+            self.target = target
+        for _ in range(min(self.target, outstanding) - len(actors)):
+            self._start_actor(actors)
+
+    def _start_actor(self, actors: Actors) -> None:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        options = dict(self.actor_options)
+        node = self._fill_node(actors)
+        if node is not None:
+            # soft, and spill when that node is busy after all: Ray then places it elsewhere.
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
+                node, soft=True, _spill_on_unavailable=True)
+        actor = self.actor_class.options(**options).remote(self.job, max(1, int(self.pool.cpus)),
+                                                           s3.Credentials.from_env())
+        actors.node[actor] = node
+        actors.starting[actor.node_id.remote()] = actor
+
+    def _fill_node(self, actors: Actors) -> str | None:
+        """The alive node with a free GPU that already runs most of this pool's actors, so that a
+        node's GPUs fill before the next node gets one. None (Ray decides) for CPU actors, or
+        when no node has room: the actor then waits for the autoscaler."""
+        import ray
+
+        if not self.pool.gpus:
+            return None
+        ours = Counter(actors.node.values())
+        room: dict[str, float] = {}
+        now = time.monotonic()
+        for node in ray.nodes():
+            free = node["Resources"].get("GPU", 0.0) - ours[node["NodeID"]] * self.pool.gpus
+            suspect = now - self.suspect.get(node["NodeID"], -SUSPECT_S) < SUSPECT_S
+            if node["Alive"] and free >= self.pool.gpus and not suspect:
+                room[node["NodeID"]] = free
+        return max(room, key=lambda n: (ours[n], room[n], n), default=None)
+
+    def _started(self, ref: Any, actors: Actors, queue: deque[int], outcome: Outcome) -> None:
+        """An actor answered (its model is loaded: it takes shards from now on) or died starting.
+
+        When the model fails to load max_retries times in a row while no actor works, it loads
+        nowhere: the queued shards fail with that cause. Other start failures (its node died,
+        say) only delay the next start a little.
+        """
+        import ray
+
+        actor = actors.starting.pop(ref)
+        try:
+            actors.node[actor] = ray.get(ref)
+        except ray.exceptions.RayError as exc:
+            self._lost(actor, actors)
+            error = f"actor failed to start: {_cause(exc)}"
+            log.warning(error)
+            if not getattr(exc, "actor_init_failed", False) or actors.idle or actors.busy:
+                self.hold_until = time.monotonic() + RESIZE_EVERY_S
+                return
+            self.init_failures += 1
+            if self.init_failures >= self.max_attempts:
+                for index in queue:
+                    outcome.failed[index] = error
+                    self.events.on_failed(index, error, self.init_failures)
+                queue.clear()
+            return
+        self.init_failures = 0
+        actors.idle.append(actor)
+
+    def _lost(self, actor: Any, actors: Actors) -> None:
+        """Forget a dead actor; its node gets no new actor on purpose for a while."""
+        node = actors.node.pop(actor, None)
+        if node is not None:
+            self.suspect[node] = time.monotonic()
+
+    def _warn_if_stalled(self, actors: Actors) -> None:
+        """Say why nothing runs when the actors have waited a while for what the cluster lacks
+        (actors that fit are loading their model: no warning for them)."""
+        import ray
+
+        now = time.monotonic()
+        if actors.idle or actors.busy or not actors.starting:
+            self.stalled_since = None
+            return
+        if self.stalled_since is None or now - self.stalled_since < STALL_WARN_S:
+            self.stalled_since = self.stalled_since or now
+            return
+        self.stalled_since = now
+        have = ray.cluster_resources()
+        if all(have.get(kind, 0.0) >= need * len(actors)
+               for kind, need in (("CPU", self.pool.cpus), ("GPU", self.pool.gpus))):
+            return
+        log.warning("%d actor(s) wait for %g CPU and %g GPU each; the cluster has %g CPU and %g GPU. "
+                    "An autoscaler adds nodes for them; without one, lower compute.workers or "
+                    "compute.gpus_per_worker, or let model.device be auto", len(actors),
+                    self.pool.cpus, self.pool.gpus, have.get("CPU", 0.0), have.get("GPU", 0.0))
+
     def _collect(self, ref: Any, actor: Any, outcome: Outcome) -> tuple[str | None, Any]:
-        """(error or None, the actor to reuse: a fresh one when the old one died)."""
+        """(error or None, the actor to reuse: None when it died)."""
         import ray
 
         try:
             result: ShardResult = ray.get(ref)
         except ray.exceptions.RayActorError as exc:
             ray.kill(actor, no_restart=True)
-            return f"actor died: {_cause(exc)}", self._new_actor()
+            return f"actor died: {_cause(exc)}", None
         except ray.exceptions.RayTaskError as exc:
             return _cause(exc), actor
+        try:
+            result = self.events.commit(result)
+        except OSError as exc:
+            return f"commit failed: {type(exc).__name__}: {exc}", actor
         outcome.committed.append(result)
         self.events.on_done(result)
+        self.events.on_worker_done(actor, result)
         return None, actor
 
     def _retry(self, index: int, error: str, attempts: dict[int, int], queue: deque[int],
@@ -152,6 +323,7 @@ class Executor:
         if attempts[index] < self.max_attempts:
             log.warning("shard %d failed (attempt %d of %d), retrying: %s", index,
                         attempts[index], self.max_attempts, error)
+            self.events.on_retry(index, error)
             queue.append(index)
         else:
             outcome.failed[index] = error
@@ -163,6 +335,7 @@ class Executor:
         refs = [actor.progress.remote() for actor in actors]
         if not refs:
             return
+        self.polled_at = time.monotonic()
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=PROGRESS_EVERY_S)
         done = 0
         for ref in ready:
@@ -172,8 +345,29 @@ class Executor:
                 continue
         self.events.on_progress(done)
 
-    def _new_actor(self) -> Any:
-        return self.actor_class.remote(self.job, max(1, int(self.pool.cpus)))
+
+def _ready(refs: list[Any]) -> list[Any]:
+    """The first ref to finish (waiting at most PROGRESS_EVERY_S), with every other one finished
+    by then: one round handles them all, so the dispatch rate does not fall with the pool's size."""
+    import ray
+
+    if not refs:  # no actor at all for now: waiting to start more (see Executor._started)
+        time.sleep(PROGRESS_EVERY_S)
+        return []
+    ready, rest = ray.wait(refs, num_returns=1, timeout=PROGRESS_EVERY_S)
+    if ready and rest:
+        ready += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
+    return ready
+
+
+def _absolute_output(job: JobContext) -> JobContext:
+    """Actors run in another working directory (on a cluster, on other machines): a relative
+    local output path is made absolute here, where the user meant it."""
+    output = job.spec.output
+    if "://" in output.uri:
+        return job
+    absolute = output.model_copy(update={"uri": os.path.abspath(os.path.expanduser(output.uri))})
+    return replace(job, spec=job.spec.model_copy(update={"output": absolute}))
 
 
 def _cause(exc: Exception) -> str:

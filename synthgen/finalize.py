@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from synthgen.card import dataset_card
+from synthgen.card import PREVIEW_FILE, dataset_card
 from synthgen.dataset import METADATA_COLUMNS, shard_schema, table_bytes
 from synthgen.status import committed_markers
 from synthgen.storage import CARD_FILE, DATA_DIR, FAILED_DIR, INDEX_FILE, SUCCESS_FILE, json_bytes
@@ -30,17 +30,36 @@ def finalize(prepared: Prepared) -> None:
     remove_orphans(prepared, set(files))
     for name in store.list(FAILED_DIR):
         store.delete(f"{FAILED_DIR}/{name}")
-    store.put_bytes(INDEX_FILE, table_bytes(index_table(prepared, files)))
-    store.put_bytes(CARD_FILE, dataset_card(prepared, markers).encode())
+    index = index_table(prepared, files)
+    store.put_bytes(INDEX_FILE, table_bytes(index))
+    preview = write_preview(prepared, markers)
+    store.put_bytes(CARD_FILE, dataset_card(prepared, markers, index, preview).encode())
     store.put_bytes(SUCCESS_FILE, json_bytes({"job_id": plan.job_id, "samples": plan.total,
                                               "shards": plan.num_shards,
                                               "finished_at": time.time()}))
     log.info("job %s complete: %d samples in %s", plan.job_id, plan.total, plan.spec.output.uri)
 
 
+def write_preview(prepared: Prepared, markers: dict[int, dict[str, Any]]) -> str | None:
+    """The card's contact sheet; failing to draw it costs the card its image, not the job."""
+    from synthgen.preview import preview_png
+    from synthgen.readers import Output
+
+    try:
+        data = preview_png(Output.from_markers(prepared.store, prepared.plan, markers))
+        prepared.store.put_bytes(PREVIEW_FILE, data)
+    except Exception as exc:  # noqa: BLE001 - the data is complete; the picture is a bonus
+        log.warning("no preview in the dataset card: %s: %s", type(exc).__name__, exc)
+        return None
+    return PREVIEW_FILE
+
+
 def remove_orphans(prepared: Prepared, keep: set[str]) -> None:
-    """Data files that no marker names (lost races, crashed attempts) are deleted."""
+    """Data files that no marker names (lost races, crashed attempts) are deleted, and
+    multipart uploads that killed writers left pending are aborted."""
     store = prepared.store
+    for key in store.abort_uploads(DATA_DIR):
+        log.info("aborted a pending multipart upload of %s", key)
     for name in store.list(DATA_DIR):
         rel = f"{DATA_DIR}/{name}"
         if rel not in keep:

@@ -102,7 +102,8 @@ def _class_entry(spec: ClassManifest, index: int, row: dict[str, Any]) -> Entry:
         model_label = _int(model_label, f"{field_name}.model_label")
     else:
         model_label = None
-    return Entry(index, name, count, model_label, prompts, templates)
+    negative = row.get("negative_prompt") or spec.negative_prompt
+    return Entry(index, name, count, model_label, prompts, templates, negative)
 
 
 def _resolve_prompts(spec: PromptManifest) -> Manifest:
@@ -162,13 +163,15 @@ def _read_rows(uri: str, options: dict[str, Any], field_name: str, text_column: 
     """Rows of a csv, jsonl, json, yaml, parquet or txt file, local or at any fsspec URL."""
     import fsspec
 
+    from synthgen.s3 import with_defaults
+
     kind = uri.lower().rsplit(".", 1)[-1]
     readers = {"csv": _csv, "jsonl": _jsonl, "json": _json, "yaml": _yaml, "yml": _yaml,
                "parquet": _parquet, "txt": _txt}
     if kind not in readers:
         raise UserError(field_name, uri, f"unknown file type; use one of {', '.join(readers)}")
     try:
-        with fsspec.open(uri, "rb", **options) as f:
+        with fsspec.open(uri, "rb", **with_defaults(uri, options)) as f:
             raw = f.read()
     except FileNotFoundError:
         raise UserError(field_name, uri, "no such file; check the path or URL") from None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from synthgen.schedulers import build_scheduler
+from synthgen.schedulers import build_scheduler, step_kwargs
 
 if TYPE_CHECKING:
     from synthgen.models.base import Adapter
@@ -38,11 +38,12 @@ def reverse_loop(adapter: Adapter, samples: Sequence[Sample], sampler: SamplerSp
     # 1. A fresh scheduler from the model's own config, with the requested steps.
     scheduler = build_scheduler(sampler.scheduler, adapter.info.scheduler_config)
     scheduler.set_timesteps(sampler.steps, device=adapter.device)
-    step_kwargs = {"eta": sampler.eta} if "eta" in _step_params(scheduler) else {}
 
-    # 2. Initial noise, one generator per sample, scaled as the scheduler expects.
+    # 2. Initial noise, one generator per sample, scaled as the scheduler expects; the same
+    #    generators then drive any noise the scheduler adds.
     noise, generators = initial_noise(adapter.latent_shape(sampler), [s.seed for s in samples])
     latents = noise.to(adapter.device, adapter.dtype) * scheduler.init_noise_sigma
+    kwargs = step_kwargs(scheduler, generators, sampler.eta)
 
     # 3. Conditioning once per batch (unconditional rows first when guiding).
     cond = adapter.conditions(samples, guided)
@@ -55,13 +56,8 @@ def reverse_loop(adapter: Adapter, samples: Sequence[Sample], sampler: SamplerSp
         if guided:
             uncond, conditional = pred.chunk(2)
             pred = uncond + sampler.guidance_scale * (conditional - uncond)
-        latents = scheduler.step(pred, t, latents, generator=generators, **step_kwargs).prev_sample
+        latents = scheduler.step(pred, t, latents, **kwargs).prev_sample
 
     # 5. Decode to uint8 pixels.
     return adapter.decode(latents)
 
-
-def _step_params(scheduler: object) -> set[str]:
-    import inspect
-
-    return set(inspect.signature(scheduler.step).parameters)

@@ -53,6 +53,7 @@ class ClassEntry(Strict):
     count: int | None = Field(None, gt=0)
     model_label: int | None = Field(None, ge=0)
     prompts: list[str] | None = None
+    negative_prompt: str | None = None
 
 
 class ClassManifest(Strict):
@@ -61,7 +62,19 @@ class ClassManifest(Strict):
     entries: list[ClassEntry] | None = None
     source: str | None = None
     templates: list[str] | None = None
+    negative_prompt: str | None = None
     storage_options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("templates")
+    @classmethod
+    def _templates_name_the_class(cls, templates: list[str] | None) -> list[str] | None:
+        """A template without {name} would make the same prompt for every class."""
+        for template in templates or ():
+            if "{name}" not in template:
+                raise ValueError(f"template {template!r} has no {{name}}; write e.g. 'a photo of a {{name}}'")
+        if templates is not None and not templates:
+            raise ValueError("the template list is empty; give at least one, or leave it out")
+        return templates
 
     @model_validator(mode="after")
     def _one_source(self) -> ClassManifest:
@@ -131,6 +144,26 @@ class ComputeSpec(Strict):
         return value
 
 
+class FilterSpec(Strict):
+    """The label-fidelity filter: a classifier judges each image; rejected ones are redrawn
+    with new seeds (see synthgen/filter.py)."""
+
+    classifier: str = Field(min_length=1)  # builtin:digits | a local file or folder
+    kind: Literal["auto", "torch", "timm", "transformers", "clip"] = "auto"
+    min_prob: float | None = Field(None, gt=0.0, le=1.0)
+    require_match: bool = True
+    max_draws: int = Field(10, ge=1, le=1000)
+    prompt: str = "a photo of a {name}"  # CLIP only: the text each class is matched against
+
+    @model_validator(mode="after")
+    def _has_rule(self) -> FilterSpec:
+        if not self.require_match and self.min_prob is None:
+            raise ValueError("the filter needs a rule: require_match: true and/or min_prob (e.g. 0.5)")
+        if "{name}" not in self.prompt:
+            raise ValueError(f"prompt {self.prompt!r} has no {{name}}; write e.g. 'a photo of a {{name}}'")
+        return self
+
+
 class JobSpec(Strict):
     name: str = Field("job", min_length=1)
     seed: int = Field(0, ge=0)
@@ -140,6 +173,7 @@ class JobSpec(Strict):
     prompts: PromptManifest | None = None
     output: OutputSpec = Field(default_factory=OutputSpec)
     compute: ComputeSpec = Field(default_factory=ComputeSpec)
+    filter: FilterSpec | None = None
 
     @model_validator(mode="after")
     def _one_manifest(self) -> JobSpec:
@@ -219,7 +253,8 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
 
 def _anchor_paths(data: dict[str, Any], base: Path) -> None:
     """Local manifest and model paths are relative to the spec's folder, like an include."""
-    for section, key in (("classes", "source"), ("prompts", "source"), ("model", "source")):
+    for section, key in (("classes", "source"), ("prompts", "source"), ("model", "source"),
+                         ("filter", "classifier")):
         node = data.get(section)
         if not isinstance(node, dict) or not isinstance(node.get(key), str):
             continue
@@ -227,7 +262,7 @@ def _anchor_paths(data: dict[str, Any], base: Path) -> None:
         if "://" in value or value.startswith("builtin:") or Path(value).is_absolute():
             continue
         candidate = base / value
-        if candidate.exists() or section != "model":
+        if candidate.exists() or section not in ("model", "filter"):
             node[key] = str(candidate.resolve())
 
 

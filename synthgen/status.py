@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from synthgen.errors import UserError
+from synthgen.lock import current_holder
 from synthgen.manifest import Manifest
 from synthgen.plan import Plan
 from synthgen.spec import validate_spec
@@ -52,6 +53,7 @@ def job_status(store: Store) -> dict[str, Any]:
                       for name, n in planned.items()},
         "failed_shards": [{"shard": i, "error": f.get("error"), "attempts": f.get("attempts")}
                           for i, f in sorted(failed.items())],
+        "driver": current_holder(store),  # the driver holding the job lock, if any
     }
 
 
@@ -61,12 +63,13 @@ def verify(store: Store) -> list[str]:
     markers = committed_markers(store)
     problems = [f"shard {i}: not committed" for i in range(plan.num_shards) if i not in markers]
     for index, marker in sorted(markers.items()):
-        problems += [f"shard {index} ({marker.get('file')}): {p}" for p in _check(store, plan,
-                                                                                  index, marker)]
+        problems += [f"shard {index} ({marker.get('file')}): {p}"
+                     for p in check_shard(store, plan, index, marker)]
     return problems
 
 
-def _check(store: Store, plan: Plan, index: int, marker: dict[str, Any]) -> list[str]:
+def check_shard(store: Store, plan: Plan, index: int, marker: dict[str, Any]) -> list[str]:
+    """What is wrong with one committed shard's data file; empty when it matches its marker."""
     if marker.get("job_id") != plan.job_id:
         return [f"marker belongs to job {marker.get('job_id')}"]
     try:

@@ -7,14 +7,19 @@ from the driver, so credentials and connections stay local to the process that u
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import logging
 import os
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import fsspec
 from fsspec.implementations.local import LocalFileSystem
+
+from synthgen import s3
+
+log = logging.getLogger("synthgen")
 
 JOB_FILE = "job.json"
 SUCCESS_FILE = "_SUCCESS"
@@ -23,6 +28,11 @@ CARD_FILE = "README.md"
 COMMITS_DIR = "_commits"
 FAILED_DIR = "_failed"
 DATA_DIR = "data"
+LOCK_FILE = "_lock.json"
+PROBE_DIR = "_probe"
+PART_SIZE = 50 << 20  # multipart uploads in parts of this size, from twice this size up
+# Errors of the disk itself: the message names the file instead of a bare errno.
+DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EIO}
 
 
 def marker_path(shard_index: int) -> str:
@@ -39,15 +49,23 @@ def data_path(shard_index: int, attempt: str) -> str:
 
 @dataclass
 class Store:
-    """A root folder in any fsspec filesystem, addressed by relative paths."""
+    """A root folder in any fsspec filesystem, addressed by relative paths.
+
+    `conditional` says whether the store honours create-only writes (see `probe_create_only`);
+    where it does not, `create_only` degrades to check-then-put, safe only for the one driver
+    that holds the job lock.
+    """
 
     uri: str
     storage_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.fs, root = fsspec.core.url_to_fs(self.uri, **self.storage_options)
+        self.fs, root = s3.open_fs(self.uri, self.storage_options)
         self.root = root.rstrip("/")
         self.local = isinstance(self.fs, LocalFileSystem)
+        self.is_s3 = s3.is_s3(self.uri)
+        self.conditional = True
+        self.part_size = PART_SIZE
 
     def path(self, rel: str) -> str:
         return f"{self.root}/{rel}"
@@ -69,6 +87,8 @@ class Store:
         """Publish a whole object in one call; on local disk via a temp file and a rename."""
         if self.local:
             self._local_write(rel, data, exclusive=False)
+        elif self.is_s3:
+            self.fs.pipe_file(self.path(rel), data, chunksize=self.part_size)
         else:
             self.fs.pipe_file(self.path(rel), data)
 
@@ -79,11 +99,53 @@ class Store:
         """Write `rel` only if it does not exist yet; False when another writer was first."""
         if self.local:
             return self._local_write(rel, data, exclusive=True)
+        if not self.conditional:
+            if self.exists(rel):
+                return False
+            self.put_bytes(rel, data)
+            return True
         try:
             self.fs.pipe_file(self.path(rel), data, mode="create")
         except FileExistsError:
             return False
         return True
+
+    def probe_create_only(self) -> bool:
+        """Does a second create-only write of one object fail? Sets and returns `conditional`.
+
+        Local disk always does (a hard link is atomic). An object store that ignores
+        If-None-Match, or rejects it, gets driver-only marker writes under the job lock.
+        """
+        if self.local:
+            return True
+        rel, token = f"{PROBE_DIR}/{uuid.uuid4().hex}", uuid.uuid4().hex.encode()
+        try:
+            # A False first write that left our token: the reply was lost and the retry refused.
+            first = self.create_only(rel, token) or self.read_bytes(rel) == token
+            honoured = first and not self.create_only(rel, b"again")
+        except (PermissionError, FileNotFoundError):
+            raise  # no access, no bucket: the caller tells the user
+        except Exception as exc:  # noqa: BLE001 - any failure of a conditional put means "no"
+            log.debug("create-only probe failed: %s: %s", type(exc).__name__, exc)
+            honoured = False
+        finally:
+            self.delete(rel)
+        if not honoured:
+            log.warning("%s does not honour create-only writes (If-None-Match): the driver alone "
+                        "writes commit markers, under the job lock", self.uri)
+        self.conditional = honoured
+        return honoured
+
+    def abort_uploads(self, rel: str) -> list[str]:
+        """Abort multipart uploads pending under `rel` (S3 only): left by killed writers."""
+        if not self.is_s3:
+            return []
+        try:
+            return s3.abort_uploads(self.fs, self.path(rel) + "/")
+        except PermissionError as exc:
+            log.warning("cannot list pending multipart uploads under %s (%s); a lifecycle rule "
+                        "that aborts incomplete uploads does the same", self.url(rel), exc)
+            return []
 
     def delete(self, rel: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -125,8 +187,12 @@ class Store:
                 os.replace(tmp, final)
             _fsync_dir(folder)
             return True
+        except OSError as exc:
+            if exc.errno in DISK_ERRNOS:
+                raise OSError(exc.errno, f"{os.strerror(exc.errno)} while writing {final}") from exc
+            raise
         finally:
-            if os.path.exists(tmp):
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
 
 

@@ -30,6 +30,7 @@ import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
+from inspect import signature
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ class TrainConfig:
     norm_num_groups: int = 8
     num_train_timesteps: int = 1000
     beta_schedule: str = "squaredcos_cap_v2"
-    prediction_type: str = "epsilon"
+    prediction_type: str = "v_prediction"
     seed: int = 0
     limit: int | None = None  # first N samples only, e.g. to keep a validation split
     log_every: int = 100
@@ -130,7 +131,7 @@ class TrainState:
 
 def train(config: TrainConfig) -> Path:
     """Train, checkpoint, save the EMA model and a sample grid; return the model folder."""
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     if config.threads:
         torch.set_num_threads(config.threads)
     device = _device(config.device)
@@ -143,7 +144,11 @@ def train(config: TrainConfig) -> Path:
         _log(f"resumed from step {state.step}")
     _log(f"training on {len(data)} images ({data.description}), {total} steps, device {device}")
     _run_steps(config, state, data, noise, total, device)
-    out = _save_model(config, state.ema, noise, data, total, time.perf_counter() - started)
+    timing = {
+        "wall_time_s": round(time.perf_counter() - started, 1),
+        "cpu_time_s": round(time.process_time() - cpu_started, 1),  # honest on a busy machine
+    }
+    out = _save_model(config, state.ema, noise, data, total, timing)
     save_sample_grid(state.ema, out, data.class_names, config)
     _log(f"saved {out}")
     return out
@@ -340,7 +345,7 @@ def _save_model(
     noise: DDPMScheduler,
     data: LabeledImages,
     total: int,
-    seconds: float,
+    timing: dict[str, float],
 ) -> Path:
     """DDPMPipeline layout (model_index.json, unet/, scheduler/) plus synthgen.json."""
     out = config.output
@@ -361,7 +366,7 @@ def _save_model(
             "steps": total,
             "data": data.description,
             "num_images": len(data),
-            "wall_time_s": round(seconds, 1),
+            **timing,
             "torch": torch.__version__,
             "config": config.to_json(),
         },
@@ -414,12 +419,14 @@ def sample(
     cond = torch.tensor(labels, dtype=torch.long, device=device)
     both = torch.cat([cond, torch.full_like(cond, null_class)])
     step_gen = torch.Generator().manual_seed(seed)
+    # Stochastic samplers (ddpm, euler-a) take a generator; others (unipc) reject the keyword.
+    kwargs = {"generator": step_gen} if "generator" in signature(sched.step).parameters else {}
     for t in sched.timesteps:
         xin = sched.scale_model_input(x, t)
         out = unet(torch.cat([xin, xin]), t, class_labels=both).sample
         eps_cond, eps_uncond = out.chunk(2)
         eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
-        x = sched.step(eps, t, x, generator=step_gen).prev_sample
+        x = sched.step(eps, t, x, **kwargs).prev_sample
     pixels = ((x.clamp(-1, 1) + 1) / 2 * 255).round().to(torch.uint8)
     return pixels.permute(0, 2, 3, 1).cpu().numpy()
 

@@ -8,36 +8,41 @@ in one call, then committed by a create-only marker: the first marker for a shar
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import socket
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
 
-from synthgen import faults
+from synthgen import diversity, faults
 from synthgen.dataset import Provenance, shard_table, table_bytes
+from synthgen.filter import LabelFilter, ShardDraws
 from synthgen.imaging import Encoder
 from synthgen.manifest import Manifest
 from synthgen.models import inspect_model, load_adapter
 from synthgen.plan import Plan, Sample, Shard
 from synthgen.spec import JobSpec
-from synthgen.storage import Store, data_path, marker_path
+from synthgen.storage import Store, data_path, json_bytes, marker_path
 
 log = logging.getLogger("synthgen.worker")
 
 
 @dataclass(frozen=True)
 class JobContext:
-    """Everything a worker needs, small and picklable: no filesystem, no model."""
+    """Everything a worker needs, small and picklable: no filesystem, no model.
+
+    `driver_commits`: the store ignores create-only writes, so workers put data files only and
+    the driver, alone under the job lock, writes the markers.
+    """
 
     spec: JobSpec
     manifest: Manifest
+    driver_commits: bool = False
 
     @property
     def plan(self) -> Plan:
@@ -54,6 +59,7 @@ class ShardResult:
     committed: bool
     marker: dict[str, Any]
     batch_size: int
+    pending: bool = False  # data file put, marker left to the driver (`driver_commits`)
 
 
 class Worker:
@@ -65,8 +71,12 @@ class Worker:
         self.info = inspect_model(job.spec.model)
         self.adapter = load_adapter(self.info, job.spec.model)
         self.store = Store(job.spec.output.uri, job.spec.output.storage_options)
+        self.driver_commits = job.driver_commits
         self.encoder = Encoder.from_spec(job.spec.output)
         self.batch_size = job.spec.compute.batch_size
+        self.filter = (LabelFilter.load(job.spec.filter, self.plan.manifest.class_names, self.adapter.device)
+                       if job.spec.filter else None)
+        self.max_draws = job.spec.filter.max_draws if job.spec.filter else 1
         self.done = 0
         self.provenance = Provenance(
             job_id=self.plan.job_id, model=job.spec.model.source, model_revision=self.info.revision,
@@ -86,34 +96,40 @@ class Worker:
         if self.store.exists(marker_path(index)):
             marker = self.store.read_json(marker_path(index))
             return ShardResult(index, marker["rows"], 0.0, False, marker, self.batch_size)
-        samples = self.plan.samples(shard)
-        images, sizes = self._generate_shard(samples, index, attempt_no)
-        table = shard_table(samples, images, sizes, self.provenance, self.plan.manifest.class_names)
+        drawn = self._generate_shard(self.plan.samples(shard), index, attempt_no)
+        table = shard_table(drawn.chosen, drawn.images, drawn.sizes, self.provenance,
+                            self.plan.manifest.class_names, scores=drawn.scores, draws=drawn.counts)
         data = table_bytes(table)
-        marker, won = self._commit(shard, data, attempt_no, time.perf_counter() - start)
+        marker, won = self._commit(shard, data, attempt_no, time.perf_counter() - start,
+                                   {"diversity": diversity.to_marker(drawn.pair_stats())})
         return ShardResult(index, shard.size, time.perf_counter() - start, won, marker,
-                           self.batch_size)
+                           self.batch_size, pending=self.driver_commits)
 
-    def _generate_shard(
-        self, samples: list[Sample], index: int, attempt_no: int
-    ) -> tuple[list[bytes], list[tuple[int, int]]]:
-        """Sample batch after batch while a thread encodes the previous one."""
+    def _generate_shard(self, samples: list[Sample], index: int, attempt_no: int) -> ShardDraws:
+        """Sample batch after batch while a thread encodes the previous one. With a filter, the
+        samples it rejects are drawn again with the seeds of draw 1, 2, ... (see filter.py)."""
         self.done = 0
-        encoded: list[Future[list[bytes]]] = []
-        sizes: list[tuple[int, int]] = []
+        drawn = ShardDraws(samples, self.spec.seed, self.filter)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as pool:
-            pos = 0
-            while pos < len(samples):
-                faults.fire("raise", index, attempt_no)
-                batch = samples[pos : pos + self.batch_size]
-                pixels = self._generate_batch(batch, index, attempt_no)
-                encoded.append(pool.submit(self.encoder.encode_batch, pixels))
-                sizes += [(pixels.shape[2], pixels.shape[1])] * len(batch)
-                pos += len(batch)
-                self.done = pos
-                faults.fire("crash", index, attempt_no)
-            images = [b for future in encoded for b in future.result()]
-        return images, sizes
+            for draw in range(self.max_draws):
+                todo, pos = drawn.todo(draw), 0
+                while pos < len(todo):
+                    faults.fire("raise", index, attempt_no)
+                    faults.fire("hold", index, attempt_no)
+                    batch = todo[pos : pos + self.batch_size]
+                    pixels = self._generate_batch([s for _, s in batch], index, attempt_no)
+                    keep = drawn.record(batch, pixels, draw)
+                    drawn.encoding(batch, keep, pool.submit(self.encoder.encode_batch, pixels[keep]))
+                    pos += len(batch)
+                    self.done = drawn.accepted
+                    faults.fire("crash", index, attempt_no)
+                drawn.end_draw()
+                if not drawn.pending:
+                    break
+            drawn.collect()
+        if drawn.pending:
+            raise drawn.failure(index, self.max_draws)
+        return drawn
 
     def _generate_batch(self, batch: list[Sample], index: int, attempt_no: int) -> np.ndarray:
         """Run the loop; on an accelerator out-of-memory error halve the batch and keep it."""
@@ -138,7 +154,8 @@ class Worker:
         return np.concatenate(parts)
 
     def _commit(
-        self, shard: Shard, data: bytes, attempt_no: int, seconds: float
+        self, shard: Shard, data: bytes, attempt_no: int, seconds: float,
+        extra: dict[str, Any] | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Put the data file whole, then race for the marker; the loser removes its file."""
         attempt = f"{attempt_no:02d}{uuid.uuid4().hex[:10]}"
@@ -151,11 +168,29 @@ class Worker:
             "last_sample_id": shard.stop - 1, "attempt": attempt, "attempt_no": attempt_no,
             "job_id": self.plan.job_id, "host": socket.gethostname(),
             "seconds": round(seconds, 3), "batch_size": self.batch_size,
-            "committed_at": time.time(),
+            "committed_at": time.time(), **(extra or {}),
         }
-        if not self.store.create_only(marker_path(shard.index), json.dumps(marker).encode()):
-            self.store.delete(file)
-            return self.store.read_json(marker_path(shard.index)), False
+        if self.driver_commits:
+            return marker, False
+        if not self.store.create_only(marker_path(shard.index), json_bytes(marker)):
+            winner = self.store.read_json(marker_path(shard.index))
+            if winner.get("attempt") != attempt:
+                self.store.delete(file)
+                return winner, False
+            # Our own marker: the store applied the put, its reply was lost, the retry got 412.
         faults.fire("crash_after_marker", shard.index, attempt_no)
         return marker, True
+
+
+def commit_by_driver(store: Store, result: ShardResult) -> ShardResult:
+    """The driver's half of `driver_commits`: write the marker unless one exists already."""
+    if not result.pending:
+        return result
+    rel = marker_path(result.shard)
+    if store.exists(rel):
+        store.delete(result.marker["file"])
+        return replace(result, committed=False, marker=store.read_json(rel), pending=False)
+    marker = {**result.marker, "committed_by": "driver"}
+    store.put_bytes(rel, json_bytes(marker))
+    return replace(result, committed=True, marker=marker, pending=False)
 

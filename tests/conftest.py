@@ -56,7 +56,7 @@ def tiny_spec(model: Path, out: Path, **changes: Any) -> dict[str, Any]:
         "sampler": {"scheduler": "ddim", "steps": 4, "guidance_scale": 2.0},
         "classes": {"count": 7, "names": ["a", "b", "c"]},
         "output": {"uri": str(out), "shard_size": 5},
-        "compute": {"batch_size": 4, "workers": 1},
+        "compute": {"batch_size": 4, "workers": 1, "cpus_per_worker": 1},
     }
     for dotted, value in changes.items():
         node = spec
@@ -80,3 +80,10 @@ def synthgen(*args: str, address: str | None = None, env: dict[str, str] | None 
         full_env["RAY_ADDRESS"] = address
     return subprocess.run([sys.executable, "-m", "synthgen.cli", *args], capture_output=True,
                           text=True, env=full_env, timeout=timeout, cwd=ROOT)
+
+
+# Finished outputs for the dataset tests, built once per session; see tests/dataset_outputs.py.
+from tests.dataset_outputs import class_output, prompt_output, unlabeled_output  # noqa: E402, F401
+
+# S3: a moto server for the session (reset per test) and a fault proxy; see tests/s3server.py.
+from tests.s3server import flaky_s3, moto_server, s3  # noqa: E402, F401

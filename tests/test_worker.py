@@ -56,9 +56,10 @@ def test_losing_a_marker_race_removes_own_data_file(tmp_path: Path, class_model:
     b = make_worker(class_model, tmp_path / "out")
     shard = a.plan.shard(2)
     samples = a.plan.samples(shard)
-    images, sizes = a._generate_shard(samples, 2, 0)
+    drawn = a._generate_shard(samples, 2, 0)
     from synthgen.dataset import shard_table, table_bytes
-    data = table_bytes(shard_table(samples, images, sizes, a.provenance, a.plan.manifest.class_names))
+    data = table_bytes(shard_table(drawn.chosen, drawn.images, drawn.sizes, a.provenance,
+                                   a.plan.manifest.class_names))
     winner, won_a = a._commit(shard, data, 0, 0.0)
     loser, won_b = b._commit(shard, data, 1, 0.0)
     assert won_a and not won_b and loser == winner

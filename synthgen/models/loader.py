@@ -2,6 +2,8 @@
 
 Sources: `builtin:NAME` (shipped in the package), a local diffusers folder, an fsspec URL
 (copied once into a local cache) or a Hugging Face hub id (from the local cache when offline).
+How much of a remote model is fetched depends on who asks: `synthgen plan` reads the local cache
+only, the driver fetches configs only, and a worker fetches the whole model.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import importlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -23,19 +25,36 @@ from synthgen.spec import ModelSpec
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 
 # family -> module with `inspect(path, source, revision) -> ModelInfo` and `ADAPTER`
-FAMILIES = {"unet": "synthgen.models.unet"}
+FAMILIES = {
+    "unet": "synthgen.models.unet",
+    "dit": "synthgen.models.dit",
+    "sd": "synthgen.models.sd",
+    "pipeline": "synthgen.models.pipeline",
+}
 
 UNET_PIPELINES = {"DDPMPipeline", "DDIMPipeline"}
+DIT_TRANSFORMERS = {"DiTTransformer2DModel", "Transformer2DModel"}
+SD_PIPELINES = {"StableDiffusionPipeline"}
+
+# What the driver fetches of a remote model to check a job against it: configs, never weights.
+CONFIG_PATTERNS = ["*.json"]
+
+# all: the whole model (a worker) | configs: configs only (the driver) | cached: nothing (plan)
+Fetch = Literal["all", "configs", "cached"]
 
 
-def inspect_model(spec: ModelSpec) -> ModelInfo:
+class NotCached(UserError):
+    """A remote model that is not on this machine, asked for without fetching."""
+
+
+def inspect_model(spec: ModelSpec, fetch: Fetch = "all") -> ModelInfo:
     """Resolve the source and read the model's configs, without loading weights."""
-    path = resolve_source(spec)
+    path, revision = resolve_source(spec, fetch)
     family = spec.adapter or detect_family(path, spec.source)
     if family not in FAMILIES:
         raise UserError("model.adapter", family, f"unknown adapter; choose one of {', '.join(FAMILIES)}")
     module = importlib.import_module(FAMILIES[family])
-    return module.inspect(path, spec.source, spec.revision or fingerprint(path))
+    return module.inspect(path, spec.source, revision)
 
 
 def load_adapter(info: ModelInfo, spec: ModelSpec) -> Adapter:
@@ -63,30 +82,31 @@ def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
     return getattr(torch, requested)
 
 
-def resolve_source(spec: ModelSpec) -> Path:
+def resolve_source(spec: ModelSpec, fetch: Fetch = "all") -> tuple[Path, str]:
+    """The model's local folder and its revision: the hub commit, else a content hash."""
     source = spec.source
     if source.startswith("builtin:"):
-        return _builtin(source.removeprefix("builtin:"))
+        path = _builtin(source.removeprefix("builtin:"))
+        return path, spec.revision or fingerprint(path)
     if "://" in source:
-        return _cached_copy(source, spec.storage_options)
+        return _cached_copy(source, spec.storage_options, configs_only=fetch != "all")
     path = Path(source).expanduser()
     if path.is_dir():
-        return path
+        return path, spec.revision or fingerprint(path)
     if path.exists():
         raise UserError("model.source", source, "is a file; give the folder of a diffusers model")
     if _looks_like_hub_id(source):
-        return _hub_snapshot(source, spec.revision)
+        path = _hub_snapshot(source, spec.revision, fetch)
+        return path, path.name
     raise UserError("model.source", source,
                     "no such folder; give builtin:NAME, a diffusers folder, a hub id or a URL")
 
 
 def detect_family(path: Path, source: str) -> str:
+    """The adapter family, from the pipeline class and components in model_index.json."""
     index = _read_json(path / "model_index.json")
     if index:
-        name = index.get("_class_name", "")
-        if name in UNET_PIPELINES or index.get("unet", [None, None])[1] == "UNet2DModel":
-            return "unet"
-        return _family_from_pipeline(name, source)
+        return _family_from_index(index, source)
     config = _read_json(path / "config.json")
     if config.get("_class_name") == "UNet2DModel":
         return "unet"
@@ -94,8 +114,20 @@ def detect_family(path: Path, source: str) -> str:
                     "no model_index.json or UNet2DModel config.json there; is it a diffusers model?")
 
 
-def _family_from_pipeline(name: str, source: str) -> str:
-    raise UserError("model.source", source, f"pipeline {name or '(unnamed)'} is not supported")
+def _family_from_index(index: dict[str, Any], source: str) -> str:
+    name = index.get("_class_name", "")
+    parts = {k: v[1] for k, v in index.items() if isinstance(v, list) and len(v) == 2 and v[1]}
+    if name in UNET_PIPELINES or parts.get("unet") == "UNet2DModel":
+        return "unet"
+    if name == "DiTPipeline" or (parts.get("transformer") in DIT_TRANSFORMERS
+                                 and "vae" in parts and "text_encoder" not in parts):
+        return "dit"
+    if name in SD_PIPELINES:
+        return "sd"
+    if name.endswith("Pipeline"):
+        return "pipeline"
+    raise UserError("model.source", source, f"model_index.json names no pipeline ({name or 'none'}); "
+                    "is it a diffusers model folder?")
 
 
 def fingerprint(path: Path) -> str:
@@ -135,34 +167,63 @@ def _looks_like_hub_id(source: str) -> bool:
     return len(parts) == 2 and all(parts) and not source.startswith((".", "~"))
 
 
-def _hub_snapshot(repo_id: str, revision: str | None) -> Path:
+def _hub_snapshot(repo_id: str, revision: str | None, fetch: Fetch) -> Path:
+    """The hub snapshot folder (its name is the commit); offline or `cached`: the local cache only."""
     from huggingface_hub import snapshot_download
 
-    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or fetch == "cached"
+    patterns = None if fetch == "all" else CONFIG_PATTERNS
     try:
-        return Path(snapshot_download(repo_id, revision=revision, local_files_only=offline))
+        return Path(snapshot_download(repo_id, revision=revision, local_files_only=offline,
+                                      allow_patterns=patterns))
     except Exception as exc:  # noqa: BLE001 - every hub failure means the same to the user
+        if fetch == "cached":
+            raise NotCached("model.source", repo_id, "not in the local hub cache") from None
+        where = "in the local hub cache (HF_HUB_OFFLINE is set)" if offline else "on the hub"
         raise UserError("model.source", repo_id,
-                        f"not a local folder and not loadable from the hub ({type(exc).__name__}); "
-                        "download it first or give a local path") from None
+                        f"not a local folder and not found {where} ({type(exc).__name__}); "
+                        "download it first (hf download ID), check the id and revision, "
+                        "or give a local path") from None
 
 
-def _cached_copy(url: str, options: dict[str, Any]) -> Path:
-    """Copy a remote model once per machine; a file lock keeps actors on one node from racing."""
-    import fsspec
+def _cached_copy(url: str, options: dict[str, Any], configs_only: bool) -> tuple[Path, str]:
+    """Copy a remote model once per machine; a file lock keeps actors on one node from racing.
 
+    The cache key includes a fingerprint of the remote listing, so a changed model is copied
+    anew; the same fingerprint is the model's revision on the driver and on every worker.
+    """
+    from synthgen.s3 import open_fs
+
+    fs, root = open_fs(url, options)
+    root = root.rstrip("/")
+    fs.invalidate_cache(root)  # a listing cached earlier in this process may predate a new upload
+    if not fs.isdir(root):
+        raise UserError("model.source", url, "no such folder at that URL")
+    files = {f: info for f, info in fs.find(root, detail=True).items() if info["type"] == "file"}
+    revision = _listing_fingerprint(root, files)
     cache = Path(os.environ.get("SYNTHGEN_CACHE", Path.home() / ".cache" / "synthgen")) / "models"
-    target = cache / hashlib.sha256(url.encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{url}|{revision}".encode()).hexdigest()[:24]
+    target = cache / (key + ("-configs" if configs_only else ""))
     cache.mkdir(parents=True, exist_ok=True)
     with open(f"{target}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (target / ".complete").exists():
-            fs, root = fsspec.core.url_to_fs(url, **options)
-            if not fs.isdir(root):
-                raise UserError("model.source", url, "no such folder at that URL")
-            fs.get(root.rstrip("/") + "/", str(target), recursive=True)
-            (target / ".complete").touch()
-    return target
+            wanted = [f for f in files if not configs_only or f.endswith(".json")]
+            for file in wanted:
+                local = target / file[len(root) + 1:]
+                local.parent.mkdir(parents=True, exist_ok=True)
+                fs.get_file(file, str(local))
+            (target / ".complete").write_text(revision)
+    return target, revision
+
+
+def _listing_fingerprint(root: str, files: dict[str, dict[str, Any]]) -> str:
+    """A hash of every file's path, size and etag (or mtime): cheap, and the same everywhere."""
+    digest = hashlib.sha256()
+    for file, info in sorted(files.items()):
+        stamp = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified")
+        digest.update(f"{file[len(root) + 1:]}|{info.get('size')}|{stamp}\n".encode())
+    return "sha256:" + digest.hexdigest()[:16]
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -1,0 +1,73 @@
+"""The driver's dispatch rate: synthgen's real executor loop over actors that do nothing.
+
+Each no-op shard costs the driver what a real one costs it (a `run_shard` call, a result, the
+progress polls), so shards/s here bounds how many workers one driver can keep busy:
+workers <= rate x seconds per shard. Run as a whole process on its own embedded Ray:
+`python -m benchmarks.dispatch CONFIG WORKERS SHARDS`; prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+from benchmarks.config import BenchConfig
+
+
+class NoopActor:
+    """WorkerActor's interface, without a model: every shard is done at once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def run_shard(self, index: int, attempt_no: int) -> Any:
+        from synthgen.worker import ShardResult
+
+        return ShardResult(shard=index, rows=1, seconds=0.0, committed=True, marker={}, batch_size=1)
+
+    def progress(self) -> int:
+        return 0
+
+    def node_id(self) -> str:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
+
+def measure(cfg: BenchConfig, workers: int, shards: int) -> dict[str, float]:
+    import ray
+
+    from benchmarks.synthgen_run import job_spec
+    from synthgen.executor import Events, Executor, connect
+    from synthgen.manifest import resolve_manifest
+    from synthgen.spec import validate_spec
+    from synthgen.worker import JobContext
+
+    spec = validate_spec(job_spec(cfg, cfg_output(), workers=workers))
+    job = JobContext(spec=spec, manifest=resolve_manifest(spec))
+    connect(None)
+    done: list[float] = []
+    executor = Executor(job, Events(on_done=lambda result: done.append(time.perf_counter())))
+    executor.actor_class = ray.remote(NoopActor)
+    executor.actor_options = {**executor.actor_options, "num_cpus": 0}
+    outcome = executor.run(list(range(shards)))
+    ray.shutdown()
+    if sorted(r.shard for r in outcome.committed) != list(range(shards)) or outcome.failed:
+        raise RuntimeError(f"shards not committed exactly once: {outcome}")
+    # From the first result on: the actors have started, every shard after it is pure dispatch.
+    return {"workers": workers, "shards": shards, "shards_per_s": (len(done) - 1) / (done[-1] - done[0])}
+
+
+def cfg_output() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="synthgen-dispatch-")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    config, workers, shards = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    print(json.dumps(measure(BenchConfig.load(config), workers, shards)))

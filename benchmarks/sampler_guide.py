@@ -1,0 +1,168 @@
+"""The sampler guide: Classification Accuracy Score (CAS) and images/s of a class-conditional
+digits model across samplers, steps and guidance scales, plus the label-fidelity filter.
+
+Each row generates `--per-class` images of every digit with the bare Worker (synthgen's real
+path: reverse loop, PNG encoding, Parquet shard, commit marker; no Ray), times it (model loading
+excluded), then scores the output with `synthgen.eval` against the held-out real digits
+(load_digits index >= 1200): CAS and its ratio to real-trained accuracy, for a logistic
+regression and an RBF SVM. Guidance rows use the sampler of pipelines/digits.yaml.
+
+    python -m benchmarks.sampler_guide                      # the README table (built-in model)
+    python -m benchmarks.sampler_guide --samplers ddim:10,ddpm:1000 --guidance 2 --per-class 100
+    python -m benchmarks.sampler_guide --model DIR --quick  # a few rows on any digits model
+
+A sampler that cannot draw some digit at all makes the filter row fail: it is skipped, with
+the filter's message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from synthgen.filter import FilterRejected
+
+ROOT = Path(__file__).resolve().parents[1]
+DIGITS_SPEC = ROOT / "pipelines" / "digits.yaml"
+SAMPLERS = "ddim:10,ddim:25,ddim:50,dpm++:10,dpm++:20,euler-a:25,ddpm:100"
+GUIDANCE = "1,1.5,2,3"
+QUICK = ("ddim:10,dpm++:10", "1")
+
+
+@dataclass(frozen=True)
+class Row:
+    scheduler: str
+    steps: int
+    guidance_scale: float
+    filtered: bool = False
+
+
+@dataclass(frozen=True)
+class Result:
+    row: Row
+    images: int
+    seconds: float
+    cas_lr: float
+    ratio_lr: float
+    cas_svm: float
+    ratio_svm: float
+    draws_per_image: float | None
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images / self.seconds
+
+
+def rows(default: dict[str, Any], samplers: str, guidance_scales: str) -> list[Row]:
+    """Samplers ("name:steps,...") at the default guidance; guidance scales at the default
+    sampler; then the default settings with the built-in filter."""
+    guidance = float(default["guidance_scale"])
+    out = [Row(name, int(steps), guidance) for name, steps in (s.rsplit(":", 1) for s in samplers.split(","))]
+    base = (default["scheduler"], int(default["steps"]))
+    out += [Row(*base, float(g)) for g in guidance_scales.split(",") if Row(*base, float(g)) not in out]
+    return [*out, Row(*base, guidance, filtered=True)]
+
+
+def measure(row: Row, model: str, per_class: int, seed: int, threads: int, batch_size: int,
+            work: Path) -> Result:
+    from synthgen.driver import claim_output, prepare
+    from synthgen.eval import EvalConfig, evaluate
+    from synthgen.spec import validate_spec
+    from synthgen.worker import Worker
+
+    out = work / f"{row.scheduler}-{row.steps}-{row.guidance_scale}-{int(row.filtered)}"
+    spec: dict[str, Any] = {
+        "name": "sampler-guide", "seed": seed, "model": {"source": model, "device": "cpu"},
+        "sampler": {"scheduler": row.scheduler, "steps": row.steps, "guidance_scale": row.guidance_scale},
+        "classes": {"count": per_class, "names": [str(d) for d in range(10)]},
+        "output": {"uri": str(out), "shard_size": 500},
+        "compute": {"batch_size": batch_size},
+    }
+    if row.filtered:
+        spec["filter"] = {"classifier": "builtin:digits", "min_prob": 0.5, "max_draws": 20}
+    prepared = prepare(validate_spec(spec))
+    claim_output(prepared)
+    worker = Worker(prepared.job, threads=threads)
+    worker.adapter.generate(prepared.plan.samples(prepared.plan.shard(0))[:8], worker.spec.sampler)  # warm-up
+    start = time.perf_counter()
+    for index in range(prepared.plan.num_shards):
+        worker.run_shard(index)
+    seconds = time.perf_counter() - start
+    report = evaluate(EvalConfig(str(out), "builtin:digits"))
+    lr, svm = report["classifiers"]["logistic_regression"], report["classifiers"]["svm_rbf"]
+    return Result(row, prepared.plan.total, seconds, lr["accuracy"], lr["ratio"], svm["accuracy"],
+                  svm["ratio"], _draws_per_image(out) if row.filtered else None)
+
+
+def _draws_per_image(out: Path) -> float:
+    import pyarrow.parquet as pq
+
+    from synthgen.readers import Output
+
+    output = Output.open(str(out))
+    draws = [pq.read_table(output.store.path(s.file), columns=["filter_draws"]).column(0).to_pylist()
+             for s in output.shards]
+    return sum(map(sum, draws)) / sum(map(len, draws))
+
+
+def table(results: list[Result]) -> str:
+    lines = ["| sampler | steps | guidance | CAS logistic (ratio) | CAS RBF SVM (ratio) | images/s |",
+             "|---|---|---|---|---|---|"]
+    for r in results:
+        name = r.row.scheduler + (" + filter" if r.row.filtered else "")
+        speed = f"{r.images_per_s:.0f}"
+        if r.draws_per_image:
+            speed += f" ({r.draws_per_image:.2f} draws/image)"
+        cas = f"{r.cas_lr:.3f} ({r.ratio_lr:.3f}) | {r.cas_svm:.3f} ({r.ratio_svm:.3f})"
+        lines.append(f"| {name} | {r.row.steps} | {r.row.guidance_scale:g} | {cas} | {speed} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> list[Result]:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="builtin:digits", help="A class-conditional model of digits 0-9.")
+    parser.add_argument("--per-class", type=int, default=200, help="Images of each digit per row.")
+    parser.add_argument("--seed", type=int, default=1, help="The job seed of every row.")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads.")
+    parser.add_argument("--samplers", default=SAMPLERS, help=f"name:steps,... (default {SAMPLERS})")
+    parser.add_argument("--guidance", default=GUIDANCE, help=f"Guidance scales (default {GUIDANCE}).")
+    parser.add_argument("--quick", action="store_true", help=f"Only {QUICK[0]} and guidance {QUICK[1]}.")
+    parser.add_argument("--json", metavar="FILE", help="Also write the results as JSON.")
+    args = parser.parse_args(argv)
+    default = yaml.safe_load(DIGITS_SPEC.read_text())
+    batch_size = int(default["compute"]["batch_size"])
+    results = []
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        for row in rows(default["sampler"], *(QUICK if args.quick else (args.samplers, args.guidance))):
+            try:
+                result = measure(row, args.model, args.per_class, args.seed, args.threads, batch_size,
+                                 Path(tmp))
+            except FilterRejected as exc:  # a model that cannot draw some digit at all
+                print(f"skipped {row}: {exc}", file=sys.stderr, flush=True)
+                continue
+            results.append(result)
+            print(table([result]).splitlines()[-1], file=sys.stderr, flush=True)
+    print(f"{args.model}, {10 * args.per_class} images a row, job seed {args.seed}, batch size {batch_size}, "
+          f"{args.threads} threads, {platform.machine()} ({os.cpu_count()} cores), 1-minute load average "
+          f"{load_before:.1f} before and {os.getloadavg()[0]:.1f} after\n")
+    print(table(results))
+    if args.json:
+        rows_json = [{**asdict(r), "images_per_s": r.images_per_s} for r in results]
+        Path(args.json).write_text(json.dumps(rows_json, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""Faults at real seams: actors killed at each step of the commit protocol, a shard that always
+fails, racing attempts, a flaky store (503 SlowDown, resets, timeouts, lost replies), a store
+without create-only writes, an upload failing half-way, accelerator OOM, a read-only or full
+local disk. Each ends with the invariants: verify passes, each planned sample_id once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from synthgen.plan import Plan
+from synthgen.spec import validate_spec
+from synthgen.status import committed_markers, job_status
+from synthgen.storage import Store
+from synthgen.worker import JobContext, Worker, commit_by_driver
+from tests.conftest import synthgen, tiny_spec, write_spec
+from tests.s3server import BUCKET, FAULTS, S3, FaultPlan, Rule, assert_complete, committed_ids, wait_for
+
+TOTAL = 21  # tiny_spec: 3 classes x 7 images, shards of 5
+
+
+def job_context(spec: dict) -> JobContext:
+    plan = Plan.build(validate_spec(spec))
+    return JobContext(spec=plan.spec, manifest=plan.manifest)
+
+
+def test_actor_deaths_and_an_always_failing_shard(
+        ray_address: str, s3: S3, class_model: Path, tmp_path: Path) -> None:
+    # A multipart upload that a killed writer left pending in this output.
+    fs = s3.fs
+    upload = fs.call_s3("create_multipart_upload", Bucket=BUCKET, Key="e/data/shard-00009-dead.parquet")
+    fs.call_s3("upload_part", Bucket=BUCKET, Key="e/data/shard-00009-dead.parquet", PartNumber=1,
+               UploadId=upload["UploadId"], Body=b"x" * 1024)
+    spec = write_spec(tmp_path / "job.yaml", tiny_spec(class_model, "s3://bucket/e",
+                                                       compute__max_retries=2))
+    faults = "crash:0:0,crash_after_upload:1:0,crash_after_marker:2:0,raise:3:*"
+    run = synthgen("run", str(spec), address=ray_address, env={**s3.env, "SYNTHGEN_FAULTS": faults})
+
+    assert run.returncode == 1
+    assert "1 shard(s) failed: shard 3: InjectedFault: injected failure in shard 3" in run.stderr
+    assert "synthgen resume s3://bucket/e" in run.stderr
+    store = Store("s3://bucket/e")
+    state = job_status(store)
+    assert not state["complete"]
+    assert state["shards_committed"] == 4
+    assert [f["shard"] for f in state["failed_shards"]] == [3]
+    assert "injected failure in shard 3" in state["failed_shards"][0]["error"]
+    markers = committed_markers(store)
+    assert markers[0]["attempt_no"] == 1  # its actor died mid-shard
+    assert markers[1]["attempt_no"] == 1  # its actor died after the upload: attempt 0 is an orphan
+    assert markers[2]["attempt_no"] == 0  # its actor died after the marker: the marker stands
+    assert any(name.startswith("shard-00001-00") for name in store.list("data"))
+
+    resume = synthgen("resume", "s3://bucket/e", address=ray_address, env=s3.env)
+    assert resume.returncode == 0, resume.stderr
+    assert_complete(store, TOTAL)  # the orphan is gone too
+    assert {i: committed_markers(store)[i] for i in markers} == markers
+    assert s3.pending_uploads() == []
+    assert store.list("_failed") == []
+
+
+def test_flaky_store_is_retried_until_the_job_completes(
+        ray_address: str, flaky_s3: S3, class_model: Path, tmp_path: Path) -> None:
+    proxy = flaky_s3.proxy
+    proxy.plan = FaultPlan(every=5, rules=[
+        # The marker lands, its reply is lost, the retry gets 412: the worker must see that the
+        # marker is its own and keep its data file.
+        Rule("lost", "PUT", r"/_commits/shard-00001\.json"),
+        Rule("slowdown", "PUT", r"/data/", times=2),
+        Rule("stall", "PUT", r"/data/shard-00002"),
+        Rule("reset", "GET", r"/_commits/"),
+    ])
+    spec = tiny_spec(class_model, "s3://bucket/f")
+    spec["output"]["storage_options"] = {"config_kwargs": {"read_timeout": 1}}
+    run = synthgen("run", str(write_spec(tmp_path / "job.yaml", spec)), address=ray_address,
+                   env=flaky_s3.env)
+    assert run.returncode == 0, run.stderr
+    injected = dict(proxy.plan.injected)
+    proxy.plan = FaultPlan()
+    assert set(injected) == set(FAULTS) - {"deny"}, injected
+    assert_complete(Store("s3://bucket/f"), TOTAL)
+
+
+def test_lost_reply_to_a_create_only_write_is_recognised(flaky_s3: S3, class_model: Path) -> None:
+    """The store applied the marker (or lock) but the reply was lost; the retry gets 412."""
+    from synthgen.lock import JobLock
+
+    flaky_s3.proxy.plan = FaultPlan(rules=[Rule("lost", "PUT", r"/_commits/shard-00000\.json"),
+                                           Rule("lost", "PUT", r"/_lock\.json")])
+    worker = Worker(job_context(tiny_spec(class_model, "s3://bucket/k")), threads=1)
+    result = worker.run_shard(0)
+    assert result.committed
+    assert worker.store.exists(result.marker["file"])
+    with JobLock.acquire(worker.store) as lock:
+        lock.check()
+    assert flaky_s3.proxy.plan.injected["lost"] == 2
+    assert not worker.store.exists("_lock.json")
+
+
+def test_store_without_create_only_writes_gets_driver_commits(
+        ray_address: str, flaky_s3: S3, class_model: Path, tmp_path: Path) -> None:
+    flaky_s3.proxy.ignore_conditions = True
+    store = Store("s3://bucket/g")
+    assert not store.probe_create_only()
+    spec = write_spec(tmp_path / "job.yaml", tiny_spec(class_model, "s3://bucket/g"))
+    run = synthgen("run", str(spec), address=ray_address, env=flaky_s3.env)
+    assert run.returncode == 0, run.stderr
+    assert "does not honour create-only writes" in run.stderr
+    assert_complete(store, TOTAL)
+    assert {m.get("committed_by") for m in committed_markers(store).values()} == {"driver"}
+    assert store.list("_probe") == []
+
+
+def test_two_attempts_race_for_one_shard(
+        flaky_s3: S3, class_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Both attempts check for a marker, then wait at the gate; released together, they race.
+    gate = tmp_path / "gate"
+    gate.touch()
+    monkeypatch.setenv("SYNTHGEN_FAULTS", "hold:0:*")
+    monkeypatch.setenv("SYNTHGEN_FAULTS_HOLD", str(gate))
+    job = job_context(tiny_spec(class_model, "s3://bucket/h"))
+    workers = [Worker(job, threads=1) for _ in range(2)]
+    results: list = [None, None]
+
+    def attempt(i: int) -> None:
+        results[i] = workers[i].run_shard(0, attempt_no=i)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    checks = ("HEAD", "/bucket/h/_commits/shard-00000.json")
+    wait_for(lambda: flaky_s3.proxy.plan.seen.count(checks) >= 2, "both marker checks")
+    gate.unlink()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.committed for r in results) == [False, True]
+    assert results[0].marker == results[1].marker
+    store = Store("s3://bucket/h")
+    assert store.list("data") == [results[0].marker["file"].split("/")[-1]]  # the loser's is gone
+    assert sorted(committed_ids(store)) == list(range(5))
+
+
+def test_driver_commits_keep_the_first_marker(s3: S3, class_model: Path) -> None:
+    from dataclasses import replace
+
+    job = replace(job_context(tiny_spec(class_model, "s3://bucket/i")), driver_commits=True)
+    worker = Worker(job, threads=1)
+    first, second = worker.run_shard(1, 0), worker.run_shard(1, 1)
+    assert first.pending and second.pending
+    assert not worker.store.exists("_commits/shard-00001.json")  # workers never write markers
+    store = Store("s3://bucket/i")
+    assert commit_by_driver(store, first).committed
+    lost = commit_by_driver(store, second)
+    assert not lost.committed and lost.marker["file"] == first.marker["file"]
+    assert store.list("data") == [first.marker["file"].split("/")[-1]]
+
+
+def test_upload_failing_half_way_leaves_no_object_and_no_pending_upload(flaky_s3: S3) -> None:
+    store = Store("s3://bucket/j")
+    store.part_size = 5 << 20  # 11 MiB goes up as a multipart upload of 3 parts
+    flaky_s3.proxy.plan = FaultPlan(rules=[Rule("deny", "PUT", r"partNumber=2")])
+    with pytest.raises(PermissionError):
+        store.put_bytes("data/shard-00000-x.parquet", b"\1" * (11 << 20))
+    assert flaky_s3.proxy.plan.injected["deny"] == 1
+    assert not store.exists("data/shard-00000-x.parquet")
+    assert flaky_s3.pending_uploads() == []
+    # A writer killed mid-upload cannot abort: the job's end does it for it.
+    fs = flaky_s3.fs
+    fs.call_s3("create_multipart_upload", Bucket=BUCKET, Key="j/data/shard-00001-y.parquet")
+    assert store.abort_uploads("data") == ["j/data/shard-00001-y.parquet"]
+    assert flaky_s3.pending_uploads() == []
+
+
+def test_out_of_memory_halves_the_batch_and_keeps_it(
+        class_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("SYNTHGEN_FAULTS", "oom:0:0")
+    worker = Worker(job_context(tiny_spec(class_model, tmp_path / "out")), threads=1)
+    with caplog.at_level(logging.WARNING, logger="synthgen.worker"):
+        result = worker.run_shard(0)
+    assert "shard 0: out of memory, batch size now 2" in caplog.text
+    assert "shard 0: out of memory, batch size now 1" in caplog.text
+    assert result.batch_size == 1 and result.marker["batch_size"] == 1
+    assert worker.run_shard(1).marker["batch_size"] == 1  # kept, though shard 1 has no fault
+    assert sorted(committed_ids(worker.store)) == list(range(10))
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A folder the test process cannot write to: chmod, or a read-only tmpfs for root."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("running as root without permission to mount a read-only tmpfs")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_read_only_output_is_a_clear_error(class_model: Path, tmp_path: Path, read_only_dir: Path
+                                           ) -> None:
+    spec = write_spec(tmp_path / "job.yaml", tiny_spec(class_model, read_only_dir / "out"))
+    run = synthgen("run", str(spec))
+    assert run.returncode == 2
+    assert "Read-only file system" in run.stderr or "Permission denied" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert list(read_only_dir.iterdir()) == []
+
+
+FULL_DISK = """
+import resource, sys
+from synthgen.storage import Store
+store = Store(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, resource.RLIM_INFINITY))
+for write in (lambda: store.put_bytes("data/shard-00000-x.parquet", bytes(1 << 20)),
+              lambda: store.create_only("_commits/shard-00000.json", bytes(1 << 20))):
+    try:
+        write()
+    except OSError as exc:
+        print(exc)
+"""
+
+
+def test_full_disk_leaves_no_partial_file_under_a_final_name(tmp_path: Path) -> None:
+    # RLIMIT_FSIZE makes the kernel refuse a write past 64 KiB (EFBIG), as a full disk would.
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-c", FULL_DISK, str(out)], capture_output=True,
+                            text=True, check=True)
+    lines = result.stdout.splitlines()
+    assert lines == [f"[Errno 27] File too large while writing {out}/data/shard-00000-x.parquet",
+                     f"[Errno 27] File too large while writing {out}/_commits/shard-00000.json"]
+    assert [p for p in out.rglob("*") if p.is_file()] == []
