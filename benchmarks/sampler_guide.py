@@ -63,14 +63,15 @@ class Result:
         return self.images / self.seconds
 
 
-def rows(default: dict[str, Any], samplers: str, guidance_scales: str) -> list[Row]:
+def rows(default: dict[str, Any], samplers: str, guidance_scales: str, filtered: bool = True) -> list[Row]:
     """Samplers ("name:steps,...") at the default guidance; guidance scales at the default
     sampler; then the default settings with the built-in filter."""
     guidance = float(default["guidance_scale"])
-    out = [Row(name, int(steps), guidance) for name, steps in (s.rsplit(":", 1) for s in samplers.split(","))]
+    out = [Row(name, int(steps), guidance)
+           for name, steps in (s.rsplit(":", 1) for s in samplers.split(",") if s)]
     base = (default["scheduler"], int(default["steps"]))
-    out += [Row(*base, float(g)) for g in guidance_scales.split(",") if Row(*base, float(g)) not in out]
-    return [*out, Row(*base, guidance, filtered=True)]
+    out += [Row(*base, float(g)) for g in guidance_scales.split(",") if g and Row(*base, float(g)) not in out]
+    return [*out, Row(*base, guidance, filtered=True)] if filtered else out
 
 
 def measure(row: Row, model: str, per_class: int, seed: int, threads: int, batch_size: int,
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> list[Result]:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads.")
     parser.add_argument("--samplers", default=SAMPLERS, help=f"name:steps,... (default {SAMPLERS})")
     parser.add_argument("--guidance", default=GUIDANCE, help=f"Guidance scales (default {GUIDANCE}).")
+    parser.add_argument("--no-filter", action="store_true", help="Leave out the filter row.")
     parser.add_argument("--quick", action="store_true", help=f"Only {QUICK[0]} and guidance {QUICK[1]}.")
     parser.add_argument("--json", metavar="FILE", help="Also write the results as JSON.")
     args = parser.parse_args(argv)
@@ -145,7 +147,8 @@ def main(argv: list[str] | None = None) -> list[Result]:
     results = []
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
-        for row in rows(default["sampler"], *(QUICK if args.quick else (args.samplers, args.guidance))):
+        chosen = QUICK if args.quick else (args.samplers, args.guidance)
+        for row in rows(default["sampler"], *chosen, filtered=not args.no_filter):
             try:
                 result = measure(row, args.model, args.per_class, args.seed, args.threads, batch_size,
                                  Path(tmp))

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-import torch
 
 from synthgen.driver import prepare
 from synthgen.errors import UserError
@@ -22,13 +20,7 @@ from tests.conftest import synthgen, write_spec
 ITEMS = [{"prompt": "a red car", "label": "car"},
          {"prompt": "a blue ship", "negative_prompt": "blurry", "label": "ship", "count": 3}]
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """In-process models on one thread: two threads on this 2-core machine thrash under load."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 

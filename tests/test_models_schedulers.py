@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from synthgen import schedulers
 from synthgen.driver import prepare
@@ -19,13 +17,7 @@ from tests.conftest import tiny_spec
 
 NOISE_SCHEDULERS = [name for name in SCHEDULERS if name not in FLOW_SCHEDULERS]
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """In-process models on one thread: two threads on this 2-core machine thrash under load."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-import torch
 from PIL import Image
 
 from synthgen.driver import prepare
@@ -25,13 +23,7 @@ from tests.conftest import synthgen, write_spec
 
 TEMPLATES = ["a photo of a {name}", "a drawing of a {name}"]
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """In-process models on one thread: two threads on this 2-core machine thrash under load."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 
