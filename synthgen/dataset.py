@@ -126,5 +126,15 @@ def table_bytes(table: pa.Table) -> bytes:
 
 def read_metadata(data: bytes) -> pa.Table:
     """The metadata columns of a shard, without image bytes."""
-    columns = ["label", *METADATA_COLUMNS]
-    return pq.read_table(io.BytesIO(data), columns=columns)
+    return read_parquet(data, ["label", *METADATA_COLUMNS])
+
+
+def read_parquet(source: bytes | Any, columns: Sequence[str] | None = None) -> pa.Table:
+    """A Parquet file from bytes or an open file object.
+
+    `pq.ParquetFile`, not `pq.read_table`: pyarrow's dataset reader over an in-memory or Python
+    file leaves a native thread behind that aborts the process at exit (SIGABRT, most runs).
+    """
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    return pq.ParquetFile(source).read(columns=columns)

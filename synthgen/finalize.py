@@ -7,10 +7,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from synthgen.card import PREVIEW_FILE, dataset_card
-from synthgen.dataset import METADATA_COLUMNS, shard_schema, table_bytes
+from synthgen.dataset import METADATA_COLUMNS, read_parquet, shard_schema, table_bytes
 from synthgen.status import committed_markers
 from synthgen.storage import CARD_FILE, DATA_DIR, FAILED_DIR, INDEX_FILE, SUCCESS_FILE, json_bytes
 
@@ -73,7 +72,8 @@ def index_table(prepared: Prepared, files: list[str]) -> pa.Table:
     columns = ["label", *METADATA_COLUMNS]
     tables = []
     for rel in files:
-        table = pq.read_table(store.path(rel), columns=columns, filesystem=store.fs)
+        with store.fs.open(store.path(rel), "rb") as f:
+            table = read_parquet(f, columns)
         tables.append(table.append_column("file", pa.array([rel] * len(table), pa.string())))
     schema = shard_schema(prepared.plan.manifest.class_names, with_image=False)
     schema = schema.append(pa.field("file", pa.string()))

@@ -213,6 +213,6 @@ def _txt(raw: bytes, text_column: str) -> list[dict]:
 
 
 def _parquet(raw: bytes, _: str) -> list[dict]:
-    import pyarrow.parquet as pq
+    from synthgen.dataset import read_parquet
 
-    return pq.read_table(io.BytesIO(raw)).to_pylist()
+    return read_parquet(raw).to_pylist()

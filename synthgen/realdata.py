@@ -244,12 +244,12 @@ def _class_names(metadata: dict[bytes, bytes]) -> tuple[str, ...] | None:
 
 
 def _distinct_labels(fs: Any, files: list[str]) -> list[int]:
-    import pyarrow.parquet as pq
+    from synthgen.dataset import read_parquet
 
     found: set[int] = set()
     for file in files:
         with fs.open(file, "rb") as f:
-            values = pq.read_table(f, columns=["label"]).column("label").to_pylist()
+            values = read_parquet(f, ["label"]).column("label").to_pylist()
         found.update(v for v in values if v is not None)
     return sorted(found)
 

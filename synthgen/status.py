@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import io
 from typing import Any
 
-import pyarrow.parquet as pq
-
+from synthgen.dataset import read_parquet
 from synthgen.errors import UserError
 from synthgen.lock import current_holder
 from synthgen.manifest import Manifest
@@ -83,7 +81,7 @@ def check_shard(store: Store, plan: Plan, index: int, marker: dict[str, Any]) ->
         problems.append("sha256 does not match the marker")
     if problems:
         return problems
-    ids = pq.read_table(io.BytesIO(data), columns=["sample_id"]).column("sample_id").to_pylist()
+    ids = read_parquet(data, ["sample_id"]).column("sample_id").to_pylist()
     shard = plan.shard(index)
     if len(ids) != marker["rows"] or ids != list(range(shard.start, shard.stop)):
         problems.append(f"rows {len(ids)} do not match the planned sample_ids "

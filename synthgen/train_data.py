@@ -107,7 +107,7 @@ def _read_parquet(files: list[Path]) -> tuple[list[Image.Image], list[int], list
     seen: set[int] = set()
     names: list[str] | None = None
     for file in files:
-        table = pq.read_table(file)
+        table = pq.ParquetFile(file).read()
         names = names or _class_names(table.schema.metadata or {})
         columns = ["image", "label"] + (["sample_id"] if "sample_id" in table.column_names else [])
         for row in table.select(columns).to_pylist():

@@ -210,15 +210,13 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 180.0) -
 
 def committed_ids(store: Any) -> list[int]:
     """Every sample_id in the data files the commit markers name, duplicates included."""
-    import io
 
-    import pyarrow.parquet as pq
-
+    from synthgen.dataset import read_parquet
     from synthgen.status import committed_markers
 
     ids: list[int] = []
     for marker in committed_markers(store).values():
-        table = pq.read_table(io.BytesIO(store.read_bytes(marker["file"])), columns=["sample_id"])
+        table = read_parquet(store.read_bytes(marker["file"]), ["sample_id"])
         ids += table.column("sample_id").to_pylist()
     return ids
 

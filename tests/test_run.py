@@ -68,7 +68,10 @@ def test_embedded_run_writes_exactly_the_plan(finished: tuple[Path, dict], ray_a
     index = pq.read_table(out / "index.parquet")
     assert sorted(index.column("sample_id").to_pylist()) == list(range(21))
     assert "image" not in index.column_names
-    assert synthgen("verify", str(out)).returncode == 0
+    # pyarrow's dataset reader over in-memory bytes once aborted most processes at exit (SIGABRT).
+    for _ in range(5):
+        result = synthgen("verify", str(out))
+        assert (result.returncode, result.stderr) == (0, "")
 
 
 def test_two_workers_same_bytes_and_rerun_is_a_noop(tmp_path: Path, class_model: Path,

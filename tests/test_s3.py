@@ -8,7 +8,6 @@ lock (a second driver refused, `--takeover`).
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -17,8 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
+from synthgen.dataset import read_parquet
 from synthgen.status import committed_markers, job_status
 from synthgen.storage import Store
 from tests.conftest import ROOT, synthgen, tiny_spec, write_spec
@@ -65,7 +63,7 @@ def test_run_on_s3_with_remote_model_and_manifest_leaks_no_secret(
 
     store = Store("s3://bucket/a")
     assert_complete(store, TOTAL)
-    labels = pq.read_table(io.BytesIO(store.read_bytes("index.parquet"))).column("label_name")
+    labels = read_parquet(store.read_bytes("index.parquet")).column("label_name")
     assert sorted(labels.to_pylist()) == ["a"] * 7 + ["b"] * 7 + ["c"] * 7
     assert s3.pending_uploads() == []
     written = s3.objects("a")
@@ -121,9 +119,9 @@ def test_sigkilled_driver_resumes_and_repair_fixes_corruption(
     assert_complete(store, TOTAL)
     repaired = committed_markers(store)
     assert {i for i in after if repaired[i] != after[i]} == {0, 1}
-    regenerated = pq.read_table(io.BytesIO(store.read_bytes(repaired[0]["file"])))
+    regenerated = read_parquet(store.read_bytes(repaired[0]["file"]))
     assert regenerated.column("image").to_pylist() == \
-        pq.read_table(io.BytesIO(original)).column("image").to_pylist()
+        read_parquet(original).column("image").to_pylist()
 
 
 def test_changed_spec_on_the_same_output_is_refused_and_writes_nothing(
