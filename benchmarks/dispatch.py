@@ -24,7 +24,7 @@ class NoopActor:
         pass
 
     def run_shard(self, index: int, attempt_no: int) -> Any:
-        from synthgen.worker import ShardResult
+        from synthgen.job import ShardResult
 
         return ShardResult(shard=index, rows=1, seconds=0.0, committed=True, marker={}, batch_size=1)
 
@@ -42,9 +42,9 @@ def measure(cfg: BenchConfig, workers: int, shards: int) -> dict[str, float]:
 
     from benchmarks.synthgen_run import job_spec
     from synthgen.executor import Events, Executor, connect
+    from synthgen.job import JobContext
     from synthgen.manifest import resolve_manifest
     from synthgen.spec import validate_spec
-    from synthgen.worker import JobContext
 
     spec = validate_spec(job_spec(cfg, cfg_output(), workers=workers))
     job = JobContext(spec=spec, manifest=resolve_manifest(spec))

@@ -14,6 +14,7 @@ from typing import Any
 from synthgen import __version__
 from synthgen.errors import JobFailed, UserError
 from synthgen.filter import check_filter
+from synthgen.job import JobContext, commit_by_driver
 from synthgen.lock import JobLock
 from synthgen.manifest import Manifest
 from synthgen.models import ModelInfo, inspect_model
@@ -25,7 +26,6 @@ from synthgen.runlog import run_log
 from synthgen.spec import JobSpec, validate_spec
 from synthgen.storage import DISK_ERRNOS, JOB_FILE, SUCCESS_FILE, Store, failure_path, json_bytes
 from synthgen.validate import check_plan_against_model
-from synthgen.worker import JobContext
 
 log = logging.getLogger("synthgen")
 
@@ -104,7 +104,6 @@ def _run_locked(prepared: Prepared, address: str | None, lock: JobLock, repair: 
     from synthgen.finalize import finalize
     from synthgen.repair import repair as repair_shards
     from synthgen.status import committed_markers, job_status
-    from synthgen.worker import commit_by_driver
 
     store, plan = prepared.store, prepared.plan
     resumed = claim_output(prepared)

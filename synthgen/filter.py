@@ -36,14 +36,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import torch
-from PIL import Image
 
 from synthgen import diversity
 from synthgen.errors import UserError
 from synthgen.plan import Sample, sample_seed
 
 if TYPE_CHECKING:
+    import torch
+
     from synthgen.plan import Plan
     from synthgen.spec import FilterSpec
 
@@ -196,6 +196,8 @@ class LabelFilter:
 
     @classmethod
     def load(cls, spec: FilterSpec, class_names: tuple[str, ...], device: torch.device) -> LabelFilter:
+        from synthgen.judges import ClipJudge, TimmJudge, TorchJudge, TransformersJudge
+
         info = inspect_classifier(spec)
         targets = class_targets(info, class_names)
         loaders = {"builtin": _digits_judge, "torch": lambda: TorchJudge(info.path, device),
@@ -266,102 +268,6 @@ def _fit_temperature(decision: np.ndarray, labels: np.ndarray) -> float:
 @functools.cache
 def _digits_judge() -> DigitsJudge:
     return DigitsJudge()
-
-
-def _tensor(pixels: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 NHWC -> float32 NCHW in [0, 1] on `device`."""
-    return torch.tensor(np.asarray(pixels), device=device).permute(0, 3, 1, 2).float() / 255.0
-
-
-def _pils(pixels: np.ndarray, channels: int) -> list[Image.Image]:
-    mode = "L" if channels == 1 else "RGB"
-    return [Image.fromarray(p[..., 0] if p.shape[-1] == 1 else p).convert(mode) for p in pixels]
-
-
-class TorchJudge:
-    def __init__(self, path: Path, device: torch.device) -> None:
-        file = path / "model.pt" if path.is_dir() else path
-        self.device = device
-        try:
-            self.module = torch.jit.load(str(file), map_location=device)
-        except RuntimeError:  # not TorchScript: a module saved whole with torch.save
-            self.module = torch.load(file, map_location=device, weights_only=False)
-        self.module.eval()
-
-    @torch.inference_mode()
-    def probabilities(self, pixels: np.ndarray) -> np.ndarray:
-        logits = self.module(_tensor(pixels, self.device))
-        return torch.softmax(logits.float(), dim=1).cpu().numpy()
-
-
-class TransformersJudge:
-    def __init__(self, path: Path, device: torch.device) -> None:
-        from transformers import AutoImageProcessor, AutoModelForImageClassification
-
-        self.device = device
-        self.model = AutoModelForImageClassification.from_pretrained(path).to(device).eval()
-        self.processor = AutoImageProcessor.from_pretrained(path)
-        self.channels = getattr(self.model.config, "num_channels", 3)
-
-    @torch.inference_mode()
-    def probabilities(self, pixels: np.ndarray) -> np.ndarray:
-        inputs = self.processor(images=_pils(pixels, self.channels), return_tensors="pt").to(self.device)
-        return torch.softmax(self.model(**inputs).logits.float(), dim=1).cpu().numpy()
-
-
-class TimmJudge:
-    """timm's own preprocessing constants (input size, mean, std), applied with torch ops."""
-
-    def __init__(self, path: Path, device: torch.device) -> None:
-        import timm
-        from timm.data import resolve_data_config
-
-        self.device = device
-        self.model = timm.create_model(f"local-dir:{path}", pretrained=True).to(device).eval()
-        config = resolve_data_config({}, model=self.model)
-        self.size = tuple(config["input_size"][1:])
-        self.channels = int(config["input_size"][0])
-        self.mean = torch.tensor(config["mean"], device=device).view(1, -1, 1, 1)
-        self.std = torch.tensor(config["std"], device=device).view(1, -1, 1, 1)
-
-    @torch.inference_mode()
-    def probabilities(self, pixels: np.ndarray) -> np.ndarray:
-        x = _tensor(pixels, self.device)
-        x = x.expand(-1, self.channels, -1, -1) if x.shape[1] == 1 else x
-        x = torch.nn.functional.interpolate(x, size=self.size, mode="bicubic", antialias=True)
-        logits = self.model((x.clamp(0, 1) - self.mean) / self.std)
-        return torch.softmax(logits.float(), dim=1).cpu().numpy()
-
-
-class ClipJudge:
-    """Zero-shot: softmax over the job's classes of the scaled image-text cosine similarity."""
-
-    def __init__(self, path: Path, device: torch.device, prompt: str, class_names: tuple[str, ...]) -> None:
-        from transformers import CLIPModel, CLIPProcessor
-
-        self.device = device
-        self.model = CLIPModel.from_pretrained(path).to(device).eval()
-        self.processor = CLIPProcessor.from_pretrained(path)
-        texts = [prompt.format(name=name) for name in class_names]
-        with torch.inference_mode():
-            tokens = self.processor(text=texts, return_tensors="pt", padding=True).to(device)
-            self.text = _unit(_embedding(self.model.get_text_features(**tokens)))
-
-    @torch.inference_mode()
-    def probabilities(self, pixels: np.ndarray) -> np.ndarray:
-        inputs = self.processor(images=_pils(pixels, 3), return_tensors="pt").to(self.device)
-        image = _unit(_embedding(self.model.get_image_features(**inputs)))
-        logits = self.model.logit_scale.exp() * image @ self.text.T
-        return torch.softmax(logits.float(), dim=1).cpu().numpy()
-
-
-def _embedding(out: Any) -> torch.Tensor:
-    """transformers 4 returns the projected features, 5 an output whose pooler_output holds them."""
-    return out if isinstance(out, torch.Tensor) else out.pooler_output
-
-
-def _unit(x: torch.Tensor) -> torch.Tensor:
-    return x / x.norm(dim=-1, keepdim=True)
 
 
 # --- a shard's samples through their draws (the worker's bookkeeping) ---

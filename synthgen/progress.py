@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from synthgen.job import ShardResult
 from synthgen.runlog import FILE_ONLY
-from synthgen.worker import ShardResult
 
 log = logging.getLogger("synthgen")
 

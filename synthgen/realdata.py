@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from synthgen.errors import UserError
@@ -84,6 +82,9 @@ def _box(x: np.ndarray, size: int) -> np.ndarray:
     n, h, w, c = x.shape
     if h % size == 0 and w % size == 0:
         return x.reshape(n, size, h // size, size, w // size, c).mean(axis=(2, 4))
+    import torch  # only here: the driver reads this module and must not pay for torch
+    import torch.nn.functional as F
+
     pooled = F.adaptive_avg_pool2d(torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2), size)
     return pooled.permute(0, 2, 3, 1).numpy()
 

@@ -13,7 +13,6 @@ import socket
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -23,43 +22,12 @@ from synthgen import diversity, faults
 from synthgen.dataset import Provenance, shard_table, table_bytes
 from synthgen.filter import LabelFilter, ShardDraws
 from synthgen.imaging import Encoder
-from synthgen.manifest import Manifest
+from synthgen.job import JobContext, ShardResult
 from synthgen.models import inspect_model, load_adapter
-from synthgen.plan import Plan, Sample, Shard
-from synthgen.spec import JobSpec
+from synthgen.plan import Sample, Shard
 from synthgen.storage import Store, data_path, json_bytes, marker_path
 
 log = logging.getLogger("synthgen.worker")
-
-
-@dataclass(frozen=True)
-class JobContext:
-    """Everything a worker needs, small and picklable: no filesystem, no model.
-
-    `driver_commits`: the store ignores create-only writes, so workers put data files only and
-    the driver, alone under the job lock, writes the markers.
-    """
-
-    spec: JobSpec
-    manifest: Manifest
-    driver_commits: bool = False
-
-    @property
-    def plan(self) -> Plan:
-        return Plan(spec=self.spec, manifest=self.manifest)
-
-
-@dataclass(frozen=True)
-class ShardResult:
-    """What an actor sends back: a few numbers, never image bytes."""
-
-    shard: int
-    rows: int
-    seconds: float
-    committed: bool
-    marker: dict[str, Any]
-    batch_size: int
-    pending: bool = False  # data file put, marker left to the driver (`driver_commits`)
 
 
 class Worker:
@@ -180,17 +148,3 @@ class Worker:
             # Our own marker: the store applied the put, its reply was lost, the retry got 412.
         faults.fire("crash_after_marker", shard.index, attempt_no)
         return marker, True
-
-
-def commit_by_driver(store: Store, result: ShardResult) -> ShardResult:
-    """The driver's half of `driver_commits`: write the marker unless one exists already."""
-    if not result.pending:
-        return result
-    rel = marker_path(result.shard)
-    if store.exists(rel):
-        store.delete(result.marker["file"])
-        return replace(result, committed=False, marker=store.read_json(rel), pending=False)
-    marker = {**result.marker, "committed_by": "driver"}
-    store.put_bytes(rel, json_bytes(marker))
-    return replace(result, committed=True, marker=marker, pending=False)
-

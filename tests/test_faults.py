@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from synthgen.job import JobContext, commit_by_driver
 from synthgen.plan import Plan
 from synthgen.spec import validate_spec
 from synthgen.status import committed_markers, job_status
 from synthgen.storage import Store
-from synthgen.worker import JobContext, Worker, commit_by_driver
+from synthgen.worker import Worker
 from tests.conftest import synthgen, tiny_spec, write_spec
 from tests.s3server import BUCKET, FAULTS, S3, FaultPlan, Rule, assert_complete, committed_ids, wait_for
 

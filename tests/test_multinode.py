@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from synthgen.executor import pool_plan
+from synthgen.job import JobContext
 from synthgen.plan import Plan
 from synthgen.spec import validate_spec
-from synthgen.worker import JobContext
 from tests import raynodes
 from tests.conftest import ROOT, tiny_spec, write_spec
 from tests.test_submit import cli, markers, sample_ids, status_of

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 if TYPE_CHECKING:
+    import torch
+
     from synthgen.plan import Sample
     from synthgen.spec import SamplerSpec
 
@@ -89,5 +90,7 @@ class Adapter:
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """[-1, 1] NCHW floats -> uint8 NHWC, rounded, as PIL wants them."""
+    import torch
+
     images = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return images.permute(0, 2, 3, 1).cpu().numpy()

@@ -14,13 +14,14 @@ import importlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
-
-import torch
+from typing import TYPE_CHECKING, Any, Literal
 
 from synthgen.errors import UserError
 from synthgen.models.base import Adapter, ModelInfo
 from synthgen.spec import ModelSpec
+
+if TYPE_CHECKING:
+    import torch
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 
@@ -66,6 +67,8 @@ def load_adapter(info: ModelInfo, spec: ModelSpec) -> Adapter:
 
 
 def pick_device(requested: str) -> torch.device:
+    import torch
+
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
@@ -73,6 +76,8 @@ def pick_device(requested: str) -> torch.device:
 
 def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
     """Half precision only where it is fast: on CPU it falls back to float32, with a warning."""
+    import torch
+
     if device.type == "cpu" and requested != "float32":
         import logging
 

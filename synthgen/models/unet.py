@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from synthgen.models.base import Adapter, ModelInfo, to_uint8
 from synthgen.plan import Sample
 from synthgen.spec import SamplerSpec
+
+if TYPE_CHECKING:  # torch loads with the adapter, not when the driver inspects a model
+    import torch
 
 # The noise schedule diffusers' DDPMPipeline assumes when a folder has no scheduler config.
 DEFAULT_SCHEDULER = {"_class_name": "DDPMScheduler", "num_train_timesteps": 1000,
@@ -63,6 +65,8 @@ class UNetAdapter(Adapter):
         ids = [self.info.model_label(s.model_label, s.label_name, s.label) for s in samples]
         if guided:
             ids = [self.info.null_class] * len(samples) + ids
+        import torch
+
         return torch.tensor(ids, dtype=torch.long, device=self.device)
 
     def predict(self, latents: torch.Tensor, t: torch.Tensor, cond: Any) -> torch.Tensor:
