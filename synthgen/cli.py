@@ -356,7 +356,7 @@ def train(output: str, **options: Any) -> None:
 
     \b
     Examples:
-      synthgen train --source builtin:digits --output ./models/digits --steps 12000 --threads 2
+      synthgen train --source builtin:digits --output ./models/digits --steps 6000 --threads 2
       synthgen train --source ./icons --output ./models/icons --image-size 32 --epochs 50
       synthgen train --source builtin:digits --output ./models/digits --resume-from ./models/digits
     """

@@ -15,10 +15,14 @@ CLI (each option maps one-to-one onto a `TrainConfig` field; `cli.py` wires them
         [--checkpoint-every 1000] [--keep-checkpoints 2] [--resume-from CKPT_OR_DIR]
         [--device auto|cpu|cuda] [--threads N]
 
-Reproduce the shipped model (about 16 minutes on 2 CPU cores):
+Reproduce the shipped model (two stages, as it was trained: 3,000 steps predicting noise, then
+v-prediction resumed from that checkpoint up to step 6,000; about 25 minutes on 2 CPU cores):
 
-    synthgen train --source builtin:digits --output synthgen/models/builtin/digits \
-        --steps 12000 --threads 2 --checkpoint-every 0
+    synthgen train --source builtin:digits --output /tmp/digits-stage1 --steps 3000 --threads 1 \
+        --prediction-type epsilon
+    synthgen train --source builtin:digits --output synthgen/models/builtin/digits --steps 6000 \
+        --threads 1 --prediction-type v_prediction \
+        --resume-from /tmp/digits-stage1/checkpoints/step-00003000.pt
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from PIL import Image
 
 from synthgen.errors import UserError
+from synthgen.malloc import keep_freed_memory
 from synthgen.train_data import BUILTIN_DIGITS, LabeledImages, load_source
 
 SCHEDULERS: dict[str, type[SchedulerMixin]] = {
@@ -135,6 +140,8 @@ def train(config: TrainConfig) -> Path:
     if config.threads:
         torch.set_num_threads(config.threads)
     device = _device(config.device)
+    if device.type == "cpu":
+        keep_freed_memory()
     data = load_source(config.source, config.image_size, config.channels, config.limit)
     total = _total_steps(config, len(data))
     noise = make_noise_scheduler(config)

@@ -23,6 +23,7 @@ from synthgen.dataset import Provenance, shard_table, table_bytes
 from synthgen.filter import LabelFilter, ShardDraws
 from synthgen.imaging import Encoder
 from synthgen.job import JobContext, ShardResult
+from synthgen.malloc import keep_freed_memory
 from synthgen.models import inspect_model, load_adapter
 from synthgen.plan import Sample, Shard
 from synthgen.storage import Store, data_path, json_bytes, marker_path
@@ -38,6 +39,8 @@ class Worker:
         self.plan = job.plan
         self.info = inspect_model(job.spec.model)
         self.adapter = load_adapter(self.info, job.spec.model)
+        if self.adapter.device.type == "cpu":
+            keep_freed_memory()
         self.store = Store(job.spec.output.uri, job.spec.output.storage_options)
         self.driver_commits = job.driver_commits
         self.encoder = Encoder.from_spec(job.spec.output)
