@@ -55,4 +55,3 @@ def commit_by_driver(store: Store, result: ShardResult) -> ShardResult:
     marker = {**result.marker, "committed_by": "driver"}
     store.put_bytes(rel, json_bytes(marker))
     return replace(result, committed=True, marker=marker, pending=False)
-

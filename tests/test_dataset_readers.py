@@ -231,7 +231,8 @@ def test_random_access_reads_any_row_group(class_output: Built, tmp_path: Path) 
     shutil.copytree(class_output.path, copy)
     for data in (copy / "data").iterdir():
         pq.write_table(pq.read_table(data), data, row_group_size=2)
-    assert pq.ParquetFile(next((copy / "data").iterdir())).num_row_groups > 1
+    # shards of 5 rows (the last holds 1): all but the last now have several row groups
+    assert max(pq.ParquetFile(f).num_row_groups for f in (copy / "data").iterdir()) == 3
     original = synthgen.open_dataset(str(class_output.path), columns=["sample_id"], transform=np.array)
     regrouped = synthgen.open_dataset(str(copy), columns=["sample_id"], transform=np.array)
     for i in (20, 0, 13, 14, 1, 9, 8, 19):
