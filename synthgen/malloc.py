@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import ctypes
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
 SETTINGS = ((M_MMAP_THRESHOLD, 32 << 20), (M_TRIM_THRESHOLD, 256 << 20), (M_TOP_PAD, 64 << 20))
 
 
-def keep_freed_memory() -> bool:
-    """Apply SETTINGS to this process; True when glibc took them all."""
-    if not sys.platform.startswith("linux"):
+def keep_freed_memory(device: torch.device) -> bool:
+    """Apply SETTINGS to this process when torch runs on the CPU; True when glibc took them all."""
+    if device.type != "cpu" or not sys.platform.startswith("linux"):
         return False
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt

@@ -56,6 +56,7 @@ from PIL import Image
 
 from synthgen.errors import UserError
 from synthgen.malloc import keep_freed_memory
+from synthgen.models.loader import pick_device
 from synthgen.train_data import BUILTIN_DIGITS, LabeledImages, load_source
 
 SCHEDULERS: dict[str, type[SchedulerMixin]] = {
@@ -139,9 +140,8 @@ def train(config: TrainConfig) -> Path:
     started, cpu_started = time.perf_counter(), time.process_time()
     if config.threads:
         torch.set_num_threads(config.threads)
-    device = _device(config.device)
-    if device.type == "cpu":
-        keep_freed_memory()
+    device = pick_device(config.device)
+    keep_freed_memory(device)
     data = load_source(config.source, config.image_size, config.channels, config.limit)
     total = _total_steps(config, len(data))
     noise = make_noise_scheduler(config)
@@ -191,12 +191,6 @@ def make_noise_scheduler(config: TrainConfig) -> DDPMScheduler:
         timestep_spacing="trailing",
         clip_sample=True,
     )
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def _total_steps(config: TrainConfig, n: int) -> int:

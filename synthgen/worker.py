@@ -39,8 +39,7 @@ class Worker:
         self.plan = job.plan
         self.info = inspect_model(job.spec.model)
         self.adapter = load_adapter(self.info, job.spec.model)
-        if self.adapter.device.type == "cpu":
-            keep_freed_memory()
+        keep_freed_memory(self.adapter.device)
         self.store = Store(job.spec.output.uri, job.spec.output.storage_options)
         self.driver_commits = job.driver_commits
         self.encoder = Encoder.from_spec(job.spec.output)

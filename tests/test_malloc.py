@@ -8,10 +8,11 @@ import sys
 
 SCRIPT = """
 import resource
+import sys
 
 import torch
 from synthgen.malloc import keep_freed_memory
-applied = keep_freed_memory()
+applied = sys.argv[1] == "tune" and keep_freed_memory(torch.device("cpu"))
 x = torch.randn(64, 64, 16, 16)
 conv = torch.nn.Conv2d(64, 64, 3, padding=1)
 with torch.inference_mode():
@@ -24,9 +25,8 @@ with torch.inference_mode():
 
 
 def faults(tune: bool) -> tuple[bool, int]:
-    script = SCRIPT if tune else SCRIPT.replace("applied = keep_freed_memory()", "applied = False")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"}).stdout.split()
+    out = subprocess.run([sys.executable, "-c", SCRIPT, "tune" if tune else "default"], capture_output=True,
+                         text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"}).stdout.split()
     return out[0] == "True", int(out[1])
 
 
