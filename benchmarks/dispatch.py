@@ -24,7 +24,7 @@ class NoopActor:
         pass
 
     def run_shard(self, index: int, attempt_no: int) -> Any:
-        from synthgen.job import ShardResult
+        from synthgen.run.job import ShardResult
 
         return ShardResult(shard=index, rows=1, seconds=0.0, committed=True, marker={}, batch_size=1)
 
@@ -41,10 +41,11 @@ def measure(cfg: BenchConfig, workers: int, shards: int) -> dict[str, float]:
     import ray
 
     from benchmarks.synthgen_run import job_spec
-    from synthgen.executor import Events, Executor, connect
-    from synthgen.job import JobContext
-    from synthgen.manifest import resolve_manifest
-    from synthgen.spec import validate_spec
+    from synthgen.run.executor import Events, Executor
+    from synthgen.run.job import JobContext
+    from synthgen.run.pool import connect
+    from synthgen.spec.load import validate_spec
+    from synthgen.spec.manifest import resolve_manifest
 
     spec = validate_spec(job_spec(cfg, cfg_output(), workers=workers))
     job = JobContext(spec=spec, manifest=resolve_manifest(spec))

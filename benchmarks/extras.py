@@ -88,9 +88,10 @@ def write_job(cfg: BenchConfig, base: Path, total: int) -> Path:
 
 def claim_with_markers(spec_path: Path, shards: int) -> None:
     """An output as a running job leaves it: job.json and the first few commit markers."""
-    from synthgen.driver import claim_output, prepare
-    from synthgen.spec import load_spec
-    from synthgen.storage import json_bytes, marker_path
+    from synthgen.run.driver import claim_output, prepare
+    from synthgen.spec.load import load_spec
+    from synthgen.storage.layout import marker_path
+    from synthgen.storage.store import json_bytes
 
     prepared = prepare(load_spec(spec_path))
     claim_output(prepared)

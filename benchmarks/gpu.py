@@ -122,9 +122,9 @@ def synthgen_shards(arch: str, model: Path, workdir: Path, batch: int, steps: in
     """Three shards of one batch each on a bare Worker: a warm-up, a timed one, a profiled one."""
     import torch
 
-    from synthgen.driver import prepare
-    from synthgen.spec import validate_spec
-    from synthgen.worker import Worker
+    from synthgen.run.driver import prepare
+    from synthgen.run.worker import Worker
+    from synthgen.spec.load import validate_spec
 
     spec = job_spec(arch, model, workdir / f"out-{'-'.join(sorted(options)) or 'plain'}", batch, 3,
                     steps, dtype, guidance)
@@ -190,9 +190,9 @@ def largest_batch(arch: str, model: Path, workdir: Path, dtype: str, guidance: f
     """Double the batch until the accelerator runs out of memory (one step per try)."""
     import torch
 
-    from synthgen.driver import prepare
-    from synthgen.spec import validate_spec
-    from synthgen.worker import Worker
+    from synthgen.run.driver import prepare
+    from synthgen.run.worker import Worker
+    from synthgen.spec.load import validate_spec
 
     batch, fits = 8, 0
     worker = Worker(prepare(validate_spec(job_spec(arch, model, workdir / "probe", 8, 1, 1, dtype,

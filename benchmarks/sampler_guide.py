@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from synthgen.filter import FilterRejected
+from synthgen.quality.filter import FilterRejected
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS_SPEC = ROOT / "pipelines" / "digits.yaml"
@@ -76,10 +76,10 @@ def rows(default: dict[str, Any], samplers: str, guidance_scales: str, filtered:
 
 def measure(row: Row, model: str, per_class: int, seed: int, threads: int, batch_size: int,
             work: Path) -> Result:
-    from synthgen.driver import claim_output, prepare
-    from synthgen.eval import EvalConfig, evaluate
-    from synthgen.spec import validate_spec
-    from synthgen.worker import Worker
+    from synthgen.quality.evaluation import EvalConfig, evaluate
+    from synthgen.run.driver import claim_output, prepare
+    from synthgen.run.worker import Worker
+    from synthgen.spec.load import validate_spec
 
     out = work / f"{row.scheduler}-{row.steps}-{row.guidance_scale}-{int(row.filtered)}"
     spec: dict[str, Any] = {
@@ -108,9 +108,10 @@ def measure(row: Row, model: str, per_class: int, seed: int, threads: int, batch
 def _draws_per_image(out: Path) -> float:
     import pyarrow.parquet as pq
 
-    from synthgen.readers import Output
 
-    output = Output.open(str(out))
+    from synthgen.dataset.catalog import Catalog
+
+    output = Catalog.open(str(out))
     draws = [pq.read_table(output.store.path(s.file), columns=["filter_draws"]).column(0).to_pylist()
              for s in output.shards]
     return sum(map(sum, draws)) / sum(map(len, draws))

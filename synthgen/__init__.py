@@ -7,7 +7,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 # Readers load on first use, so that `import synthgen` stays light (no torch, no pyarrow).
-_LAZY = {"open_dataset": "synthgen.loader_torch", "data_files": "synthgen.readers"}
+_LAZY = {"open_dataset": "synthgen.dataset.torch_dataset", "data_files": "synthgen.dataset.readers"}
 
 
 def __getattr__(name: str) -> Any:

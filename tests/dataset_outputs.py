@@ -59,10 +59,11 @@ def unlabeled_output(tmp_path_factory: pytest.TempPathFactory, plain_model: Path
 
 
 def _build(root: Path, model: Path, items: list[Any], shard_size: int, count: int = 3) -> Built:
-    from synthgen.driver import claim_output, prepare
-    from synthgen.finalize import finalize
-    from synthgen.spec import validate_spec
-    from synthgen.worker import Worker
+    from synthgen.run.driver import claim_output, prepare
+    from synthgen.dataset.catalog import Catalog
+    from synthgen.run.finalize import finalize
+    from synthgen.run.worker import Worker
+    from synthgen.spec.load import validate_spec
 
     spec = tiny_spec(model, root / "out", output__shard_size=shard_size, sampler__guidance_scale=1.0,
                      sampler__steps=2)
@@ -73,5 +74,5 @@ def _build(root: Path, model: Path, items: list[Any], shard_size: int, count: in
     worker = Worker(prepared.job, threads=1)
     for index in range(prepared.plan.num_shards):
         worker.run_shard(index)
-    finalize(prepared)
+    finalize(Catalog.read(prepared.store))
     return Built(root / "out", prepared.plan.total)

@@ -211,24 +211,25 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 180.0) -
 def committed_ids(store: Any) -> list[int]:
     """Every sample_id in the data files the commit markers name, duplicates included."""
 
-    from synthgen.dataset import read_parquet
-    from synthgen.status import committed_markers
+    from synthgen.dataset.catalog import read_markers
+    from synthgen.storage.parquet import read_parquet
 
     ids: list[int] = []
-    for marker in committed_markers(store).values():
-        table = read_parquet(store.read_bytes(marker["file"]), ["sample_id"])
+    for marker in read_markers(store).values():
+        table = read_parquet(store.read_bytes(marker.file), ["sample_id"])
         ids += table.column("sample_id").to_pylist()
     return ids
 
 
 def assert_complete(store: Any, total: int) -> None:
     """The invariants: verify passes, each planned sample once, _SUCCESS, no orphan data file."""
-    from synthgen.status import committed_markers, verify
+    from synthgen.dataset.catalog import read_markers
+    from synthgen.dataset.verify import verify
 
     assert verify(store) == []
     assert sorted(committed_ids(store)) == list(range(total))
     assert store.exists("_SUCCESS")
-    named = {m["file"] for m in committed_markers(store).values()}
+    named = {m.file for m in read_markers(store).values()}
     assert {f"data/{name}" for name in store.list("data")} == named
 
 

@@ -44,7 +44,7 @@ def test_batches_follow_synthgen_shards(cfg_file: Path) -> None:
 
 def test_bare_loop_makes_synthgen_pixels_exactly(cfg_file: Path, ray_address: str) -> None:
     from benchmarks.bare import sample_seed
-    from synthgen.plan import sample_seed as synthgen_seed
+    from synthgen.spec.plan import sample_seed as synthgen_seed
 
     assert all(sample_seed(7, i) == synthgen_seed(7, i) for i in range(50))
     dump = cfg_file.parent / "bare.npy"

@@ -16,8 +16,8 @@ import yaml
 from torch.utils.data import DataLoader
 
 import synthgen
-from synthgen.loader_torch import assign
-from synthgen.readers import ShardFile
+from synthgen.dataset.torch_dataset import assign
+from synthgen.storage.marker import CommitMarker
 from tests.dataset_outputs import FOX, Built
 from tests.s3server import BUCKET, KEY_ID, S3, SECRET
 
@@ -54,7 +54,7 @@ def test_card_header_is_what_the_hub_and_datasets_accept(class_output: Built) ->
     from datasets.splits import SplitDict
     from huggingface_hub import DatasetCard
 
-    from synthgen.dataset import hf_features
+    from synthgen.dataset.schema import hf_features
 
     card = DatasetCard.load(class_output.path / "README.md")
     info = card.data.to_dict()["dataset_info"]
@@ -191,10 +191,16 @@ def test_streaming_splits_between_ranks(class_output: Built, world_size: int) ->
     assert sorted(seen) == list(range(21))
 
 
+def shard_file(index: int, rows: int, first: int) -> CommitMarker:
+    return CommitMarker(shard=index, file=f"f{index}", rows=rows, bytes=0, sha256="", first_sample_id=first,
+                        last_sample_id=first + rows - 1, attempt="00", attempt_no=0, job_id="j", host="h",
+                        seconds=0.0, batch_size=1, committed_at=0.0)
+
+
 def test_assignment_partitions_samples_evenly_for_any_ranks_and_workers() -> None:
     """Every sample once over all (rank, worker) readers; ranks differ by one sample at most."""
     for rows in ([3, 3, 3, 3, 3, 3, 1], [4, 4, 4], [2], [5, 5, 5, 5, 1]):
-        shards = [ShardFile(i, f"f{i}", n, sum(rows[:i])) for i, n in enumerate(rows)]
+        shards = [shard_file(i, n, sum(rows[:i])) for i, n in enumerate(rows)]
         for world in (1, 2, 3, 4, 5):
             for workers in (1, 2, 3):
                 per_rank = []

@@ -17,7 +17,7 @@ import yaml
 from PIL import Image
 
 import synthgen
-from synthgen.readers import Output
+from synthgen.dataset.catalog import Catalog
 from tests.conftest import synthgen as cli
 from tests.dataset_outputs import FOX, FROG, SECRET_VALUE, Built
 from tests.s3server import BUCKET, S3
@@ -40,14 +40,14 @@ def test_preview_cli_draws_each_class_upscaled_with_nearest_neighbour(class_outp
                                                                       tmp_path: Path) -> None:
     from PIL import ImageFont
 
-    from synthgen.preview import FONT_SIZE, PAD, PreviewOptions, label_width, preview_rows
+    from synthgen.dataset.preview import FONT_SIZE, PAD, PreviewOptions, label_width, preview_rows
 
     grid = tmp_path / "grid.png"
     run = cli("preview", str(class_output.path), "--output", str(grid))
     assert run.returncode == 0, run.stderr
     sheet = Image.open(grid)
     assert sheet.format == "PNG"
-    rows, hidden = preview_rows(Output.open(str(class_output.path)), PreviewOptions())
+    rows, hidden = preview_rows(Catalog.open(str(class_output.path)), PreviewOptions())
     assert [r.title for r in rows] == list(LABELS) and hidden == 0
     assert rows[1].sample_ids == tuple(range(7, 14))
     cell = 64  # 8 px images, 8x; 7 images a class, so 7 columns
@@ -62,9 +62,9 @@ def test_preview_cli_draws_each_class_upscaled_with_nearest_neighbour(class_outp
 
 
 def test_preview_of_a_prompt_job_has_one_row_per_prompt(prompt_output: Built) -> None:
-    from synthgen.preview import PreviewOptions, preview_rows, render
+    from synthgen.dataset.preview import PreviewOptions, preview_rows, render
 
-    output = Output.open(str(prompt_output.path))
+    output = Catalog.open(str(prompt_output.path))
     rows, hidden = preview_rows(output, PreviewOptions())
     assert [(r.title, r.sample_ids) for r in rows] == [
         (f"[fox] {FOX}", (0, 1, 2)), ("a blue whale", (3, 4)), (f"[frog] {FROG}", (5, 6, 7))]
@@ -72,9 +72,9 @@ def test_preview_of_a_prompt_job_has_one_row_per_prompt(prompt_output: Built) ->
 
 
 def test_preview_caps_the_rows_and_says_so(unlabeled_output: Built) -> None:
-    from synthgen.preview import PreviewOptions, preview_rows, render
+    from synthgen.dataset.preview import PreviewOptions, preview_rows, render
 
-    output = Output.open(str(unlabeled_output.path))
+    output = Catalog.open(str(unlabeled_output.path))
     rows, hidden = preview_rows(output, PreviewOptions(max_rows=20))
     assert len(rows) == 20 and hidden == 5
     assert rows[19].title == "prompt number 19" and rows[19].sample_ids == (19,)
@@ -83,12 +83,12 @@ def test_preview_caps_the_rows_and_says_so(unlabeled_output: Built) -> None:
 
 
 def test_the_card_embeds_the_same_preview(class_output: Built) -> None:
-    from synthgen.preview import preview_png
+    from synthgen.dataset.preview import preview_png
 
     card = (class_output.path / "README.md").read_text()
     assert "](preview.png)" in card
     stored = (class_output.path / "preview.png").read_bytes()
-    assert stored == preview_png(Output.open(str(class_output.path)))  # deterministic
+    assert stored == preview_png(Catalog.open(str(class_output.path)))  # deterministic
 
 
 # the dataset card ------------------------------------------------------------------------------
@@ -110,17 +110,12 @@ def test_card_has_counts_settings_seeds_and_versions(class_output: Built) -> Non
 
 
 def test_card_carries_the_model_license(class_output: Built) -> None:
-    from synthgen.card import dataset_card, hub_license
-    from synthgen.driver import Prepared
-    from synthgen.models import inspect_model
-    from synthgen.status import committed_markers, stored_plan
-    from synthgen.storage import Store
+    from synthgen.dataset.card import dataset_card, hub_license
 
-    store = Store(str(class_output.path))
-    plan = stored_plan(store)
-    info = replace(inspect_model(plan.spec.model), license="MIT")
+    catalog = Catalog.open(str(class_output.path))
+    catalog = replace(catalog, record=replace(catalog.record, model=replace(catalog.record.model, license="MIT")))
     index = pq.read_table(class_output.path / "index.parquet")
-    card = dataset_card(Prepared(plan, info, store), committed_markers(store), index, "preview.png")
+    card = dataset_card(catalog, index, "preview.png")
     assert yaml.safe_load(card.split("---\n")[1])["license"] == "mit"
     assert "model license (check its terms before you use the images): MIT" in card
     assert hub_license("Apache 2.0") == "apache-2.0" == hub_license("apache-2.0")
@@ -154,7 +149,7 @@ def test_export_imagefolder_writes_every_image_into_class_folders(class_output: 
 
 def test_export_imagefolder_of_a_prompt_job_puts_unlabeled_images_apart(prompt_output: Built,
                                                                         tmp_path: Path) -> None:
-    from synthgen.export import export
+    from synthgen.dataset.export import export
 
     done = export(str(prompt_output.path), "imagefolder", str(tmp_path / "x"))
     assert done.counts == {"fox": 3, "frog": 3, "unlabeled": 2}
@@ -163,7 +158,7 @@ def test_export_imagefolder_of_a_prompt_job_puts_unlabeled_images_apart(prompt_o
 
 def test_export_webdataset_has_image_json_and_class_per_sample(class_output: Built, prompt_output: Built,
                                                               tmp_path: Path) -> None:
-    from synthgen.export import export
+    from synthgen.dataset.export import export
 
     done = export(str(class_output.path), "webdataset", str(tmp_path / "wds"))
     assert done.total == 21 and len(done.counts) == 5
@@ -187,7 +182,7 @@ def test_export_and_preview_from_s3(class_output: Built, s3: S3, tmp_path: Path)
     run = cli("export", uri, "--format", "imagefolder", "--output", str(tmp_path / "x"), env=s3.env)
     assert run.returncode == 0, run.stderr
     assert {p.name: len(list(p.iterdir())) for p in (tmp_path / "x").iterdir()} == dict.fromkeys(LABELS, 7)
-    from synthgen.preview import write_preview
+    from synthgen.dataset.preview import write_preview
 
     write_preview(uri, str(tmp_path / "grid.png"))
     assert (tmp_path / "grid.png").read_bytes() == (class_output.path / "preview.png").read_bytes()
@@ -209,8 +204,8 @@ def test_show_prints_counts_shards_throughput_and_provenance(class_output: Built
 
 def test_show_on_an_incomplete_output_with_a_failure(class_output: Built, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    from synthgen.show import show
-    from synthgen.storage import Store
+    from synthgen.dataset.show import show
+    from synthgen.storage.store import Store
 
     copy = tmp_path / "out"
     shutil.copytree(class_output.path, copy)
@@ -231,8 +226,8 @@ def test_show_on_an_incomplete_output_with_a_failure(class_output: Built, tmp_pa
 
 
 def test_show_on_a_prompt_job(unlabeled_output: Built) -> None:
-    from synthgen.show import plain, sections
-    from synthgen.storage import Store
+    from synthgen.dataset.show import plain, sections
+    from synthgen.storage.store import Store
 
     text = "\n".join(plain(s) for s in sections(Store(str(unlabeled_output.path))))
     assert "prompts        25" in text and "(unlabeled)  25" in text
@@ -259,7 +254,7 @@ def test_run_prints_progress_with_failures_and_per_worker_rates(class_output: Bu
 
 
 def test_progress_counts_failed_attempts_and_lost_shards(caplog: pytest.LogCaptureFixture) -> None:
-    from synthgen.progress import Progress
+    from synthgen.run.progress import Progress
 
     with caplog.at_level(logging.INFO, logger="synthgen"), \
             Progress(total=10, done=0, shards_total=2, shards_done=0) as progress:
@@ -270,9 +265,9 @@ def test_progress_counts_failed_attempts_and_lost_shards(caplog: pytest.LogCaptu
 
 
 def test_redactor_removes_secrets_from_log_lines() -> None:
-    from synthgen.runlog import redactor
+    from synthgen.storage.redact import text_redactor
 
-    redact = redactor({"MY_SERVICE_TOKEN": "tok-123456789", "HOME": "/root"})
+    redact = text_redactor({"MY_SERVICE_TOKEN": "tok-123456789", "HOME": "/root"})
     line = redact("tok-123456789 s3://AKIA:pw@host/x --set output.storage_options.secret=abc "
                   "{'aws_secret_access_key': 'xyz'} HOME=/root")
     for secret in ("tok-123456789", "AKIA", "pw@", "abc", "xyz"):

@@ -13,12 +13,13 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from synthgen.cli import TRAIN_OPTIONS, main
-from synthgen.dataset import Provenance, shard_table
-from synthgen.diversity import NEAR_DUPLICATE, pair_stats
-from synthgen.eval import EvalConfig, evaluate
-from synthgen.plan import Sample
-from synthgen.realdata import DIGITS_SPACE, GENERIC_SPACE, load_labeled
+from synthgen.cli import main
+from synthgen.cli.training import TRAIN_OPTIONS
+from synthgen.dataset.diversity import NEAR_DUPLICATE, pair_stats
+from synthgen.dataset.schema import Provenance, shard_table
+from synthgen.quality.evaluation import EvalConfig, evaluate
+from synthgen.quality.features import DIGITS_SPACE, GENERIC_SPACE, load_labeled
+from synthgen.spec.plan import Sample
 from tests import tiny_models
 from tests.conftest import synthgen, tiny_spec, write_spec
 from tests.s3server import BUCKET
@@ -99,7 +100,7 @@ def test_eval_errors_are_one_line(tmp_path: Path) -> None:
 def test_train_command_offers_every_train_config_field(tmp_path: Path) -> None:
     from dataclasses import fields
 
-    from synthgen.train import TrainConfig
+    from synthgen.train.config import TrainConfig
 
     assert {name for name, _, _ in TRAIN_OPTIONS} | {"output"} == {f.name for f in fields(TrainConfig)}
     shown = CliRunner().invoke(main, ["train", "--help"], terminal_width=200).output

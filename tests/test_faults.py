@@ -16,12 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from synthgen.job import JobContext, commit_by_driver
-from synthgen.plan import Plan
-from synthgen.spec import validate_spec
-from synthgen.status import committed_markers, job_status
-from synthgen.storage import Store
-from synthgen.worker import Worker
+from synthgen.dataset.catalog import read_markers
+from synthgen.dataset.status import job_status
+from synthgen.run.driver import commit_by_driver
+from synthgen.run.job import JobContext
+from synthgen.run.worker import Worker
+from synthgen.spec.load import validate_spec
+from synthgen.spec.plan import Plan
+from synthgen.storage.store import Store
 from tests.conftest import synthgen, tiny_spec, write_spec
 from tests.s3server import BUCKET, FAULTS, S3, FaultPlan, Rule, assert_complete, committed_ids, wait_for
 
@@ -54,7 +56,7 @@ def test_actor_deaths_and_an_always_failing_shard(
     assert state["shards_committed"] == 4
     assert [f["shard"] for f in state["failed_shards"]] == [3]
     assert "injected failure in shard 3" in state["failed_shards"][0]["error"]
-    markers = committed_markers(store)
+    markers = read_markers(store)
     assert markers[0]["attempt_no"] == 1  # its actor died mid-shard
     assert markers[1]["attempt_no"] == 1  # its actor died after the upload: attempt 0 is an orphan
     assert markers[2]["attempt_no"] == 0  # its actor died after the marker: the marker stands
@@ -63,7 +65,7 @@ def test_actor_deaths_and_an_always_failing_shard(
     resume = synthgen("resume", "s3://bucket/e", address=ray_address, env=s3.env)
     assert resume.returncode == 0, resume.stderr
     assert_complete(store, TOTAL)  # the orphan is gone too
-    assert {i: committed_markers(store)[i] for i in markers} == markers
+    assert {i: read_markers(store)[i] for i in markers} == markers
     assert s3.pending_uploads() == []
     assert store.list("_failed") == []
 
@@ -92,14 +94,14 @@ def test_flaky_store_is_retried_until_the_job_completes(
 
 def test_lost_reply_to_a_create_only_write_is_recognised(flaky_s3: S3, class_model: Path) -> None:
     """The store applied the marker (or lock) but the reply was lost; the retry gets 412."""
-    from synthgen.lock import JobLock
+    from synthgen.storage.lock import JobLock
 
     flaky_s3.proxy.plan = FaultPlan(rules=[Rule("lost", "PUT", r"/_commits/shard-00000\.json"),
                                            Rule("lost", "PUT", r"/_lock\.json")])
     worker = Worker(job_context(tiny_spec(class_model, "s3://bucket/k")), threads=1)
     result = worker.run_shard(0)
     assert result.committed
-    assert worker.store.exists(result.marker["file"])
+    assert worker.store.exists(result.marker.file)
     with JobLock.acquire(worker.store) as lock:
         lock.check()
     assert flaky_s3.proxy.plan.injected["lost"] == 2
@@ -116,7 +118,7 @@ def test_store_without_create_only_writes_gets_driver_commits(
     assert run.returncode == 0, run.stderr
     assert "does not honour create-only writes" in run.stderr
     assert_complete(store, TOTAL)
-    assert {m.get("committed_by") for m in committed_markers(store).values()} == {"driver"}
+    assert {m.get("committed_by") for m in read_markers(store).values()} == {"driver"}
     assert store.list("_probe") == []
 
 
@@ -145,7 +147,7 @@ def test_two_attempts_race_for_one_shard(
     assert sorted(r.committed for r in results) == [False, True]
     assert results[0].marker == results[1].marker
     store = Store("s3://bucket/h")
-    assert store.list("data") == [results[0].marker["file"].split("/")[-1]]  # the loser's is gone
+    assert store.list("data") == [results[0].marker.file.split("/")[-1]]  # the loser's is gone
     assert sorted(committed_ids(store)) == list(range(5))
 
 
@@ -160,8 +162,8 @@ def test_driver_commits_keep_the_first_marker(s3: S3, class_model: Path) -> None
     store = Store("s3://bucket/i")
     assert commit_by_driver(store, first).committed
     lost = commit_by_driver(store, second)
-    assert not lost.committed and lost.marker["file"] == first.marker["file"]
-    assert store.list("data") == [first.marker["file"].split("/")[-1]]
+    assert not lost.committed and lost.marker.file == first.marker.file
+    assert store.list("data") == [first.marker.file.split("/")[-1]]
 
 
 def test_upload_failing_half_way_leaves_no_object_and_no_pending_upload(flaky_s3: S3) -> None:
@@ -189,8 +191,8 @@ def test_out_of_memory_halves_the_batch_and_keeps_it(
         result = worker.run_shard(0)
     assert "shard 0: out of memory, batch size now 2" in caplog.text
     assert "shard 0: out of memory, batch size now 1" in caplog.text
-    assert result.batch_size == 1 and result.marker["batch_size"] == 1
-    assert worker.run_shard(1).marker["batch_size"] == 1  # kept, though shard 1 has no fault
+    assert result.batch_size == 1 and result.marker.batch_size == 1
+    assert worker.run_shard(1).marker.batch_size == 1  # kept, though shard 1 has no fault
     assert sorted(committed_ids(worker.store)) == list(range(10))
 
 
@@ -224,7 +226,7 @@ def test_read_only_output_is_a_clear_error(class_model: Path, tmp_path: Path, re
 
 FULL_DISK = """
 import resource, sys
-from synthgen.storage import Store
+from synthgen.storage.store import Store
 store = Store(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, resource.RLIM_INFINITY))
 for write in (lambda: store.put_bytes("data/shard-00000-x.parquet", bytes(1 << 20)),

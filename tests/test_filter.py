@@ -18,13 +18,15 @@ import pytest
 import torch
 from PIL import Image
 
-from synthgen.driver import claim_output, prepare
 from synthgen.errors import UserError
-from synthgen.filter import DigitsJudge, FilterRejected, LabelFilter
-from synthgen.plan import sample_seed
-from synthgen.spec import FilterSpec, validate_spec
-from synthgen.storage import marker_path
-from synthgen.worker import Worker
+from synthgen.quality.digits_judge import DigitsJudge
+from synthgen.quality.filter import FilterRejected, LabelFilter
+from synthgen.run.driver import claim_output, prepare
+from synthgen.run.worker import Worker
+from synthgen.spec.load import validate_spec
+from synthgen.spec.plan import sample_seed
+from synthgen.spec.schema import FilterSpec
+from synthgen.storage.layout import marker_path
 from tests import tiny_models
 from tests.conftest import tiny_spec
 from tests.tiny_models import PixelLinear
@@ -212,10 +214,10 @@ def test_rejected_samples_are_redrawn_with_derived_seeds(tmp_path: Path, class_m
     first_pixels = worker.adapter.generate([first], worker.spec.sampler)
     assert not judge.judge(first_pixels, [redrawn["label"]]).accepted[0]
     # a retried shard regenerates the same accepted draws bit for bit
-    data = worker.store.read_bytes(result.marker["file"])
+    data = worker.store.read_bytes(result.marker.file)
     worker.store.delete(marker_path(1))
     again = worker.run_shard(1, attempt_no=1)
-    assert worker.store.read_bytes(again.marker["file"]) == data
+    assert worker.store.read_bytes(again.marker.file) == data
 
 
 def test_attempt_cap_fails_the_shard_naming_sample_and_class(tmp_path: Path, class_model: Path,

@@ -11,7 +11,7 @@ import resource
 import sys
 
 import torch
-from synthgen.malloc import keep_freed_memory
+from synthgen.models.runtime import keep_freed_memory
 applied = sys.argv[1] == "tune" and keep_freed_memory(torch.device("cpu"))
 x = torch.randn(64, 64, 16, 16)
 conv = torch.nn.Conv2d(64, 64, 3, padding=1)

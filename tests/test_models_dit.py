@@ -10,10 +10,11 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from synthgen.driver import prepare
 from synthgen.errors import UserError
-from synthgen.models import inspect_model, load_adapter
-from synthgen.spec import ModelSpec, validate_spec
+from synthgen.models.registry import inspect_model, load_adapter
+from synthgen.run.driver import prepare
+from synthgen.spec.load import validate_spec
+from synthgen.spec.schema import ModelSpec
 from tests import tiny_models
 from tests.conftest import synthgen, write_spec
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synthgen import schedulers
-from synthgen.driver import prepare
 from synthgen.errors import UserError
-from synthgen.models import load_adapter
-from synthgen.schedulers import FLOW_SCHEDULERS, SCHEDULERS, scheduler_problem
-from synthgen.spec import validate_spec
+from synthgen.models.registry import load_adapter
+from synthgen.run.driver import prepare
+from synthgen.spec import schedulers
+from synthgen.spec.load import validate_spec
+from synthgen.spec.schedulers import FLOW_SCHEDULERS, SCHEDULERS, scheduler_problem
 from tests.conftest import tiny_spec
 
 NOISE_SCHEDULERS = [name for name in SCHEDULERS if name not in FLOW_SCHEDULERS]

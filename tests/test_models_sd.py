@@ -13,11 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from synthgen.driver import prepare
 from synthgen.errors import UserError
-from synthgen.models import load_adapter
-from synthgen.spec import validate_spec
-from synthgen.worker import Worker
+from synthgen.models.registry import load_adapter
+from synthgen.run.driver import prepare
+from synthgen.run.worker import Worker
+from synthgen.spec.load import validate_spec
 from tests import tiny_models
 from tests.conftest import synthgen, write_spec
 

@@ -13,12 +13,13 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from synthgen.driver import prepare
 from synthgen.errors import UserError
-from synthgen.models import inspect_model
-from synthgen.models.loader import pick_dtype
-from synthgen.spec import ModelSpec, validate_spec
-from synthgen.worker import Worker
+from synthgen.models.registry import inspect_model
+from synthgen.models.runtime import pick_dtype
+from synthgen.run.driver import prepare
+from synthgen.run.worker import Worker
+from synthgen.spec.load import validate_spec
+from synthgen.spec.schema import ModelSpec
 from tests.conftest import synthgen, tiny_spec, write_spec
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -53,7 +54,7 @@ def test_hub_id_loads_from_the_offline_cache_with_its_commit(tmp_path: Path, hf_
     worker = Worker(prepare(spec).job, threads=1)
     assert (worker.info.family, worker.info.revision) == ("unet", COMMIT)
     marker = worker.run_shard(0).marker
-    rows = pq.read_table(worker.store.path(marker["file"])).to_pylist()
+    rows = pq.read_table(worker.store.path(marker.file)).to_pylist()
     assert {(r["model"], r["model_revision"]) for r in rows} == {("acme/tiny-unet", COMMIT)}
     pinned = inspect_model(ModelSpec(source="acme/tiny-unet", revision=COMMIT))
     assert pinned.revision == COMMIT

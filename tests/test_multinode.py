@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from synthgen.executor import pool_plan
-from synthgen.job import JobContext
-from synthgen.plan import Plan
-from synthgen.spec import validate_spec
+from synthgen.run.job import JobContext
+from synthgen.run.pool import pool_plan
+from synthgen.spec.load import validate_spec
+from synthgen.spec.plan import Plan
 from tests import raynodes
 from tests.conftest import ROOT, tiny_spec, write_spec
 from tests.test_submit import cli, markers, sample_ids, status_of
@@ -120,7 +120,7 @@ def test_a_nodes_gpus_fill_and_a_lost_nodes_shards_finish_on_the_rest(
 
 def test_gpus_that_join_a_running_job_get_actors(cluster: Cluster, class_model: Path,
                                                 tmp_path: Path) -> None:
-    from synthgen.submit import connect
+    from synthgen.run.submit import connect
 
     out, hold = tmp_path / "out", tmp_path / "hold"
     spec = write_spec(tmp_path / "spec.yaml", tiny_spec(class_model, out, output__shard_size=3,

@@ -12,11 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from synthgen.driver import prepare
-from synthgen.imaging import Encoder
-from synthgen.spec import validate_spec
-from synthgen.storage import marker_path
-from synthgen.worker import Worker
+from synthgen.dataset.image_encoding import Encoder
+from synthgen.run.driver import prepare
+from synthgen.run.worker import Worker
+from synthgen.spec.load import validate_spec
+from synthgen.storage.layout import marker_path
 from tests.conftest import tiny_spec
 
 
@@ -60,7 +60,7 @@ def test_overlapped_encoding_keeps_rows_in_order(tmp_path: Path, class_model: Pa
         if image_format == "png":  # lossless: the file holds exactly the generated pixels
             decoded = np.asarray(Image.open(io.BytesIO(row["image"]["bytes"])))
             assert np.array_equal(decoded, pixels[..., 0])
-    assert worker.store.list("data") == [result.marker["file"].split("/")[1]]
+    assert worker.store.list("data") == [result.marker.file.split("/")[1]]
 
 
 def test_failure_in_the_encoder_thread_publishes_nothing(tmp_path: Path, class_model: Path) -> None:
@@ -71,7 +71,7 @@ def test_failure_in_the_encoder_thread_publishes_nothing(tmp_path: Path, class_m
     assert worker.store.list("data") == [] and worker.store.list("_commits") == []
     worker.encoder = worker.encoder.encoder
     result = worker.run_shard(0, attempt_no=1)
-    assert result.committed and result.marker["attempt_no"] == 1
+    assert result.committed and result.marker.attempt_no == 1
     assert worker.store.list("_commits") == ["shard-00000.json"] and len(worker.store.list("data")) == 1
     assert [r["sample_id"] for r in shard_rows(worker, 0)] == list(range(5))
 
@@ -93,6 +93,6 @@ def test_concurrent_attempts_commit_exactly_once(tmp_path: Path, class_model: Pa
     won = [n for n, r in results.items() if r.committed]
     assert len(won) == 1
     marker = workers[0].store.read_json(marker_path(3))
-    assert all(r.marker == marker for r in results.values())
+    assert all(r.marker.to_json() == marker for r in results.values())
     assert workers[0].store.list("data") == [marker["file"].split("/")[1]]
     assert [r["sample_id"] for r in shard_rows(workers[0], 3)] == list(range(15, 20))

@@ -16,9 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-from synthgen.dataset import read_parquet
-from synthgen.status import committed_markers, job_status
-from synthgen.storage import Store
+from synthgen.dataset.catalog import read_markers
+from synthgen.dataset.status import job_status
+from synthgen.storage.parquet import read_parquet
+from synthgen.storage.store import Store
 from tests.conftest import ROOT, synthgen, tiny_spec, write_spec
 from tests.s3server import BUCKET, S3, SECRET, assert_complete, wait_for
 
@@ -94,14 +95,14 @@ def test_sigkilled_driver_resumes_and_repair_fixes_corruption(
         gate.unlink()
     assert not store.exists("_SUCCESS")
     assert job_status(store)["driver"]["pid"] == driver.pid  # the dead driver's lock stays
-    before = committed_markers(store)
+    before = read_markers(store)
     assert sorted(before) == [0, 1]
 
     resume = synthgen("resume", "s3://bucket/b", address=ray_address, env=s3.env)
     assert resume.returncode == 0, resume.stderr
     assert "taking over the job lock" in resume.stderr
     assert_complete(store, TOTAL)
-    after = committed_markers(store)
+    after = read_markers(store)
     assert {i: after[i] for i in before} == before  # committed shards were not redone
     assert lock_holder(s3, "b") is None
 
@@ -117,7 +118,7 @@ def test_sigkilled_driver_resumes_and_repair_fixes_corruption(
     repair = synthgen("resume", "s3://bucket/b", "--repair", address=ray_address, env=s3.env)
     assert repair.returncode == 0, repair.stderr
     assert_complete(store, TOTAL)
-    repaired = committed_markers(store)
+    repaired = read_markers(store)
     assert {i for i in after if repaired[i] != after[i]} == {0, 1}
     regenerated = read_parquet(store.read_bytes(repaired[0]["file"]))
     assert regenerated.column("image").to_pylist() == \
@@ -126,8 +127,8 @@ def test_sigkilled_driver_resumes_and_repair_fixes_corruption(
 
 def test_changed_spec_on_the_same_output_is_refused_and_writes_nothing(
         s3: S3, class_model: Path, tmp_path: Path) -> None:
-    from synthgen.driver import claim_output, prepare
-    from synthgen.spec import load_spec
+    from synthgen.run.driver import claim_output, prepare
+    from synthgen.spec.load import load_spec
 
     spec = write_spec(tmp_path / "job.yaml", tiny_spec(class_model, "s3://bucket/c"))
     claim_output(prepare(load_spec(spec)))  # the job, as its first write left it

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from synthgen.cli import main
 from synthgen.errors import UserError
-from synthgen.manifest import resolve_manifest
-from synthgen.spec import load_spec, validate_spec
+from synthgen.spec.load import load_spec, validate_spec
+from synthgen.spec.manifest import resolve_manifest
 from tests.conftest import ROOT, tiny_spec, write_spec
 
 
@@ -37,7 +37,7 @@ def test_digits_spec_defaults_and_overrides() -> None:
 def test_the_driver_never_imports_torch() -> None:
     """Planning and the driver's modules leave torch to the actors (1 s of start-up, 1.6 s of
     every `synthgen plan`)."""
-    script = ("import sys; import synthgen.driver, synthgen.executor, synthgen.finalize; "
+    script = ("import sys; import synthgen.run.driver, synthgen.run.executor, synthgen.run.finalize; "
               "from synthgen.cli import main; main(['plan', sys.argv[1]], standalone_mode=False); "
               "print('torch' in sys.modules, 'diffusers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", script, str(ROOT / "pipelines/digits.yaml")],

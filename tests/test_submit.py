@@ -59,7 +59,7 @@ def markers(out: Path) -> dict[str, dict]:
 
 
 def test_submit_wait_runs_the_digits_pipeline(head: raynodes.RayNode, tmp_path: Path) -> None:
-    from synthgen.submit import connect
+    from synthgen.run.submit import connect
 
     out = tmp_path / "digits"
     result = cli("submit", "pipelines/digits.yaml", "--address", head.dashboard, "--output", str(out),

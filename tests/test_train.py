@@ -15,8 +15,10 @@ from diffusers import UNet2DModel
 from PIL import Image
 from safetensors.torch import load_file
 
-from synthgen.train import TrainConfig, batch_indices, sample, train
-from synthgen.train_data import DIGITS_TRAIN_END, load_source
+from synthgen.dataset.labeled_sources import DIGITS_TRAIN_END
+from synthgen.train.config import TrainConfig
+from synthgen.train.data import load_source
+from synthgen.train.trainer import batch_indices, sample, train
 
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "synthgen" / "models" / "builtin" / "digits"
 

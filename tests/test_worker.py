@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from synthgen.driver import prepare
-from synthgen.spec import validate_spec
-from synthgen.storage import marker_path
-from synthgen.worker import Worker
+from synthgen.run.driver import prepare
+from synthgen.run.worker import Worker
+from synthgen.spec.load import validate_spec
+from synthgen.storage.layout import marker_path
 from tests.conftest import tiny_spec
 
 # Measured on CPU: another batch size moves a pixel by at most this many uint8 levels.
@@ -36,11 +36,11 @@ def shard_pixels(worker: Worker, index: int) -> dict[int, np.ndarray]:
 def test_retry_regenerates_bit_for_bit(tmp_path: Path, class_model: Path) -> None:
     worker = make_worker(class_model, tmp_path / "out", sampler__scheduler="ddpm")
     first = worker.run_shard(1)
-    data = worker.store.read_bytes(first.marker["file"])
+    data = worker.store.read_bytes(first.marker.file)
     worker.store.delete(marker_path(1))
     second = worker.run_shard(1, attempt_no=1)
-    assert second.committed and second.marker["file"] != first.marker["file"]
-    assert worker.store.read_bytes(second.marker["file"]) == data
+    assert second.committed and second.marker.file != first.marker.file
+    assert worker.store.read_bytes(second.marker.file) == data
 
 
 def test_committed_shard_is_left_alone(tmp_path: Path, class_model: Path) -> None:
@@ -48,7 +48,7 @@ def test_committed_shard_is_left_alone(tmp_path: Path, class_model: Path) -> Non
     first = worker.run_shard(0)
     again = worker.run_shard(0, attempt_no=1)
     assert not again.committed and again.marker == first.marker
-    assert worker.store.list("data") == [first.marker["file"].split("/")[1]]
+    assert worker.store.list("data") == [first.marker.file.split("/")[1]]
 
 
 def test_losing_a_marker_race_removes_own_data_file(tmp_path: Path, class_model: Path) -> None:
@@ -57,7 +57,8 @@ def test_losing_a_marker_race_removes_own_data_file(tmp_path: Path, class_model:
     shard = a.plan.shard(2)
     samples = a.plan.samples(shard)
     drawn = a._generate_shard(samples, 2, 0)
-    from synthgen.dataset import shard_table, table_bytes
+    from synthgen.dataset.schema import shard_table
+    from synthgen.storage.parquet import table_bytes
     data = table_bytes(shard_table(drawn.chosen, drawn.images, drawn.sizes, a.provenance,
                                    a.plan.manifest.class_names))
     winner, won_a = a._commit(shard, data, 0, 0.0)
@@ -91,7 +92,7 @@ def test_out_of_memory_halves_the_batch(tmp_path: Path, class_model: Path,
     monkeypatch.setenv("SYNTHGEN_FAULTS", "oom:0:*")
     worker = make_worker(class_model, tmp_path / "out", compute__batch_size=4)
     result = worker.run_shard(0)
-    assert result.committed and result.batch_size == 1 and result.marker["batch_size"] == 1
+    assert result.committed and result.batch_size == 1 and result.marker.batch_size == 1
     assert "batch size now 2" in caplog.text and "batch size now 1" in caplog.text
     a, b = shard_pixels(reference, 0), shard_pixels(worker, 0)
     assert all(np.abs(a[i].astype(int) - b[i].astype(int)).max() <= BATCH_SIZE_BOUND for i in a)

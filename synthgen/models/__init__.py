@@ -1,6 +1,5 @@
-"""Diffusion models behind one adapter interface; the family is read from the model's files."""
+"""Diffusion models: the family registry, sources and cache, runtime (device, dtype, allocator),
+the scheduler builders, the one reverse loop, the family adapters and the built-in model.
 
-from synthgen.models.base import Adapter, ModelInfo
-from synthgen.models.loader import inspect_model, load_adapter
-
-__all__ = ["Adapter", "ModelInfo", "inspect_model", "load_adapter"]
+`families/` reads what a model's configs say (no torch, safe on the driver); `adapters/` load
+the weights and run them (torch, in workers only)."""

@@ -1,0 +1,3 @@
+from synthgen.cli.app import main
+
+main()

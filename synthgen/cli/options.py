@@ -1,0 +1,64 @@
+"""What every command shares: error handling (one line, exit 2 for a user's mistake) and options."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from synthgen.errors import JobFailed, UserError
+
+EXIT_USER, EXIT_FAILED = 2, 1
+
+
+def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """A user's mistake is one line and exit 2; a runtime failure names its cause, exit 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = click.get_current_context().find_root().params.get("debug", False)
+        try:
+            return command(*args, **kwargs)
+        except UserError as exc:
+            if debug:
+                raise
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_USER)
+        except JobFailed as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_FAILED)
+        except Exception as exc:
+            if debug:
+                raise
+            click.echo(f"error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+                       err=True)
+            sys.exit(EXIT_FAILED)
+
+    return wrapper
+
+
+spec_argument = click.argument("spec", type=click.Path(dir_okay=False))
+set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                          help="Override a spec field by dotted path (repeatable).")
+output_option = click.option("--output", metavar="URI", help="Output URI (overrides output.uri).")
+address_option = click.option("--address", metavar="ADDR",
+                              help="Ray cluster to drive (default: RAY_ADDRESS, else local Ray).")
+takeover_option = click.option("--takeover", is_flag=True,
+                               help="Take the output's job lock from a driver that is really dead.")
+per_worker_option = click.option("--per-worker", is_flag=True,
+                                 help="Also show each worker's throughput (images/s).")
+
+
+
+dashboard_option = click.option(
+    "--address", metavar="URL",
+    help="The Ray cluster's dashboard (Jobs API), e.g. http://HEAD:8265 "
+         "(default: RAY_API_SERVER_ADDRESS).")
+
+
+def report(state: dict[str, Any]) -> None:
+    click.echo(f"done: {state['samples_committed']} images in {state['shards_committed']} shards "
+               f"at {state['uri']} (job {state['job_id']})")

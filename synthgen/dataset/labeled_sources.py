@@ -1,0 +1,205 @@
+"""The one reader of labeled image sources, shared by eval, the filter's judges and train.
+
+Sources: the built-in digits (sklearn `load_digits`: train = index < 1200, test = index >= 1200,
+kept as unquantized arrays), a synthgen output (read through its catalog, never a listing of
+data/), a Parquet dataset (a file, or a folder of files or their data/ folder, with `image` or
+`img` and `label` columns) or an image folder (one sub-folder per class, sorted names are the
+classes); local or at any fsspec URL. Rows stream one image at a time, so large sources never
+pile up in memory; unlabeled rows (label null or < 0) are skipped.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import posixpath
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow.parquet as pq
+from PIL import Image
+
+from synthgen.dataset.catalog import Catalog
+from synthgen.dataset.readers import decode_image, iter_rows
+from synthgen.errors import UserError
+from synthgen.storage.filesystem import open_fs
+from synthgen.storage.layout import DATA_DIR, INDEX_FILE, JOB_FILE
+
+BUILTIN_DIGITS = "builtin:digits"
+# sklearn's load_digits() has 1,797 samples; index >= 1200 is the held-out real test set that
+# judges the shipped model, so it must never reach training or model selection.
+DIGITS_TRAIN_END = 1200
+DIGITS_MAX_VALUE = 16.0
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+Split = Literal["train", "test"]
+
+
+@dataclass(frozen=True)
+class DigitsSplit:
+    """A split of the built-in digits: images float32 [N, 8, 8] in 0..1 (load_digits' 0..16 ink
+    levels divided by 16, not quantized), int64 labels, the class names "0".."9"."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+    source: str
+
+
+@dataclass
+class LabeledSource:
+    """A source opened for reading: its class names and its labeled rows, (image, label index)."""
+
+    class_names: tuple[str, ...]
+    items: Iterator[tuple[Image.Image, int]]
+    description: str
+
+
+def digits_split(source: str, default: Split) -> Split:
+    """The split a `builtin:...` source names: builtin:digits (the default), :train or :test."""
+    if not source.startswith(BUILTIN_DIGITS):
+        raise UserError("source", source, f"the only built-in labeled data is {BUILTIN_DIGITS}[:train|:test]")
+    split = source.removeprefix(BUILTIN_DIGITS).lstrip(":") or default
+    if split not in ("train", "test"):
+        raise UserError("source", source, "write builtin:digits, builtin:digits:train or builtin:digits:test")
+    return split
+
+
+def load_digits_split(split: Split, limit: int | None = None) -> DigitsSplit:
+    """The built-in digits' train (index < 1200, or its first `limit`) or test split."""
+    from sklearn.datasets import load_digits  # scikit-learn loads only for the built-in digits
+
+    digits = load_digits()
+    end = DIGITS_TRAIN_END if limit is None else min(limit, DIGITS_TRAIN_END)
+    part = slice(0, end) if split == "train" else slice(DIGITS_TRAIN_END, None)
+    return DigitsSplit((digits.images[part] / DIGITS_MAX_VALUE).astype(np.float32),
+                       digits.target[part].astype(np.int64),
+                       tuple(str(n) for n in digits.target_names), f"{BUILTIN_DIGITS}:{split}")
+
+
+def open_labeled(source: str, storage_options: dict[str, Any] | None = None) -> LabeledSource:
+    """A synthgen output, a Parquet dataset or an image folder, local or at any fsspec URL."""
+    options = dict(storage_options or {})
+    try:
+        fs, root = open_fs(source, options)
+        exists = fs.exists(root)
+    except (ValueError, ImportError) as exc:
+        raise UserError("source", source, f"cannot open it ({exc})") from None
+    if not exists:
+        raise UserError("source", source, "no such file or folder; give builtin:digits, a synthgen output, "
+                                          "a Parquet dataset or an image folder")
+    root = root.rstrip("/")
+    if fs.isdir(root) and fs.exists(f"{root}/{JOB_FILE}"):
+        return _synthgen_output(source, options)
+    files = _parquet_files(fs, root)
+    if files:
+        return _parquet_dataset(fs, files, source)
+    if fs.isdir(root):
+        return _image_folder(fs, root, source)
+    raise UserError("source", source, "not a Parquet file, a synthgen output or an image folder")
+
+
+def _synthgen_output(uri: str, storage_options: dict[str, Any]) -> LabeledSource:
+    catalog = Catalog.open(uri, storage_options)
+    if not catalog.class_names:
+        raise UserError("source", uri, "its rows have no class labels; give a labeled dataset")
+
+    def items() -> Iterator[tuple[Image.Image, int]]:
+        for shard in catalog.shards:
+            for row in iter_rows(catalog.store, shard, ["image", "label"]):
+                if row["label"] is not None and row["label"] >= 0:
+                    yield decode_image(row["image"]), int(row["label"])
+
+    return LabeledSource(catalog.class_names, items(), uri)
+
+
+def _parquet_files(fs: Any, root: str) -> list[str]:
+    """A .parquet file, or the .parquet files of a folder or its data/ folder (no index)."""
+    if fs.isfile(root):
+        return [root] if root.endswith(".parquet") else []
+    for folder in (f"{root}/{DATA_DIR}", root):
+        if fs.isdir(folder):
+            found = sorted(p for p in fs.ls(folder, detail=False) if p.endswith(".parquet"))
+            found = [p for p in found if not p.endswith(f"/{INDEX_FILE}")]
+            if found:
+                return found
+    return []
+
+
+def _parquet_dataset(fs: Any, files: list[str], source: str) -> LabeledSource:
+    with fs.open(files[0], "rb") as f:
+        schema = pq.read_schema(f)
+    image_col = next((c for c in ("image", "img") if c in schema.names), None)
+    if image_col is None or "label" not in schema.names:
+        raise UserError("source", source, "a Parquet dataset needs an image (or img) and a label column")
+    columns = [image_col, "label"] + (["sample_id"] if "sample_id" in schema.names else [])
+    names = _class_names(schema.metadata or {}) or _label_values(fs, files)
+
+    def items() -> Iterator[tuple[Image.Image, int]]:
+        seen: set[int] = set()  # a losing retry's leftover file repeats its sample_ids
+        for file in files:
+            with fs.open(file, "rb") as f:
+                for batch in pq.ParquetFile(f).iter_batches(256, columns=columns):
+                    for row in batch.to_pylist():
+                        sample_id = row.get("sample_id")
+                        if sample_id is not None:
+                            if sample_id in seen:
+                                continue
+                            seen.add(sample_id)
+                        if row["label"] is not None and row["label"] >= 0:
+                            yield _decode(fs, file, row[image_col], source), int(row["label"])
+
+    return LabeledSource(names, items(), source)
+
+
+def _class_names(metadata: dict[bytes, bytes]) -> tuple[str, ...] | None:
+    """The ClassLabel names of the Hugging Face features in a Parquet schema, if any."""
+    raw = metadata.get(b"huggingface")
+    if not raw:
+        return None
+    label = json.loads(raw).get("info", {}).get("features", {}).get("label", {})
+    return tuple(label["names"]) if label.get("names") else None
+
+
+def _label_values(fs: Any, files: list[str]) -> tuple[str, ...]:
+    """No ClassLabel: the label values themselves are the names, "0".."max"."""
+    found: set[int] = set()
+    for file in files:
+        with fs.open(file, "rb") as f:
+            values = pq.ParquetFile(f).read(columns=["label"]).column("label").to_pylist()
+        found.update(v for v in values if v is not None)
+    return tuple(str(i) for i in range(max(found, default=-1) + 1))
+
+
+def _decode(fs: Any, file: str, cell: Any, source: str) -> Image.Image:
+    """An image cell: its bytes, or else its path relative to the Parquet file's folder."""
+    data = cell.get("bytes") if isinstance(cell, dict) else cell
+    if not data and isinstance(cell, dict) and cell.get("path"):
+        data = fs.cat_file(posixpath.join(posixpath.dirname(file), cell["path"]))
+    if not data:
+        raise UserError("source", source, "every row needs its image bytes or an image path")
+    return _load(data)
+
+
+def _image_folder(fs: Any, root: str, source: str) -> LabeledSource:
+    """An ImageFolder: the sorted sub-folder names are the classes."""
+    folders = sorted(p.rstrip("/") for p in fs.ls(root, detail=False) if fs.isdir(p))
+    folders = [p for p in folders if not p.rsplit("/", 1)[-1].startswith(".")]
+    if not folders:
+        raise UserError("source", source, "an image folder needs one sub-folder of images per class")
+
+    def items() -> Iterator[tuple[Image.Image, int]]:
+        for label, folder in enumerate(folders):
+            for path in sorted(fs.find(folder)):
+                if path.lower().endswith(IMAGE_SUFFIXES):
+                    yield _load(fs.cat_file(path)), label
+
+    return LabeledSource(tuple(p.rsplit("/", 1)[-1] for p in folders), items(), source)
+
+
+def _load(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image

@@ -1,0 +1,54 @@
+"""The adapter interface the reverse loop drives: one loaded model on one device."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from synthgen.models.info import ModelInfo
+
+if TYPE_CHECKING:
+    import torch
+
+    from synthgen.spec.plan import Sample
+    from synthgen.spec.schema import SamplerSpec
+
+
+class Adapter:
+    """One loaded model on one device. The reverse loop calls these, batch by batch."""
+
+    info: ModelInfo
+    device: torch.device
+    dtype: torch.dtype
+
+    def latent_shape(self, sampler: SamplerSpec) -> tuple[int, int, int]:
+        """(channels, height, width) of the initial noise for one sample."""
+        raise NotImplementedError
+
+    def conditions(self, samples: Sequence[Sample], guided: bool) -> Any:
+        """The model's conditioning for a batch; with guidance, unconditional rows come first."""
+        raise NotImplementedError
+
+    def predict(self, latents: torch.Tensor, t: torch.Tensor, cond: Any) -> torch.Tensor:
+        """The model output (noise, sample or v) for already scaled latents at step t."""
+        raise NotImplementedError
+
+    def decode(self, latents: torch.Tensor) -> np.ndarray:
+        """Final latents -> uint8 images, shape (N, H, W, C)."""
+        raise NotImplementedError
+
+    def generate(self, samples: Sequence[Sample], sampler: SamplerSpec) -> np.ndarray:
+        """Images for a batch; adapters that cannot expose their loop override this."""
+        from synthgen.models.reverse_loop import reverse_loop  # torch: loaded with the adapter only
+
+        return reverse_loop(self, samples, sampler)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """[-1, 1] NCHW floats -> uint8 NHWC, rounded, as PIL wants them."""
+    import torch
+
+    images = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return images.permute(0, 2, 3, 1).cpu().numpy()

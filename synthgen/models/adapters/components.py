@@ -1,0 +1,52 @@
+"""Loading a diffusers pipeline folder's components, and its VAE decoder.
+
+Everything a latent adapter needs to know is read from the folder's own configs (latent
+channels, VAE factor and scaling, sample size), never assumed, so models of any size work.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from diffusers.utils import logging as diffusers_logging
+from transformers.utils import logging as transformers_logging
+
+from synthgen.models.adapter import to_uint8
+from synthgen.models.configs import component, read_json
+
+
+def load_component(path: Path, index: dict[str, Any], name: str, dtype: torch.dtype | None = None) -> Any:
+    """Load one component with the library and class model_index.json names for it."""
+    _quiet_loading()
+    library, class_name = component(index, name)
+    component_class = getattr(importlib.import_module(library), class_name)
+    kwargs = {"dtype": dtype} if dtype is not None else {}
+    return component_class.from_pretrained(path / name, **kwargs)
+
+
+def _quiet_loading() -> None:
+    """Workers log to files; per-component progress bars would only clutter them."""
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+
+
+class LatentDecoder:
+    """The pipeline's VAE: latents -> uint8 pixels, the whole batch in one decode call."""
+
+    def __init__(self, path: Path, index: dict[str, Any], device: torch.device, dtype: torch.dtype) -> None:
+        config = read_json(path / "vae" / "config.json")
+        # Some VAEs overflow in float16 (SDXL's); their config asks to decode in float32.
+        upcast = dtype == torch.float16 and bool(config.get("force_upcast", False))
+        self.dtype = torch.float32 if upcast else dtype
+        self.vae = load_component(path, index, "vae", self.dtype).to(device).eval()
+        self.scale = float(config.get("scaling_factor") or 0.18215)
+        self.shift = float(config.get("shift_factor") or 0.0)
+
+    @torch.inference_mode()
+    def __call__(self, latents: torch.Tensor) -> np.ndarray:
+        latents = latents.to(self.dtype) / self.scale + self.shift
+        return to_uint8(self.vae.decode(latents).sample)

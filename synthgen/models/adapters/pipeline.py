@@ -1,0 +1,63 @@
+"""Any other diffusers text-to-image pipeline, loaded and called as a whole.
+
+The pipeline runs its own loop, but every sample still owns its noise: the pipeline gets one
+generator per sample (diffusers draws each sample's latents from its own generator), and the
+scheduler is rebuilt by name from the model's scheduler config for every call. Samples with
+and without a negative prompt go in separate calls, because pipelines treat a missing negative
+prompt differently from "" (SDXL uses zeros), and an image must not depend on its batch mates.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from diffusers import DiffusionPipeline
+from diffusers.utils import logging as diffusers_logging
+
+from synthgen.models.adapter import Adapter
+from synthgen.models.info import ModelInfo
+from synthgen.models.schedulers import build_scheduler, seed_brownian_noise
+from synthgen.spec.plan import Sample
+from synthgen.spec.schema import SamplerSpec
+
+
+class PipelineAdapter(Adapter):
+    def __init__(self, info: ModelInfo, device: torch.device, dtype: torch.dtype) -> None:
+        self.info, self.device, self.dtype = info, device, dtype
+        diffusers_logging.disable_progress_bar()
+        self.pipe = DiffusionPipeline.from_pretrained(info.path, dtype=dtype).to(device)
+        self.pipe.set_progress_bar_config(disable=True)
+        self.params = set(inspect.signature(self.pipe.__call__).parameters)
+
+    def generate(self, samples: Sequence[Sample], sampler: SamplerSpec) -> np.ndarray:
+        images: list[np.ndarray | None] = [None] * len(samples)
+        for negative in (False, True):
+            members = [i for i, s in enumerate(samples) if bool(s.negative_prompt) == negative]
+            if members:
+                pixels = self._call([samples[i] for i in members], sampler, negative)
+                for i, image in zip(members, pixels, strict=True):
+                    images[i] = image
+        return np.stack(images)
+
+    @torch.inference_mode()
+    def _call(self, samples: Sequence[Sample], sampler: SamplerSpec, negative: bool) -> np.ndarray:
+        generators = [torch.Generator("cpu").manual_seed(int(s.seed)) for s in samples]
+        self.pipe.scheduler = build_scheduler(sampler.scheduler, self.info.scheduler_config)
+        seed_brownian_noise(self.pipe.scheduler, generators)
+        optional = {
+            "guidance_scale": sampler.guidance_scale,
+            "height": sampler.height,
+            "width": sampler.width,
+            "eta": sampler.eta,
+            "negative_prompt": [s.negative_prompt for s in samples] if negative else None,
+        }
+        kwargs = {k: v for k, v in optional.items() if k in self.params and v is not None}
+        out = self.pipe(prompt=[s.prompt or "" for s in samples], num_inference_steps=sampler.steps,
+                        generator=generators, output_type="np", **kwargs)
+        return (np.clip(out.images, 0.0, 1.0) * 255).round().astype(np.uint8)
+
+
+ADAPTER = PipelineAdapter

@@ -1,0 +1,49 @@
+"""What is known of a model before loading it: read from its config files, no weights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the model's config files say, read without loading any weights."""
+
+    family: str
+    path: Path
+    source: str
+    revision: str
+    scheduler_config: dict[str, Any]
+    sample_size: int
+    channels: int
+    num_class_embeds: int | None = None
+    null_class: int | None = None
+    guidable: bool = False
+    id2label: dict[int, str] = field(default_factory=dict)
+    license: str | None = None
+    # Latent and text-to-image models (defaults describe a pixel-space UNet):
+    prompted: bool = False  # text-to-image: every sample needs a prompt
+    negative_prompts: bool = False  # the model takes negative prompts
+    vae_scale_factor: int = 1  # pixels per latent cell
+    size_multiple: int | None = None  # output sizes must be multiples of this; None: fixed size
+    label_fallback: bool = True  # a class id may default to the entry's label index
+    pipeline: str | None = None  # the diffusers pipeline class named in model_index.json
+
+    @property
+    def class_conditional(self) -> bool:
+        return self.num_class_embeds is not None
+
+    def model_label(self, model_label: int | None, label_name: str | None, label: int) -> int | None:
+        """The model's class id: the entry's model_label, else its name in id2label, else label.
+
+        An id2label value may list synonyms separated by commas ("tench, Tinca tinca"); any of
+        them names the class. Without a match, models whose labels are not indices give None.
+        """
+        if model_label is not None:
+            return model_label
+        for class_id, names in self.id2label.items():
+            if label_name == names or label_name in (n.strip() for n in names.split(",")):
+                return class_id
+        return label if self.label_fallback else None

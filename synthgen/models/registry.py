@@ -1,0 +1,78 @@
+"""The family registry: which adapter a model folder needs, its info, and its loaded adapter.
+
+Each family has a config reader (families/, no torch: the driver checks a job with it) and an
+adapter module (adapters/, torch: loaded by workers only, by name).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from synthgen.errors import UserError
+from synthgen.models.adapter import Adapter
+from synthgen.models.configs import read_json
+from synthgen.models.families import dit, pipeline, sd, unet
+from synthgen.models.info import ModelInfo
+from synthgen.models.runtime import pick_device, pick_dtype
+from synthgen.models.sources import Fetch, resolve_source
+from synthgen.spec.schema import ModelSpec
+
+# family -> (its config reader, the module holding its ADAPTER)
+FAMILIES: dict[str, tuple[Callable[[Path, str, str], ModelInfo], str]] = {
+    "unet": (unet.read_info, "synthgen.models.adapters.unet"),
+    "dit": (dit.read_info, "synthgen.models.adapters.dit"),
+    "sd": (sd.read_info, "synthgen.models.adapters.sd"),
+    "pipeline": (pipeline.read_info, "synthgen.models.adapters.pipeline"),
+}
+
+UNET_PIPELINES = {"DDPMPipeline", "DDIMPipeline"}
+DIT_TRANSFORMERS = {"DiTTransformer2DModel", "Transformer2DModel"}
+SD_PIPELINES = {"StableDiffusionPipeline"}
+
+
+def inspect_model(spec: ModelSpec, fetch: Fetch = "all") -> ModelInfo:
+    """Resolve the source and read the model's configs, without loading weights."""
+    path, revision = resolve_source(spec, fetch)
+    family = spec.adapter or detect_family(path, spec.source)
+    if family not in FAMILIES:
+        raise UserError("model.adapter", family, f"unknown adapter; choose one of {', '.join(FAMILIES)}")
+    return FAMILIES[family][0](path, spec.source, revision)
+
+
+def load_adapter(info: ModelInfo, spec: ModelSpec) -> Adapter:
+    """Load the weights once, onto the device this process should use."""
+    device = pick_device(spec.device)
+    dtype = pick_dtype(spec.dtype, device)
+    module = importlib.import_module(FAMILIES[info.family][1])  # torch and diffusers: workers only
+    return module.ADAPTER(info, device, dtype)
+
+
+def detect_family(path: Path, source: str) -> str:
+    """The adapter family, from the pipeline class and components in model_index.json."""
+    index = read_json(path / "model_index.json")
+    if index:
+        return _family_from_index(index, source)
+    config = read_json(path / "config.json")
+    if config.get("_class_name") == "UNet2DModel":
+        return "unet"
+    raise UserError("model.source", source,
+                    "no model_index.json or UNet2DModel config.json there; is it a diffusers model?")
+
+
+def _family_from_index(index: dict[str, Any], source: str) -> str:
+    name = index.get("_class_name", "")
+    parts = {k: v[1] for k, v in index.items() if isinstance(v, list) and len(v) == 2 and v[1]}
+    if name in UNET_PIPELINES or parts.get("unet") == "UNet2DModel":
+        return "unet"
+    if name == "DiTPipeline" or (parts.get("transformer") in DIT_TRANSFORMERS
+                                 and "vae" in parts and "text_encoder" not in parts):
+        return "dit"
+    if name in SD_PIPELINES:
+        return "sd"
+    if name.endswith("Pipeline"):
+        return "pipeline"
+    raise UserError("model.source", source, f"model_index.json names no pipeline ({name or 'none'}); "
+                    "is it a diffusers model folder?")

@@ -1,0 +1,63 @@
+"""The one reverse (denoising) loop, run by synthgen itself so that seeds stay per sample.
+
+Every sample owns a generator seeded with its own seed: its initial noise and any noise a
+stochastic scheduler adds come from it alone, so an image does not depend on which other
+samples share its batch, on worker count, on retries or on resume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from synthgen.models.schedulers import build_scheduler, step_kwargs
+
+if TYPE_CHECKING:
+    from synthgen.models.adapter import Adapter
+    from synthgen.spec.plan import Sample
+    from synthgen.spec.schema import SamplerSpec
+
+
+def initial_noise(
+    shape: tuple[int, ...], seeds: Sequence[int]
+) -> tuple[torch.Tensor, list[torch.Generator]]:
+    """One CPU generator per sample (device-independent noise), and its first draw."""
+    generators = [torch.Generator("cpu").manual_seed(int(seed)) for seed in seeds]
+    noise = torch.stack([torch.randn(shape, generator=g) for g in generators])
+    return noise, generators
+
+
+@torch.inference_mode()
+def reverse_loop(adapter: Adapter, samples: Sequence[Sample], sampler: SamplerSpec) -> np.ndarray:
+    """Generate one batch of images, uint8 (N, H, W, C)."""
+    guided = adapter.info.guidable and sampler.guidance_scale != 1.0
+
+    # 1. A fresh scheduler from the model's own config, with the requested steps.
+    scheduler = build_scheduler(sampler.scheduler, adapter.info.scheduler_config)
+    scheduler.set_timesteps(sampler.steps, device=adapter.device)
+
+    # 2. Initial noise, one generator per sample, scaled as the scheduler expects; the same
+    #    generators then drive any noise the scheduler adds.
+    noise, generators = initial_noise(adapter.latent_shape(sampler), [s.seed for s in samples])
+    latents = noise.to(adapter.device, adapter.dtype) * scheduler.init_noise_sigma
+    kwargs = step_kwargs(scheduler, generators, sampler.eta)
+
+    # 3. Conditioning once per batch (unconditional rows first when guiding).
+    cond = adapter.conditions(samples, guided)
+
+    # 4. Denoise: predict, apply classifier-free guidance, step.
+    for t in scheduler.timesteps:
+        model_in = torch.cat([latents] * 2) if guided else latents
+        model_in = scheduler.scale_model_input(model_in, t)
+        pred = adapter.predict(model_in, t, cond)
+        if guided:
+            uncond, conditional = pred.chunk(2)
+            pred = uncond + sampler.guidance_scale * (conditional - uncond)
+        latents = scheduler.step(pred, t, latents, **kwargs).prev_sample
+
+    # 5. Decode to uint8 pixels.
+    return adapter.decode(latents)
+

@@ -1,0 +1,145 @@
+"""Model sources -> a local folder and a revision.
+
+Sources: `builtin:NAME` (shipped in the package), a local diffusers folder, an fsspec URL
+(copied once into a local cache) or a Hugging Face hub id (from the local cache when offline).
+How much of a remote model is fetched depends on who asks: `synthgen plan` reads the local cache
+only, the driver fetches configs only, and a worker fetches the whole model.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from synthgen.errors import UserError
+from synthgen.spec.schema import ModelSpec
+from synthgen.storage.filesystem import open_fs
+
+BUILTIN_DIR = Path(__file__).parent / "builtin"
+
+# What the driver fetches of a remote model to check a job against it: configs, never weights.
+CONFIG_PATTERNS = ["*.json"]
+
+# all: the whole model (a worker) | configs: configs only (the driver) | cached: nothing (plan)
+Fetch = Literal["all", "configs", "cached"]
+
+
+class NotCached(UserError):
+    """A remote model that is not on this machine, asked for without fetching."""
+
+
+def resolve_source(spec: ModelSpec, fetch: Fetch = "all") -> tuple[Path, str]:
+    """The model's local folder and its revision: the hub commit, else a content hash."""
+    source = spec.source
+    if source.startswith("builtin:"):
+        path = _builtin(source.removeprefix("builtin:"))
+        return path, spec.revision or fingerprint(path)
+    if "://" in source:
+        return _cached_copy(source, spec.storage_options, configs_only=fetch != "all")
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return path, spec.revision or fingerprint(path)
+    if path.exists():
+        raise UserError("model.source", source, "is a file; give the folder of a diffusers model")
+    if _looks_like_hub_id(source):
+        path = _hub_snapshot(source, spec.revision, fetch)
+        return path, path.name
+    raise UserError("model.source", source,
+                    "no such folder; give builtin:NAME, a diffusers folder, a hub id or a URL")
+
+
+def fingerprint(path: Path) -> str:
+    """A content hash of configs and weights: the provenance of a model without a revision."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        rel = file.relative_to(path).as_posix()
+        if rel.startswith(".") or "/." in rel:
+            continue
+        digest.update(rel.encode())
+        digest.update(_file_digest(file))
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def _file_digest(file: Path) -> bytes:
+    """Whole small files; the size, head and tail of big weight files (hashing GBs is slow)."""
+    size = file.stat().st_size
+    with open(file, "rb") as f:
+        if size <= 64 << 20:
+            return hashlib.sha256(f.read()).digest()
+        head = f.read(8 << 20)
+        f.seek(-(8 << 20), os.SEEK_END)
+        return hashlib.sha256(str(size).encode() + head + f.read()).digest()
+
+
+def _builtin(name: str) -> Path:
+    path = BUILTIN_DIR / name
+    if not (path / "model_index.json").is_file():
+        known = sorted(p.name for p in BUILTIN_DIR.iterdir() if (p / "model_index.json").is_file())
+        raise UserError("model.source", f"builtin:{name}",
+                        f"no such built-in model; choose one of {', '.join(known) or '(none)'}")
+    return path
+
+
+def _looks_like_hub_id(source: str) -> bool:
+    parts = source.split("/")
+    return len(parts) == 2 and all(parts) and not source.startswith((".", "~"))
+
+
+def _hub_snapshot(repo_id: str, revision: str | None, fetch: Fetch) -> Path:
+    """The hub snapshot folder (its name is the commit); offline or `cached`: the local cache only."""
+    from huggingface_hub import snapshot_download
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or fetch == "cached"
+    patterns = None if fetch == "all" else CONFIG_PATTERNS
+    try:
+        return Path(snapshot_download(repo_id, revision=revision, local_files_only=offline,
+                                      allow_patterns=patterns))
+    except Exception as exc:  # noqa: BLE001 - every hub failure means the same to the user
+        if fetch == "cached":
+            raise NotCached("model.source", repo_id, "not in the local hub cache") from None
+        where = "in the local hub cache (HF_HUB_OFFLINE is set)" if offline else "on the hub"
+        raise UserError("model.source", repo_id,
+                        f"not a local folder and not found {where} ({type(exc).__name__}); "
+                        "download it first (hf download ID), check the id and revision, "
+                        "or give a local path") from None
+
+
+def _cached_copy(url: str, options: dict[str, Any], configs_only: bool) -> tuple[Path, str]:
+    """Copy a remote model once per machine; a file lock keeps actors on one node from racing.
+
+    The cache key includes a fingerprint of the remote listing, so a changed model is copied
+    anew; the same fingerprint is the model's revision on the driver and on every worker.
+    """
+    fs, root = open_fs(url, options)
+    root = root.rstrip("/")
+    fs.invalidate_cache(root)  # a listing cached earlier in this process may predate a new upload
+    if not fs.isdir(root):
+        raise UserError("model.source", url, "no such folder at that URL")
+    files = {f: info for f, info in fs.find(root, detail=True).items() if info["type"] == "file"}
+    revision = _listing_fingerprint(root, files)
+    cache = Path(os.environ.get("SYNTHGEN_CACHE", Path.home() / ".cache" / "synthgen")) / "models"
+    key = hashlib.sha256(f"{url}|{revision}".encode()).hexdigest()[:24]
+    target = cache / (key + ("-configs" if configs_only else ""))
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(f"{target}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / ".complete").exists():
+            wanted = [f for f in files if not configs_only or f.endswith(".json")]
+            for file in wanted:
+                local = target / file[len(root) + 1:]
+                local.parent.mkdir(parents=True, exist_ok=True)
+                fs.get_file(file, str(local))
+            (target / ".complete").write_text(revision)
+    return target, revision
+
+
+def _listing_fingerprint(root: str, files: dict[str, dict[str, Any]]) -> str:
+    """A hash of every file's path, size and etag (or mtime): cheap, and the same everywhere."""
+    digest = hashlib.sha256()
+    for file, info in sorted(files.items()):
+        stamp = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified")
+        digest.update(f"{file[len(root) + 1:]}|{info.get('size')}|{stamp}\n".encode())
+    return "sha256:" + digest.hexdigest()[:16]

@@ -1,0 +1,161 @@
+"""`synthgen eval`: the Classification Accuracy Score (CAS, Ravuri & Vinyals 2019) of a dataset.
+
+Two classifiers are trained on the synthetic images alone and tested on real held-out images:
+a logistic regression (`LogisticRegression(max_iter=5000)`) and an RBF SVM (`SVC()`), scikit-learn
+defaults otherwise. The same classifiers trained on real training images give the reference, and
+CAS / real accuracy is the ratio that says how much of real data's value the synthetic set keeps.
+
+Features (quality/features.py): for `--real builtin:digits`, the digits' own 8x8 gray 0..16
+space (real test = load_digits index >= 1200, real train = index < 1200); for other real data,
+16x16 RGB pixels on 0..1, standardized (scaler fitted on the training side). The report also
+gives per-class accuracy, the confusion matrix and per-class diversity (dataset/diversity.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from synthgen.dataset import diversity
+from synthgen.errors import UserError
+from synthgen.quality.features import FeatureSpace, Labeled, load_labeled, real_train_source, space_for
+
+
+def _logistic_regression() -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=5000)
+
+
+def _svm_rbf() -> Any:
+    from sklearn.svm import SVC
+
+    return SVC()
+
+
+CLASSIFIERS: dict[str, tuple[str, Callable[[], Any]]] = {
+    "logistic_regression": ("LogisticRegression(max_iter=5000)", _logistic_regression),
+    "svm_rbf": ("SVC() (RBF kernel)", _svm_rbf),
+}
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    uri: str  # the synthetic dataset: a synthgen output, a Parquet dataset or an image folder
+    real: str  # the real test set
+    real_train: str | None = None  # default: the digits' training split for builtin:digits
+    max_per_class: int | None = None  # synthetic images per class at most (the first ones)
+    storage_options: dict[str, Any] = field(default_factory=dict)
+
+
+def evaluate(config: EvalConfig) -> dict[str, Any]:
+    """The whole report as a JSON-ready dict."""
+    space = space_for(config.real)
+    options = config.storage_options
+    test = load_labeled(config.real, space, "test", storage_options=options)
+    names = test.class_names
+    synthetic = load_labeled(config.uri, space, "data", config.max_per_class, options).relabel(test)
+    train_source = config.real_train or real_train_source(config.real)
+    real_train = (load_labeled(train_source, space, "train", storage_options=options).relabel(test)
+                  if train_source else None)
+    present = set(np.unique(synthetic.labels).tolist())
+    if len(present) < 2:
+        raise UserError("URI", config.uri, "it holds fewer than two of the real data's classes; "
+                                           "a classifier needs at least two")
+    return {
+        "synthetic": _describe(synthetic),
+        "real_test": _describe(test),
+        "real_train": _describe(real_train) if real_train else None,
+        "features": space.describe(),
+        "classes": list(names),
+        "missing_classes": [n for i, n in enumerate(names) if i not in present],
+        "classifiers": {key: _score(label, make, synthetic, test, real_train, space)
+                        for key, (label, make) in CLASSIFIERS.items()},
+        "diversity": {
+            "near_duplicate_distance": diversity.NEAR_DUPLICATE,
+            "synthetic": _diversity(synthetic, space),
+            "real_test": _diversity(test, space),
+        },
+    }
+
+
+def _describe(data: Labeled) -> dict[str, Any]:
+    return {"source": data.source, "images": len(data), "per_class": data.counts()}
+
+
+def _fit_predict(make: Callable[[], Any], train: Labeled, test: Labeled, space: FeatureSpace) -> np.ndarray:
+    model = make()
+    if space.standardize:
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        model = make_pipeline(StandardScaler(), model)
+    model.fit(train.features, train.labels)
+    return model.predict(test.features)
+
+
+def _score(label: str, make: Callable[[], Any], synthetic: Labeled, test: Labeled,
+           real_train: Labeled | None, space: FeatureSpace) -> dict[str, Any]:
+    from sklearn.metrics import confusion_matrix
+
+    predicted = _fit_predict(make, synthetic, test, space)
+    k = len(test.class_names)
+    confusion = confusion_matrix(test.labels, predicted, labels=list(range(k)))
+    per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
+    accuracy = float((predicted == test.labels).mean())
+    result: dict[str, Any] = {
+        "classifier": label,
+        "accuracy": round(accuracy, 4),
+        "per_class_accuracy": {n: round(float(a), 4)
+                               for n, a in zip(test.class_names, per_class, strict=True)},
+        "confusion_matrix": confusion.tolist(),
+        "real_accuracy": None,
+        "ratio": None,
+    }
+    if real_train is not None:
+        real = float((_fit_predict(make, real_train, test, space) == test.labels).mean())
+        result.update(real_accuracy=round(real, 4), ratio=round(accuracy / real, 4) if real else None)
+    return result
+
+
+def _diversity(data: Labeled, space: FeatureSpace) -> dict[str, Any]:
+    stats = diversity.per_class(data.features / space.scale, data.labels)
+    return {data.class_names[label]: s.summary() for label, s in stats.items()}
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report for people: accuracy and ratio per classifier, then a table per class."""
+    names = report["classes"]
+    real_train = report["real_train"]
+    lines = [f"synthetic: {report['synthetic']['source']} ({report['synthetic']['images']} images)",
+             f"real test: {report['real_test']['source']} ({report['real_test']['images']} images)",
+             f"real train: {real_train['source']} ({real_train['images']} images)" if real_train
+             else "real train: none (give --real-train for the ratio to real-trained accuracy)",
+             f"features: {report['features']}", ""]
+    for result in report["classifiers"].values():
+        ratio = "" if result["ratio"] is None else (
+            f"   real-trained {result['real_accuracy']:.4f}   ratio {result['ratio']:.3f}")
+        lines.append(f"{result['classifier']:<36} CAS {result['accuracy']:.4f}{ratio}")
+    if report["missing_classes"]:
+        lines.append(f"classes with no synthetic image: {', '.join(report['missing_classes'])}")
+    keys = list(report["classifiers"])
+    div_syn, div_real = report["diversity"]["synthetic"], report["diversity"]["real_test"]
+    lines += ["", f"{'class':<12}" + "".join(f"{k[:14]:>16}" for k in keys)
+              + f"{'distance':>10}{'(real)':>8}{'near-dup':>10}"]
+    for name in names:
+        accs = "".join(f"{report['classifiers'][k]['per_class_accuracy'][name]:>16.3f}" for k in keys)
+        syn, real = div_syn.get(name, {}), div_real.get(name, {})
+        lines.append(f"{name[:12]:<12}{accs}{_num(syn.get('mean_distance')):>10}"
+                     f"{_num(real.get('mean_distance')):>8}{_pct(syn.get('near_duplicate_fraction')):>10}")
+    return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"

@@ -1,0 +1,43 @@
+"""What the driver and its actors exchange: the job a worker runs, and what a shard came to.
+
+Small, picklable and free of torch: the driver imports it without paying for torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from synthgen.spec.manifest import Manifest
+from synthgen.spec.plan import Plan
+from synthgen.spec.schema import JobSpec
+from synthgen.storage.marker import CommitMarker
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """Everything a worker needs, small and picklable: no filesystem, no model.
+
+    `driver_commits`: the store ignores create-only writes, so workers put data files only and
+    the driver, alone under the job lock, writes the markers.
+    """
+
+    spec: JobSpec
+    manifest: Manifest
+    driver_commits: bool = False
+
+    @property
+    def plan(self) -> Plan:
+        return Plan(spec=self.spec, manifest=self.manifest)
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """What an actor sends back: a few numbers, never image bytes."""
+
+    shard: int
+    rows: int
+    seconds: float
+    committed: bool
+    marker: CommitMarker
+    batch_size: int
+    pending: bool = False  # data file put, marker left to the driver (`driver_commits`)

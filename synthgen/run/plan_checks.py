@@ -1,0 +1,72 @@
+"""Plan-time checks of a job against its model's configs: no weights are loaded."""
+
+from __future__ import annotations
+
+from synthgen.errors import UserError
+from synthgen.models.info import ModelInfo
+from synthgen.spec.plan import Plan
+from synthgen.spec.schedulers import scheduler_problem
+
+
+def check_plan_against_model(plan: Plan, info: ModelInfo | None) -> None:
+    """Every check the configs allow; with no info (a model not on this machine), the sampler's."""
+    sampler = plan.spec.sampler
+    problem = scheduler_problem(sampler.scheduler, info.scheduler_config if info else None)
+    if problem:
+        raise UserError("sampler.scheduler", sampler.scheduler, problem)
+    if info is None:
+        return
+    if sampler.guidance_scale != 1.0 and info.class_conditional and not info.guidable:
+        raise UserError("sampler.guidance_scale", sampler.guidance_scale,
+                        "this model has no null class for classifier-free guidance; set 1.0, "
+                        "or name its null class id in synthgen.json (null_class)")
+    _check_size(plan, info)
+    if info.prompted:
+        _check_prompts(plan, info)
+    if info.class_conditional:
+        _check_labels(plan, info)
+
+
+def _check_size(plan: Plan, info: ModelInfo) -> None:
+    for size_field in ("height", "width"):
+        value = getattr(plan.spec.sampler, size_field)
+        if value is None:
+            continue
+        if info.size_multiple is None and value != info.sample_size:
+            raise UserError(f"sampler.{size_field}", value,
+                            f"this model makes {info.sample_size}px images only; leave it unset")
+        if info.size_multiple is not None and value % info.size_multiple:
+            raise UserError(f"sampler.{size_field}", value,
+                            f"must be a multiple of {info.size_multiple} for this model "
+                            f"(its VAE shrinks images {info.vae_scale_factor}x); "
+                            f"e.g. {max(1, round(value / info.size_multiple)) * info.size_multiple}")
+
+
+def _check_prompts(plan: Plan, info: ModelInfo) -> None:
+    """A text-to-image model needs a prompt for every sample, and may refuse negative prompts."""
+    for i, entry in enumerate(plan.manifest.entries):
+        if not entry.prompts:
+            raise UserError("classes.templates", None,
+                            f"class {entry.label_name!r} has no prompt and this is a text-to-image "
+                            "model; add templates such as 'a photo of a {name}', or prompts per class")
+        if entry.negative_prompt and not info.negative_prompts:
+            section = "classes" if plan.spec.classes else "prompts"
+            raise UserError(f"{section}[{i}].negative_prompt", entry.negative_prompt,
+                            f"{info.pipeline or 'this model'} takes no negative prompt; remove it")
+
+
+def _check_labels(plan: Plan, info: ModelInfo) -> None:
+    limit = info.num_class_embeds or 0
+    section = "classes" if plan.spec.classes else "prompts"
+    for i, entry in enumerate(plan.manifest.entries):
+        class_id = info.model_label(entry.model_label, entry.label_name, entry.label)
+        if class_id is None:
+            examples = ", ".join(repr(n) for n in list(info.id2label.values())[:3])
+            raise UserError(f"{section}[{i}].name", entry.label_name,
+                            "not a class name this model knows; set model_label (its class id) "
+                            f"or use a name from its id2label (e.g. {examples})")
+        if not 0 <= class_id < limit or class_id == info.null_class:
+            raise UserError(f"{section}[{i}].model_label", class_id,
+                            f"the model knows class ids 0..{limit - 1}"
+                            + (f" (null class {info.null_class})" if info.null_class is not None
+                               else "") + "; set model_label to one of them")

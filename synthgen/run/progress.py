@@ -1,0 +1,145 @@
+"""The driver's progress: a rich bar on a terminal, plain log lines otherwise.
+
+One bar over images (images/s, ETA), shards committed/total and failures; with per_worker,
+each worker's throughput too. Every LOG_EVERY_S the same numbers go to the log as one line
+(to the run log only while the bar is on screen).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from synthgen.run.job import ShardResult
+from synthgen.run.run_log import FILE_ONLY
+
+log = logging.getLogger("synthgen")
+
+LOG_EVERY_S = 10.0
+
+
+class Progress:
+    """Images done/total, images/s and ETA; shards committed/total; failed attempts."""
+
+    def __init__(self, total: int, done: int, shards_total: int, shards_done: int,
+                 per_worker: bool = False) -> None:
+        self.total, self.committed = total, done
+        self.shards_total, self.shards_done = shards_total, shards_done
+        self.partial = 0
+        self.retries = self.failed_shards = 0
+        self.per_worker = per_worker
+        self.workers: dict[Any, WorkerRate] = {}
+        self.started = time.monotonic()
+        self.start_count = done
+        self.last_log = 0.0
+        self.bar = None
+
+    def __enter__(self) -> Progress:
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as RichProgress
+
+            self.bar = RichProgress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]:>7.1f} img/s"), TimeRemainingColumn(),
+                TextColumn("shards {task.fields[shards]}"), TextColumn("{task.fields[failures]}"),
+                transient=False,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("images", total=self.total, completed=self.committed,
+                                          rate=0.0, shards=self._shards(), failures="")
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._render(force=True)
+        if self.bar is not None:
+            self.bar.stop()
+
+    def in_flight(self, images: int) -> None:
+        self.partial = images
+        self._render()
+
+    def shard_done(self, result: ShardResult) -> None:
+        self.committed += result.rows
+        self.shards_done += 1
+        self.partial = 0
+        self._render()
+
+    def retried(self, shard: int, error: str) -> None:
+        self.retries += 1
+        self._render()
+
+    def failed(self, shard: int) -> None:
+        self.failed_shards += 1
+        self._render()
+
+    def worker_done(self, worker: Any, result: ShardResult) -> None:
+        """Per-worker throughput: rows over the generation seconds of the shards it committed."""
+        if not self.per_worker:
+            return
+        if worker not in self.workers:
+            self.workers[worker] = WorkerRate(f"worker {len(self.workers)}")
+            if self.bar is not None:
+                self.workers[worker].task = self.bar.add_task(
+                    self.workers[worker].name, total=None, rate=0.0, shards="0", failures="")
+        rate = self.workers[worker]
+        rate.rows += result.rows
+        rate.seconds += result.seconds
+        rate.shards += 1
+        if self.bar is not None:
+            self.bar.update(rate.task, completed=rate.rows, rate=rate.rate(), shards=str(rate.shards))
+
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return (self.committed + self.partial - self.start_count) / elapsed if elapsed else 0.0
+
+    def _shards(self) -> str:
+        return f"{self.shards_done}/{self.shards_total}"
+
+    def _failures(self) -> str:
+        return (f"failed attempts {self.retries + self.failed_shards}"
+                + (f", shards given up {self.failed_shards}" if self.failed_shards else ""))
+
+    def _render(self, force: bool = False) -> None:
+        done = min(self.total, self.committed + self.partial)
+        rate = self.rate()
+        if self.bar is not None:
+            failures = self._failures() if self.retries or self.failed_shards else ""
+            self.bar.update(self.task, completed=done, rate=rate, shards=self._shards(),
+                            failures=failures)
+        now = time.monotonic()
+        if not force and now - self.last_log < LOG_EVERY_S:
+            return
+        self.last_log = now
+        out = logging.getLogger(FILE_ONLY) if self.bar is not None else log
+        eta = (self.total - done) / rate if rate > 0 else float("nan")
+        out.info("images %d/%d (%.0f%%), %.1f img/s, ETA %s, shards %s, %s", done, self.total,
+                 100 * done / max(1, self.total), rate, _duration(eta), self._shards(),
+                 self._failures())
+        if self.workers:
+            out.info("per worker: %s", ", ".join(f"{w.name} {w.rate():.1f} img/s ({w.shards} shards)"
+                                                 for w in self.workers.values()))
+
+
+@dataclass
+class WorkerRate:
+    name: str
+    rows: int = 0
+    seconds: float = 0.0
+    shards: int = 0
+    task: Any = None
+
+    def rate(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+def _duration(seconds: float) -> str:
+    if seconds != seconds:
+        return "?"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

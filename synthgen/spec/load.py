@@ -1,0 +1,129 @@
+"""Loading a spec: YAML, `--set` overrides by dotted path, `--output`, then validation.
+
+Every validation error becomes a `UserError` that names the field, the value and the fix, so
+the CLI can print one line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from synthgen.errors import UserError
+from synthgen.spec.schema import JobSpec
+
+
+def load_spec(path: str | Path, overrides: tuple[str, ...] = (), output: str | None = None) -> JobSpec:
+    """Read a YAML spec, apply `--set` overrides and `--output`, and validate it."""
+    path = Path(path)
+    data = _read_yaml(path)
+    apply_overrides(data, overrides)
+    if output is not None:
+        set_dotted(data, "output.uri", output)
+    _anchor_paths(data, path.parent)
+    return validate_spec(data)
+
+
+def validate_spec(data: dict[str, Any]) -> JobSpec:
+    """Validate a spec dict; the first error becomes one `UserError` line."""
+    try:
+        return JobSpec.model_validate(data)
+    except ValidationError as exc:
+        raise _user_error(exc, data) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError("spec", str(path), "no such file; give the path of a YAML job spec")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
+        raise UserError("spec", str(path), f"malformed YAML at {where}; fix the syntax") from None
+    if not isinstance(data, dict):
+        raise UserError("spec", str(path), "the top level must be a mapping of fields")
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: tuple[str, ...]) -> None:
+    """`--set dotted.key=value` items, each value read as YAML (numbers, lists, ...)."""
+    for item in overrides:
+        set_dotted(data, *parse_override(item))
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise UserError("--set", item, "write it as dotted.key=value, e.g. sampler.steps=10")
+    try:
+        return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        return key.strip(), raw
+
+
+def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise UserError("--set", key, f"'{part}' is not a section; override a leaf field")
+        node = child
+    node[parts[-1]] = value
+
+
+def _anchor_paths(data: dict[str, Any], base: Path) -> None:
+    """Local manifest and model paths are relative to the spec's folder, like an include."""
+    for section, key in (("classes", "source"), ("prompts", "source"), ("model", "source"),
+                         ("filter", "classifier")):
+        node = data.get(section)
+        if not isinstance(node, dict) or not isinstance(node.get(key), str):
+            continue
+        value = node[key]
+        if "://" in value or value.startswith("builtin:") or Path(value).is_absolute():
+            continue
+        candidate = base / value
+        if candidate.exists() or section not in ("model", "filter"):
+            node[key] = str(candidate.resolve())
+
+
+def _user_error(exc: ValidationError, data: dict[str, Any]) -> UserError:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
+    field = ".".join(loc) or "spec"
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return UserError(field, err["input"], f"unknown field; {_known_fields(loc)}")
+    value = err["input"] if loc else None
+    if err["type"] in ("model_type", "dict_type") or isinstance(value, dict):
+        value = _lookup(data, loc)
+    return UserError(field, _short(value), message)
+
+
+def _known_fields(loc: list[str]) -> str:
+    model: type[BaseModel] = JobSpec
+    for part in loc[:-1]:
+        annotation = model.model_fields[part].annotation
+        inner = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type)]
+        model = next((a for a in inner if issubclass(a, BaseModel)), model)
+    return "valid fields here: " + ", ".join(model.model_fields)
+
+
+def _lookup(data: Any, loc: list[str]) -> Any:
+    for part in loc:
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+    return data
+
+
+def _short(value: Any) -> Any:
+    text = repr(value)
+    return value if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,32 @@
+"""The check made on an output location before anything is written to it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from synthgen.errors import UserError
+from synthgen.storage.store import Store
+
+
+def check_writable(store: Store) -> None:
+    """On local disk, prove the output can be created: a probe file that is removed at once."""
+    if not store.local:
+        return
+    root = Path(store.root)
+    existing = root
+    while not existing.exists():
+        existing = existing.parent
+    if root.exists() and not root.is_dir():
+        raise UserError("output.uri", store.uri, "is a file; give a folder")
+    if not existing.is_dir():
+        raise UserError("output.uri", store.uri, f"{existing} is a file, not a folder; fix the path")
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".synthgen-probe-"):
+            pass
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise UserError("output.uri", store.uri,
+                        f"cannot write under {existing} ({reason}); choose a writable folder"
+                        ) from None
