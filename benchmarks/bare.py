@@ -2,7 +2,7 @@
 
 Run as a whole process (`python -m benchmarks.bare CONFIG [--dump FILE]`): it imports torch and
 diffusers, loads the model, and runs exactly synthgen's batches over exactly synthgen's noise
-(the per-sample seeds of `synthgen.plan.sample_seed`), so its pixels equal synthgen's. It imports
+(the per-sample seeds of `synthgen.spec.plan.sample_seed`), so its pixels equal synthgen's. It imports
 nothing of synthgen, so that the ceiling pays no cost of ours. Prints one JSON line of timings.
 """
 
@@ -25,7 +25,7 @@ from benchmarks.config import BenchConfig  # noqa: E402
 
 
 def sample_seed(job_seed: int, sample_id: int) -> int:
-    """synthgen.plan.sample_seed, restated (a test checks they agree)."""
+    """synthgen.spec.plan.sample_seed, restated (a test checks they agree)."""
     digest = hashlib.blake2b(f"{job_seed}:{sample_id}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 1
 

@@ -25,8 +25,13 @@ class NoopActor:
 
     def run_shard(self, index: int, attempt_no: int) -> Any:
         from synthgen.run.job import ShardResult
+        from synthgen.storage.marker import CommitMarker
 
-        return ShardResult(shard=index, rows=1, seconds=0.0, committed=True, marker={}, batch_size=1)
+        marker = CommitMarker(shard=index, file=f"data/shard-{index:05d}-noop.parquet", rows=1, bytes=0,
+                              sha256="", first_sample_id=index, last_sample_id=index, attempt="noop",
+                              attempt_no=attempt_no, job_id="noop", host="noop", seconds=0.0,
+                              batch_size=1, committed_at=0.0)
+        return ShardResult(shard=index, rows=1, seconds=0.0, committed=True, marker=marker, batch_size=1)
 
     def progress(self) -> int:
         return 0
@@ -43,13 +48,13 @@ def measure(cfg: BenchConfig, workers: int, shards: int) -> dict[str, float]:
     from benchmarks.synthgen_run import job_spec
     from synthgen.run.executor import Events, Executor
     from synthgen.run.job import JobContext
-    from synthgen.run.pool import connect
+    from synthgen.run.pool import connect_ray
     from synthgen.spec.load import validate_spec
     from synthgen.spec.manifest import resolve_manifest
 
     spec = validate_spec(job_spec(cfg, cfg_output(), workers=workers))
     job = JobContext(spec=spec, manifest=resolve_manifest(spec))
-    connect(None)
+    connect_ray(None)
     done: list[float] = []
     executor = Executor(job, Events(on_done=lambda result: done.append(time.perf_counter())))
     executor.actor_class = ray.remote(NoopActor)

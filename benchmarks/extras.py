@@ -90,17 +90,17 @@ def claim_with_markers(spec_path: Path, shards: int) -> None:
     """An output as a running job leaves it: job.json and the first few commit markers."""
     from synthgen.run.driver import claim_output, prepare
     from synthgen.spec.load import load_spec
-    from synthgen.storage.layout import marker_path
-    from synthgen.storage.store import json_bytes
+    from synthgen.storage.marker import CommitMarker
 
     prepared = prepare(load_spec(spec_path))
     claim_output(prepared)
     for index in range(min(shards, prepared.plan.num_shards)):
         shard = prepared.plan.shard(index)
-        marker = {"shard": index, "file": f"data/shard-{index:05d}-00bench.parquet", "rows": shard.size,
-                  "first_sample_id": shard.start, "last_sample_id": shard.stop - 1,
-                  "job_id": prepared.plan.job_id, "attempt": "00bench", "attempt_no": 0}
-        prepared.store.create_only(marker_path(index), json_bytes(marker))
+        marker = CommitMarker(shard=index, file=f"data/shard-{index:05d}-00bench.parquet", rows=shard.size,
+                              bytes=0, sha256="", first_sample_id=shard.start, last_sample_id=shard.stop - 1,
+                              attempt="00bench", attempt_no=0, job_id=prepared.plan.job_id, host="bench",
+                              seconds=0.0, batch_size=1, committed_at=0.0)
+        prepared.store.create_only(marker.path, marker.to_bytes())
 
 
 def dispatch(cfg_file: Path, shards: int = 2000) -> list[dict[str, float]]:

@@ -19,6 +19,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,41 +85,51 @@ ARCHS: dict[str, tuple[Callable[[Path], Path], float]] = {"sd15": (build_sd15, 7
                                                           "dit-xl-2-256": (build_dit, 4.0)}
 
 
-def job_spec(arch: str, model: Path, out: Path, batch: int, shards: int, steps: int, dtype: str,
-             guidance: float) -> dict[str, Any]:
-    classes: dict[str, Any] = {"count": batch * shards // 2}
-    if arch == "sd15":
+@dataclass(frozen=True)
+class Case:
+    """One architecture's model folder and the settings both contenders run it with."""
+
+    arch: str  # a key of ARCHS
+    model: Path  # the saved pipeline folder
+    batch: int
+    steps: int  # DDIM steps
+    dtype: str  # "float16" or "bfloat16"
+    guidance: float
+
+
+def job_spec(case: Case, out: Path, shards: int) -> dict[str, Any]:
+    classes: dict[str, Any] = {"count": case.batch * shards // 2}
+    if case.arch == "sd15":
         classes.update(names=["cat", "dog"], templates=["a photo of a {name}"])
     else:
         classes.update(names=["class1", "class2"])
-    return {"name": arch, "model": {"source": str(model), "dtype": dtype, "device": "cuda"},
-            "sampler": {"scheduler": "ddim", "steps": steps, "guidance_scale": guidance},
-            "classes": classes, "output": {"uri": str(out), "shard_size": batch},
-            "compute": {"batch_size": batch, "workers": 1}}
+    return {"name": case.arch, "model": {"source": str(case.model), "dtype": case.dtype, "device": "cuda"},
+            "sampler": {"scheduler": "ddim", "steps": case.steps, "guidance_scale": case.guidance},
+            "classes": classes, "output": {"uri": str(out), "shard_size": case.batch},
+            "compute": {"batch_size": case.batch, "workers": 1}}
 
 
-def diffusers_call(arch: str, model: Path, batch: int, steps: int, dtype: str, guidance: float) -> float:
+def diffusers_call(case: Case) -> float:
     """Images/s of the pipeline's own __call__, after one warm-up call."""
     import torch
     from diffusers import DiffusionPipeline
 
-    pipe = DiffusionPipeline.from_pretrained(model, torch_dtype=getattr(torch, dtype)).to("cuda")
+    pipe = DiffusionPipeline.from_pretrained(case.model, torch_dtype=getattr(torch, case.dtype)).to("cuda")
     pipe.set_progress_bar_config(disable=True)
-    kwargs: dict[str, Any] = ({"prompt": ["a photo of a cat"] * batch} if arch == "sd15"
-                              else {"class_labels": [1] * batch})
+    kwargs: dict[str, Any] = ({"prompt": ["a photo of a cat"] * case.batch} if case.arch == "sd15"
+                              else {"class_labels": [1] * case.batch})
 
     def call() -> None:
-        pipe(num_inference_steps=steps, guidance_scale=guidance, **kwargs)
+        pipe(num_inference_steps=case.steps, guidance_scale=case.guidance, **kwargs)
         torch.cuda.synchronize()
 
     call()
     start = time.perf_counter()
     call()
-    return batch / (time.perf_counter() - start)
+    return case.batch / (time.perf_counter() - start)
 
 
-def synthgen_shards(arch: str, model: Path, workdir: Path, batch: int, steps: int, dtype: str,
-                    guidance: float, options: set[str]) -> dict[str, Any]:
+def synthgen_shards(case: Case, workdir: Path, options: set[str]) -> dict[str, Any]:
     """Three shards of one batch each on a bare Worker: a warm-up, a timed one, a profiled one."""
     import torch
 
@@ -126,8 +137,7 @@ def synthgen_shards(arch: str, model: Path, workdir: Path, batch: int, steps: in
     from synthgen.run.worker import Worker
     from synthgen.spec.load import validate_spec
 
-    spec = job_spec(arch, model, workdir / f"out-{'-'.join(sorted(options)) or 'plain'}", batch, 3,
-                    steps, dtype, guidance)
+    spec = job_spec(case, workdir / f"out-{'-'.join(sorted(options)) or 'plain'}", shards=3)
     worker = Worker(prepare(validate_spec(spec)).job)
     apply_options(worker.adapter, options)
     start = time.perf_counter()
@@ -137,7 +147,7 @@ def synthgen_shards(arch: str, model: Path, workdir: Path, batch: int, steps: in
     timed = worker.run_shard(1)
     busy = gpu_busy_share(lambda: worker.run_shard(2))
     return {"rate": timed.rows / timed.seconds, "warmup_s": warmup_s, "gpu_busy": busy,
-            "flops_per_image": flops_per_image(worker, guidance != 1.0)}
+            "flops_per_image": flops_per_image(worker, case.guidance != 1.0)}
 
 
 def apply_options(adapter: Any, options: set[str]) -> None:
@@ -186,8 +196,9 @@ def gpu_busy_share(run: Callable[[], Any]) -> float:
     return busy / wall_us
 
 
-def largest_batch(arch: str, model: Path, workdir: Path, dtype: str, guidance: float) -> int:
-    """Double the batch until the accelerator runs out of memory (one step per try)."""
+def largest_batch(case: Case, workdir: Path) -> int:
+    """Double the batch until the accelerator runs out of memory (one step per try): `case`'s
+    model, dtype and guidance; its batch and steps are not used."""
     import torch
 
     from synthgen.run.driver import prepare
@@ -195,8 +206,8 @@ def largest_batch(arch: str, model: Path, workdir: Path, dtype: str, guidance: f
     from synthgen.spec.load import validate_spec
 
     batch, fits = 8, 0
-    worker = Worker(prepare(validate_spec(job_spec(arch, model, workdir / "probe", 8, 1, 1, dtype,
-                                                   guidance))).job)
+    probe = replace(case, batch=8, steps=1)
+    worker = Worker(prepare(validate_spec(job_spec(probe, workdir / "probe", shards=1))).job)
     while batch <= 4096:
         samples = [worker.plan.sample(i % worker.plan.total) for i in range(batch)]
         try:
@@ -244,17 +255,16 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
 def bench_arch(arch: str, tmp: Path, args: argparse.Namespace, peak: float | None) -> list[dict[str, Any]]:
     build, guidance = ARCHS[arch]
-    model = build(tmp / arch)
-    anchor = diffusers_call(arch, model, args.batch, args.steps, args.dtype, guidance)
+    case = Case(arch, build(tmp / arch), args.batch, args.steps, args.dtype, guidance)
+    anchor = diffusers_call(case)
     print(f"{arch}: diffusers pipeline call {anchor:.2f} images/s; largest batch that fits: "
-          f"{largest_batch(arch, model, tmp, args.dtype, guidance)}", flush=True)
+          f"{largest_batch(case, tmp)}", flush=True)
     rows = []
     for options in ({args.dtype}, {args.dtype, "channels_last"}, {args.dtype, "compile"},
                     {args.dtype, "channels_last", "compile"}):
         if "channels_last" in options and arch != "sd15":
             continue
-        found = synthgen_shards(arch, model, tmp, args.batch, args.steps, args.dtype, guidance,
-                                options - {args.dtype})
+        found = synthgen_shards(case, tmp, options - {args.dtype})
         mfu = found["rate"] * found["flops_per_image"] / peak if peak else None
         row = {"arch": arch, "options": "+".join(sorted(options)), "anchor_rate": anchor, **found,
                "vs_diffusers": found["rate"] / anchor, "mfu": mfu}

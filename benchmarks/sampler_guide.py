@@ -3,7 +3,7 @@ digits model across samplers, steps and guidance scales, plus the label-fidelity
 
 Each row generates `--per-class` images of every digit with the bare Worker (synthgen's real
 path: reverse loop, PNG encoding, Parquet shard, commit marker; no Ray), times it (model loading
-excluded), then scores the output with `synthgen.eval` against the held-out real digits
+excluded), then scores the output with `synthgen.quality.evaluation` against the held-out real digits
 (load_digits index >= 1200): CAS and its ratio to real-trained accuracy, for a logistic
 regression and an RBF SVM. Guidance rows use the sampler of pipelines/digits.yaml.
 
@@ -48,6 +48,17 @@ class Row:
 
 
 @dataclass(frozen=True)
+class Settings:
+    """What every row shares: the model, the job (images of each digit, seed) and the compute."""
+
+    model: str
+    per_class: int
+    seed: int
+    threads: int
+    batch_size: int
+
+
+@dataclass(frozen=True)
 class Result:
     row: Row
     images: int
@@ -74,8 +85,7 @@ def rows(default: dict[str, Any], samplers: str, guidance_scales: str, filtered:
     return [*out, Row(*base, guidance, filtered=True)] if filtered else out
 
 
-def measure(row: Row, model: str, per_class: int, seed: int, threads: int, batch_size: int,
-            work: Path) -> Result:
+def measure(row: Row, settings: Settings, work: Path) -> Result:
     from synthgen.quality.evaluation import EvalConfig, evaluate
     from synthgen.run.driver import claim_output, prepare
     from synthgen.run.worker import Worker
@@ -83,17 +93,17 @@ def measure(row: Row, model: str, per_class: int, seed: int, threads: int, batch
 
     out = work / f"{row.scheduler}-{row.steps}-{row.guidance_scale}-{int(row.filtered)}"
     spec: dict[str, Any] = {
-        "name": "sampler-guide", "seed": seed, "model": {"source": model, "device": "cpu"},
+        "name": "sampler-guide", "seed": settings.seed, "model": {"source": settings.model, "device": "cpu"},
         "sampler": {"scheduler": row.scheduler, "steps": row.steps, "guidance_scale": row.guidance_scale},
-        "classes": {"count": per_class, "names": [str(d) for d in range(10)]},
+        "classes": {"count": settings.per_class, "names": [str(d) for d in range(10)]},
         "output": {"uri": str(out), "shard_size": 500},
-        "compute": {"batch_size": batch_size},
+        "compute": {"batch_size": settings.batch_size},
     }
     if row.filtered:
         spec["filter"] = {"classifier": "builtin:digits", "min_prob": 0.5, "max_draws": 20}
     prepared = prepare(validate_spec(spec))
     claim_output(prepared)
-    worker = Worker(prepared.job, threads=threads)
+    worker = Worker(prepared.job, threads=settings.threads)
     worker.adapter.generate(prepared.plan.samples(prepared.plan.shard(0))[:8], worker.spec.sampler)  # warm-up
     start = time.perf_counter()
     for index in range(prepared.plan.num_shards):
@@ -107,7 +117,6 @@ def measure(row: Row, model: str, per_class: int, seed: int, threads: int, batch
 
 def _draws_per_image(out: Path) -> float:
     import pyarrow.parquet as pq
-
 
     from synthgen.dataset.catalog import Catalog
 
@@ -145,14 +154,14 @@ def main(argv: list[str] | None = None) -> list[Result]:
     args = parser.parse_args(argv)
     default = yaml.safe_load(DIGITS_SPEC.read_text())
     batch_size = int(default["compute"]["batch_size"])
+    settings = Settings(args.model, args.per_class, args.seed, args.threads, batch_size)
     results = []
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         chosen = QUICK if args.quick else (args.samplers, args.guidance)
         for row in rows(default["sampler"], *chosen, filtered=not args.no_filter):
             try:
-                result = measure(row, args.model, args.per_class, args.seed, args.threads, batch_size,
-                                 Path(tmp))
+                result = measure(row, settings, Path(tmp))
             except FilterRejected as exc:  # a model that cannot draw some digit at all
                 print(f"skipped {row}: {exc}", file=sys.stderr, flush=True)
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 __version__ = "0.1.0"
@@ -12,8 +13,6 @@ _LAZY = {"open_dataset": "synthgen.dataset.torch_dataset", "data_files": "synthg
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'synthgen' has no attribute {name!r}")
 

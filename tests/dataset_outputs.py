@@ -59,8 +59,8 @@ def unlabeled_output(tmp_path_factory: pytest.TempPathFactory, plain_model: Path
 
 
 def _build(root: Path, model: Path, items: list[Any], shard_size: int, count: int = 3) -> Built:
-    from synthgen.run.driver import claim_output, prepare
     from synthgen.dataset.catalog import Catalog
+    from synthgen.run.driver import claim_output, prepare
     from synthgen.run.finalize import finalize
     from synthgen.run.worker import Worker
     from synthgen.spec.load import validate_spec

@@ -54,7 +54,7 @@ def test_card_header_is_what_the_hub_and_datasets_accept(class_output: Built) ->
     from datasets.splits import SplitDict
     from huggingface_hub import DatasetCard
 
-    from synthgen.dataset.schema import hf_features
+    from synthgen.dataset.shard_schema import hf_features
 
     card = DatasetCard.load(class_output.path / "README.md")
     info = card.data.to_dict()["dataset_info"]

@@ -113,7 +113,8 @@ def test_card_carries_the_model_license(class_output: Built) -> None:
     from synthgen.dataset.card import dataset_card, hub_license
 
     catalog = Catalog.open(str(class_output.path))
-    catalog = replace(catalog, record=replace(catalog.record, model=replace(catalog.record.model, license="MIT")))
+    model = replace(catalog.record.model, license="MIT")
+    catalog = replace(catalog, record=replace(catalog.record, model=model))
     index = pq.read_table(class_output.path / "index.parquet")
     card = dataset_card(catalog, index, "preview.png")
     assert yaml.safe_load(card.split("---\n")[1])["license"] == "mit"

@@ -16,7 +16,7 @@ from PIL import Image
 from synthgen.cli import main
 from synthgen.cli.training import TRAIN_OPTIONS
 from synthgen.dataset.diversity import NEAR_DUPLICATE, pair_stats
-from synthgen.dataset.schema import Provenance, shard_table
+from synthgen.dataset.shard_schema import Provenance, ShardRow, shard_table
 from synthgen.quality.evaluation import EvalConfig, evaluate
 from synthgen.quality.features import DIGITS_SPACE, GENERIC_SPACE, load_labeled
 from synthgen.spec.plan import Sample
@@ -66,12 +66,11 @@ def test_shuffled_labels_score_near_chance(tmp_path: Path) -> None:
     images, labels = digit_png_pixels(100)
     shuffled = np.random.default_rng(0).permutation(labels)
     names = tuple(str(d) for d in range(10))
-    samples = [Sample(i, 0, int(y), names[y], None, None, None, None) for i, y in enumerate(shuffled)]
-    encoded = [png_bytes(image) for image in images]
+    rows = [ShardRow(Sample(i, 0, int(y), names[y], None, None, None, None), png_bytes(image), 8, 8)
+            for i, (y, image) in enumerate(zip(shuffled, images, strict=True))]
     prov = Provenance("job", "real", "x", "none", 0, 1.0, "png")
     (tmp_path / "data").mkdir()
-    pq.write_table(shard_table(samples, encoded, [(8, 8)] * len(samples), prov, names),
-                   tmp_path / "data" / "shard-00000.parquet")
+    pq.write_table(shard_table(rows, prov, names), tmp_path / "data" / "shard-00000.parquet")
     report = evaluate(EvalConfig(str(tmp_path), "builtin:digits"))
     assert report["synthetic"]["images"] == 100
     for result in report["classifiers"].values():

@@ -23,9 +23,9 @@ from synthgen.quality.digits_judge import DigitsJudge
 from synthgen.quality.filter import FilterRejected, LabelFilter
 from synthgen.run.driver import claim_output, prepare
 from synthgen.run.worker import Worker
+from synthgen.spec.job_spec import FilterSpec
 from synthgen.spec.load import validate_spec
 from synthgen.spec.plan import sample_seed
-from synthgen.spec.schema import FilterSpec
 from synthgen.storage.layout import marker_path
 from tests import tiny_models
 from tests.conftest import tiny_spec

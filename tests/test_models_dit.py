@@ -13,8 +13,8 @@ import torch
 from synthgen.errors import UserError
 from synthgen.models.registry import inspect_model, load_adapter
 from synthgen.run.driver import prepare
+from synthgen.spec.job_spec import ModelSpec
 from synthgen.spec.load import validate_spec
-from synthgen.spec.schema import ModelSpec
 from tests import tiny_models
 from tests.conftest import synthgen, write_spec
 

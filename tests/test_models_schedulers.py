@@ -9,10 +9,11 @@ import pytest
 
 from synthgen.errors import UserError
 from synthgen.models.registry import load_adapter
+from synthgen.models.schedulers import build_scheduler
 from synthgen.run.driver import prepare
-from synthgen.spec import schedulers
+from synthgen.spec import scheduler_names
 from synthgen.spec.load import validate_spec
-from synthgen.spec.schedulers import FLOW_SCHEDULERS, SCHEDULERS, scheduler_problem
+from synthgen.spec.scheduler_names import FLOW_SCHEDULERS, SCHEDULERS, scheduler_problem
 from tests.conftest import tiny_spec
 
 NOISE_SCHEDULERS = [name for name in SCHEDULERS if name not in FLOW_SCHEDULERS]
@@ -69,7 +70,7 @@ def test_unknown_scheduler_lists_the_valid_names(tmp_path: Path, class_model: Pa
 
 
 def test_missing_package_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(schedulers.REQUIRES, "dpm++-sde", "synthgen_no_such_package")
+    monkeypatch.setitem(scheduler_names.REQUIRES, "dpm++-sde", "synthgen_no_such_package")
     problem = scheduler_problem("dpm++-sde", None)
     assert problem is not None and "pip install synthgen_no_such_package" in problem
 
@@ -80,7 +81,7 @@ def test_every_name_builds_from_a_model_config() -> None:
     for name in SCHEDULERS:
         config = flow if name in FLOW_SCHEDULERS else noise
         assert scheduler_problem(name, config) is None
-        scheduler = schedulers.build_scheduler(name, config)
+        scheduler = build_scheduler(name, config)
         assert type(scheduler).__name__ == SCHEDULERS[name][0]
         carried = ("shift", 3.0) if name in FLOW_SCHEDULERS else ("num_train_timesteps", 100)
         assert scheduler.config[carried[0]] == carried[1], "the model's schedule carries over"

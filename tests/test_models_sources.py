@@ -18,8 +18,8 @@ from synthgen.models.registry import inspect_model
 from synthgen.models.runtime import pick_dtype
 from synthgen.run.driver import prepare
 from synthgen.run.worker import Worker
+from synthgen.spec.job_spec import ModelSpec
 from synthgen.spec.load import validate_spec
-from synthgen.spec.schema import ModelSpec
 from tests.conftest import synthgen, tiny_spec, write_spec
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from safetensors.torch import load_file
 from synthgen.dataset.labeled_sources import DIGITS_TRAIN_END
 from synthgen.train.config import TrainConfig
 from synthgen.train.data import load_source
-from synthgen.train.trainer import batch_indices, sample, train
+from synthgen.train.trainer import batch_indices, train
 
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "synthgen" / "models" / "builtin" / "digits"
 
@@ -48,6 +49,29 @@ def ema_weights(model_dir: Path) -> dict[str, torch.Tensor]:
 def digits_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One uninterrupted 4-step run, shared by the layout and the resume tests."""
     return train(tiny_config(tmp_path_factory.mktemp("straight")))
+
+
+def test_sample_grid_is_the_products_own_loop(digits_model: Path) -> None:
+    """The grid is what a job with the training seed draws: the same loading path, the same
+    reverse loop, one generator per sample seeded with sample_seed(seed, i)."""
+    from synthgen.models.registry import inspect_model, load_adapter
+    from synthgen.spec.job_spec import ModelSpec, SamplerSpec
+    from synthgen.spec.plan import Sample, sample_seed
+
+    config = tiny_config(digits_model.parent)
+    spec = ModelSpec(source=str(digits_model), device="cpu")
+    adapter = load_adapter(inspect_model(spec), spec)
+    samples = [Sample(sample_id=i, seed=sample_seed(config.seed, i), label=i // 10, label_name=str(i // 10),
+                      prompt=None, template=None, negative_prompt=None, model_label=i // 10)
+               for i in range(10, 20)]  # the grid's second row: class 1
+    sampler = SamplerSpec(scheduler=config.sample_scheduler, steps=config.sample_steps,
+                          guidance_scale=config.guidance_scale)
+    grid = np.asarray(Image.open(digits_model / "samples.png"))[::4, ::4].astype(int)  # 8x8 shown 4x
+    row = np.concatenate(list(adapter.generate(samples, sampler)[..., 0]), axis=1)
+    assert np.abs(grid[8:16] - row).max() <= 1  # another batch size: floating-point noise only
+    others = [replace(s, seed=config.seed + s.sample_id) for s in samples]  # seeds as train once had
+    elsewhere = np.concatenate(list(adapter.generate(others, sampler)[..., 0]), axis=1)
+    assert np.abs(grid[8:16] - elsewhere).max() > 8
 
 
 def test_digits_end_to_end(digits_model: Path) -> None:
@@ -148,21 +172,18 @@ def test_batch_indices_cover_each_epoch_once() -> None:
 
 @pytest.mark.skipif(not (BUILTIN_DIR / "synthgen.json").exists(), reason="model not shipped")
 def test_shipped_digits_model_is_small_and_samples() -> None:
+    from synthgen.models.registry import inspect_model, load_adapter
+    from synthgen.spec.job_spec import ModelSpec, SamplerSpec
+    from synthgen.spec.plan import Sample, sample_seed
+
     weights = BUILTIN_DIR / "unet" / "diffusion_pytorch_model.safetensors"
     assert weights.stat().st_size < 8 * 2**20
     assert all(t.dtype == torch.float32 for t in load_file(weights).values())
     meta = json.loads((BUILTIN_DIR / "synthgen.json").read_text())
-    unet = UNet2DModel.from_pretrained(BUILTIN_DIR / "unet")
-    scheduler_config = json.loads((BUILTIN_DIR / "scheduler" / "scheduler_config.json").read_text())
-    sampler = meta["sampler"]
-    pixels = sample(
-        unet,
-        scheduler_config,
-        [0, 1, 7],
-        meta["null_class"],
-        sampler["scheduler"],
-        sampler["steps"],
-        sampler["guidance_scale"],
-    )
+    spec = ModelSpec(source="builtin:digits", device="cpu")
+    adapter = load_adapter(inspect_model(spec), spec)
+    samples = [Sample(sample_id=i, seed=sample_seed(0, i), label=c, label_name=str(c), prompt=None,
+                      template=None, negative_prompt=None, model_label=c) for i, c in enumerate([0, 1, 7])]
+    pixels = adapter.generate(samples, SamplerSpec(**meta["sampler"]))
     assert pixels.shape == (3, 8, 8, 1) and pixels.dtype == np.uint8
     assert pixels.max() > 128  # ink, not a blank image

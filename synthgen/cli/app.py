@@ -1,28 +1,55 @@
-"""The `synthgen` command line: the Click group, with the commands of each module added."""
+"""The `synthgen` command line: a Click group whose commands load on first use.
+
+Each command lives in the module of its group (runs, outputs, scores, training, cluster); the
+group imports a command's module only when that command runs, so `synthgen plan` never pays
+for scikit-learn, torch or Ray.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
 import click
 
-from synthgen.cli import cluster, jobs, outputs, quality, training
+# command -> "module:attribute"
+COMMANDS = {
+    "plan": "synthgen.cli.runs:plan",
+    "run": "synthgen.cli.runs:run",
+    "resume": "synthgen.cli.runs:resume",
+    "status": "synthgen.cli.outputs:status",
+    "verify": "synthgen.cli.outputs:verify",
+    "preview": "synthgen.cli.outputs:preview",
+    "export": "synthgen.cli.outputs:export",
+    "show": "synthgen.cli.outputs:show",
+    "eval": "synthgen.cli.scores:eval_",
+    "train": "synthgen.cli.training:train",
+    "submit": "synthgen.cli.cluster:submit",
+    "jobs": "synthgen.cli.cluster:jobs",
+    "cancel": "synthgen.cli.cluster:cancel",
+    "run-submitted": "synthgen.cli.cluster:run_submitted",
+}
+NOISY_LOGGERS = ("diffusers", "ray", "fsspec", "s3fs", "botocore", "aiobotocore", "urllib3", "filelock")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Full tracebacks and debug logs.")
 @click.version_option(package_name="synthgen")
 def main(debug: bool) -> None:
     """synthgen: labeled synthetic image datasets from diffusion models, at cluster scale."""
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                         format="synthgen: %(message)s", stream=sys.stderr)
-    for noisy in ("diffusers", "ray", "fsspec", "s3fs", "botocore", "aiobotocore", "urllib3",
-                  "filelock"):
+    for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-for command in (jobs.plan, jobs.run, jobs.resume, outputs.status, outputs.verify, outputs.preview,
-                outputs.export, outputs.show, quality.eval_, training.train, cluster.submit,
-                cluster.jobs, cluster.cancel, cluster.run_submitted):
-    main.add_command(command)

@@ -9,6 +9,7 @@ import click
 
 from synthgen.cli.options import handle_errors
 from synthgen.errors import UserError
+from synthgen.train.config import TrainConfig
 
 # `synthgen train` options: (TrainConfig field, type, help). Defaults live in TrainConfig alone.
 TRAIN_OPTIONS: list[tuple[str, Any, str]] = [
@@ -45,23 +46,15 @@ TRAIN_OPTIONS: list[tuple[str, Any, str]] = [
 ]
 
 
-class _TrainOption(click.Option):
-    """Shows TrainConfig's default in --help, looked up only then (synthgen.train imports torch)."""
-
-    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
-        from synthgen.train.config import TrainConfig  # torch: only for --help of train
-
-        value = getattr(TrainConfig(), self.name or "", None)
-        if value is not None and "[default:" not in (self.help or ""):
-            shown = ",".join(str(v) for v in value) if isinstance(value, tuple) else value
-            self.help = f"{self.help}  [default: {shown}]"
-        return super().get_help_record(ctx)
-
-
 def _train_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """One option per TrainConfig field; its --help shows the field's default."""
+    defaults = TrainConfig()
     for name, kind, text in reversed(TRAIN_OPTIONS):
-        command = click.option(f"--{name.replace('_', '-')}", name, type=kind, help=text,
-                               cls=_TrainOption)(command)
+        value = getattr(defaults, name)
+        if value is not None:
+            shown = ",".join(str(v) for v in value) if isinstance(value, tuple) else value
+            text = f"{text}  [default: {shown}]"
+        command = click.option(f"--{name.replace('_', '-')}", name, type=kind, help=text)(command)
     return command
 
 
@@ -81,8 +74,7 @@ def train(output: str, **options: Any) -> None:
       synthgen train --source ./icons --output ./models/icons --image-size 32 --epochs 50
       synthgen train --source builtin:digits --output ./models/digits --resume-from ./models/digits
     """
-    from synthgen.train.config import TrainConfig  # torch: only when training
-    from synthgen.train.trainer import train as train_model
+    from synthgen.train.trainer import train as train_model  # torch: only when training
 
     given = {k: v for k, v in options.items() if v is not None}
     if "channels" in given:

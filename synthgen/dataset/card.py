@@ -15,7 +15,7 @@ import yaml
 
 from synthgen.dataset import diversity
 from synthgen.dataset.catalog import Catalog
-from synthgen.dataset.schema import METADATA_COLUMNS
+from synthgen.dataset.shard_schema import METADATA_COLUMNS
 from synthgen.spec.plan import Plan
 from synthgen.storage.layout import INDEX_FILE, JOB_FILE
 from synthgen.storage.marker import CommitMarker

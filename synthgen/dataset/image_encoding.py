@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from synthgen.spec.schema import OutputSpec
+from synthgen.spec.job_spec import OutputSpec
 
 
 @dataclass(frozen=True)

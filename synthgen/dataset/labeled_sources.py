@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image
+from sklearn.datasets import load_digits
 
 from synthgen.dataset.catalog import Catalog
 from synthgen.dataset.readers import decode_image, iter_rows
@@ -69,8 +70,6 @@ def digits_split(source: str, default: Split) -> Split:
 
 def load_digits_split(split: Split, limit: int | None = None) -> DigitsSplit:
     """The built-in digits' train (index < 1200, or its first `limit`) or test split."""
-    from sklearn.datasets import load_digits  # scikit-learn loads only for the built-in digits
-
     digits = load_digits()
     end = DIGITS_TRAIN_END if limit is None else min(limit, DIGITS_TRAIN_END)
     part = slice(0, end) if split == "train" else slice(DIGITS_TRAIN_END, None)

@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from synthgen.dataset.catalog import Catalog
 from synthgen.dataset.readers import RowReader, decode_image
+from synthgen.storage.filesystem import write_url
 
 PAD = 4
 FONT_SIZE = 13
@@ -95,11 +96,8 @@ def preview_png(catalog: Catalog, options: PreviewOptions | None = None) -> byte
 def write_preview(uri: str, dest: str, options: PreviewOptions | None = None,
                   storage_options: dict[str, Any] | None = None) -> int:
     """Write the sheet of the output at `uri` to `dest` (a path or URL); returns its byte size."""
-    import fsspec
-
     data = preview_png(Catalog.open(uri, storage_options), options)
-    with fsspec.open(dest, "wb", **(storage_options or {})) as f:
-        f.write(data)
+    write_url(dest, dict(storage_options or {}), data)
     return len(data)
 
 

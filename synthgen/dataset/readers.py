@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from synthgen.dataset.catalog import Catalog
-from synthgen.dataset.schema import METADATA_COLUMNS
+from synthgen.dataset.shard_schema import METADATA_COLUMNS
 from synthgen.errors import UserError
 from synthgen.storage.marker import CommitMarker
 from synthgen.storage.store import Store

@@ -13,6 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
 from synthgen.dataset.card import human_bytes
 from synthgen.dataset.catalog import Catalog
 from synthgen.dataset.job_record import JobRecord
@@ -62,9 +65,6 @@ def plain(section: Section) -> str:
 
 
 def _rich(parts: list[Section]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     console = Console()
     for part in parts:
         table = Table(title=part.title, title_justify="left", show_header=any(part.columns))

@@ -26,7 +26,7 @@ from synthgen.storage.store import Store
 Transform = Callable[[Any], Any]
 
 
-def open_dataset(
+def open_dataset(  # noqa: PLR0913 - the public API, keyword-only like torch's DataLoader
     uri: str,
     *,
     streaming: bool = False,

@@ -12,8 +12,8 @@ from synthgen.models.info import ModelInfo
 if TYPE_CHECKING:
     import torch
 
+    from synthgen.spec.job_spec import SamplerSpec
     from synthgen.spec.plan import Sample
-    from synthgen.spec.schema import SamplerSpec
 
 
 class Adapter:
@@ -44,11 +44,3 @@ class Adapter:
         from synthgen.models.reverse_loop import reverse_loop  # torch: loaded with the adapter only
 
         return reverse_loop(self, samples, sampler)
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """[-1, 1] NCHW floats -> uint8 NHWC, rounded, as PIL wants them."""
-    import torch
-
-    images = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return images.permute(0, 2, 3, 1).cpu().numpy()

@@ -18,7 +18,7 @@ from synthgen.models.families import dit, pipeline, sd, unet
 from synthgen.models.info import ModelInfo
 from synthgen.models.runtime import pick_device, pick_dtype
 from synthgen.models.sources import Fetch, resolve_source
-from synthgen.spec.schema import ModelSpec
+from synthgen.spec.job_spec import ModelSpec
 
 # family -> (its config reader, the module holding its ADAPTER)
 FAMILIES: dict[str, tuple[Callable[[Path, str, str], ModelInfo], str]] = {

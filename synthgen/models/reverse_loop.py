@@ -17,8 +17,8 @@ from synthgen.models.schedulers import build_scheduler, step_kwargs
 
 if TYPE_CHECKING:
     from synthgen.models.adapter import Adapter
+    from synthgen.spec.job_spec import SamplerSpec
     from synthgen.spec.plan import Sample
-    from synthgen.spec.schema import SamplerSpec
 
 
 def initial_noise(

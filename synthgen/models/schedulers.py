@@ -1,4 +1,4 @@
-"""Schedulers built by name (spec/schedulers.py) and bound to each sample's own generator."""
+"""Schedulers built by name (spec/scheduler_names.py) and bound to each sample's own generator."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import diffusers
 import torch
 
-from synthgen.spec.schedulers import SCHEDULERS
+from synthgen.spec.scheduler_names import SCHEDULERS
 
 
 def build_scheduler(name: str, config: dict[str, Any]) -> Any:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from synthgen.errors import UserError
-from synthgen.spec.schema import ModelSpec
+from synthgen.spec.job_spec import ModelSpec
 from synthgen.storage.filesystem import open_fs
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
@@ -90,6 +90,7 @@ def _looks_like_hub_id(source: str) -> bool:
 
 def _hub_snapshot(repo_id: str, revision: str | None, fetch: Fetch) -> Path:
     """The hub snapshot folder (its name is the commit); offline or `cached`: the local cache only."""
+    # Here, not at the top: importing huggingface_hub costs every driver command 0.3 s.
     from huggingface_hub import snapshot_download
 
     offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or fetch == "cached"

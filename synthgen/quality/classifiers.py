@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from synthgen.dataset.labeled_sources import BUILTIN_DIGITS
 from synthgen.errors import UserError
+from synthgen.models.configs import read_json
+from synthgen.spec.job_spec import FilterSpec
 from synthgen.spec.plan import Plan
-from synthgen.spec.schema import FilterSpec
 
-BUILTIN_DIGITS = "builtin:digits"
 TORCH_SUFFIXES = (".pt", ".pth", ".ts", ".jit")
 DEFAULT_LABEL = re.compile(r"LABEL_\d+")  # transformers' id2label when nobody named the classes
 
@@ -83,10 +84,10 @@ def _detect_kind(path: Path) -> str:
 
 
 def _config(path: Path) -> dict[str, Any]:
-    file = path / "config.json"
-    if not file.is_file():
+    config = read_json(path / "config.json")
+    if not config:
         raise UserError("filter.classifier", str(path), "has no config.json (nor model.pt)")
-    return json.loads(file.read_text())
+    return config
 
 
 def _names(kind: str, path: Path) -> tuple[str, ...] | None:
@@ -95,7 +96,7 @@ def _names(kind: str, path: Path) -> tuple[str, ...] | None:
         return None
     if kind == "torch":
         file = (path if path.is_dir() else path.parent) / "classes.json"
-        return tuple(json.loads(file.read_text())) if file.is_file() else None
+        return tuple(json.loads(file.read_text())) if file.is_file() else None  # a list, not a config
     config = _config(path)
     if kind == "timm":
         labels = config.get("label_names") or config.get("pretrained_cfg", {}).get("label_names")

@@ -8,9 +8,8 @@ import numpy as np
 from sklearn.model_selection import cross_val_predict
 from sklearn.svm import SVC
 
+from synthgen.dataset.labeled_sources import BUILTIN_DIGITS
 from synthgen.quality.features import DIGITS_SPACE, load_labeled
-
-BUILTIN_DIGITS = "builtin:digits"
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -18,27 +18,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import confusion_matrix
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
 
 from synthgen.dataset import diversity
 from synthgen.errors import UserError
 from synthgen.quality.features import FeatureSpace, Labeled, load_labeled, real_train_source, space_for
 
-
-def _logistic_regression() -> Any:
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(max_iter=5000)
-
-
-def _svm_rbf() -> Any:
-    from sklearn.svm import SVC
-
-    return SVC()
-
-
 CLASSIFIERS: dict[str, tuple[str, Callable[[], Any]]] = {
-    "logistic_regression": ("LogisticRegression(max_iter=5000)", _logistic_regression),
-    "svm_rbf": ("SVC() (RBF kernel)", _svm_rbf),
+    "logistic_regression": ("LogisticRegression(max_iter=5000)", lambda: LogisticRegression(max_iter=5000)),
+    "svm_rbf": ("SVC() (RBF kernel)", SVC),
 }
 
 
@@ -89,9 +81,6 @@ def _describe(data: Labeled) -> dict[str, Any]:
 def _fit_predict(make: Callable[[], Any], train: Labeled, test: Labeled, space: FeatureSpace) -> np.ndarray:
     model = make()
     if space.standardize:
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
         model = make_pipeline(StandardScaler(), model)
     model.fit(train.features, train.labels)
     return model.predict(test.features)
@@ -99,8 +88,6 @@ def _fit_predict(make: Callable[[], Any], train: Labeled, test: Labeled, space: 
 
 def _score(label: str, make: Callable[[], Any], synthetic: Labeled, test: Labeled,
            real_train: Labeled | None, space: FeatureSpace) -> dict[str, Any]:
-    from sklearn.metrics import confusion_matrix
-
     predicted = _fit_predict(make, synthetic, test, space)
     k = len(test.class_names)
     confusion = confusion_matrix(test.labels, predicted, labels=list(range(k)))

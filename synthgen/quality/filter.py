@@ -34,7 +34,7 @@ import numpy as np
 
 from synthgen.quality.classifiers import class_targets, inspect_classifier
 from synthgen.quality.digits_judge import digits_judge
-from synthgen.spec.schema import FilterSpec
+from synthgen.spec.job_spec import FilterSpec
 
 if TYPE_CHECKING:
     import torch
@@ -66,7 +66,8 @@ class LabelFilter:
 
     @classmethod
     def load(cls, spec: FilterSpec, class_names: tuple[str, ...], device: torch.device) -> LabelFilter:
-        from synthgen.quality.judges import ClipJudge, TimmJudge, TorchJudge, TransformersJudge  # torch
+        # torch: the judges load in workers; the driver checks a filter without them
+        from synthgen.quality.judges import ClipJudge, TimmJudge, TorchJudge, TransformersJudge
 
 
         info = inspect_classifier(spec)

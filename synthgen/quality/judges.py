@@ -12,6 +12,12 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from transformers import (
+    AutoImageProcessor,
+    AutoModelForImageClassification,
+    CLIPModel,
+    CLIPProcessor,
+)
 
 
 def _tensor(pixels: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -42,8 +48,6 @@ class TorchJudge:
 
 class TransformersJudge:
     def __init__(self, path: Path, device: torch.device) -> None:
-        from transformers import AutoImageProcessor, AutoModelForImageClassification
-
         self.device = device
         self.model = AutoModelForImageClassification.from_pretrained(path).to(device).eval()
         self.processor = AutoImageProcessor.from_pretrained(path)
@@ -59,7 +63,7 @@ class TimmJudge:
     """timm's own preprocessing constants (input size, mean, std), applied with torch ops."""
 
     def __init__(self, path: Path, device: torch.device) -> None:
-        import timm
+        import timm  # optional: only where it is installed (quality/classifiers.py checks)
         from timm.data import resolve_data_config
 
         self.device = device
@@ -83,8 +87,6 @@ class ClipJudge:
     """Zero-shot: softmax over the job's classes of the scaled image-text cosine similarity."""
 
     def __init__(self, path: Path, device: torch.device, prompt: str, class_names: tuple[str, ...]) -> None:
-        from transformers import CLIPModel, CLIPProcessor
-
         self.device = device
         self.model = CLIPModel.from_pretrained(path).to(device).eval()
         self.processor = CLIPProcessor.from_pretrained(path)

@@ -21,14 +21,16 @@ from synthgen.models.info import ModelInfo
 from synthgen.models.registry import inspect_model
 from synthgen.models.sources import Fetch, NotCached
 from synthgen.quality.classifiers import check_filter
+from synthgen.run.finalize import finalize
 from synthgen.run.job import JobContext, ShardResult
 from synthgen.run.plan_checks import check_plan_against_model
 from synthgen.run.progress import Progress
+from synthgen.run.repair import repair as repair_shards
 from synthgen.run.run_log import run_log
+from synthgen.spec.job_spec import JobSpec
 from synthgen.spec.load import apply_overrides, validate_spec
 from synthgen.spec.manifest import Manifest
 from synthgen.spec.plan import Plan
-from synthgen.spec.schema import JobSpec
 from synthgen.storage.commit import commit_marker
 from synthgen.storage.layout import JOB_FILE, SUCCESS_FILE, failure_path
 from synthgen.storage.lock import JobLock
@@ -110,11 +112,9 @@ def run_job(prepared: Prepared, options: RunOptions | None = None) -> dict[str, 
 
 
 def _run_locked(prepared: Prepared, options: RunOptions, lock: JobLock) -> dict[str, Any]:
-    # ray, and the actors' torch, only once there is something to run: `plan` never pays for them
+    # ray only once there is something to run: `synthgen plan` never pays for it
     from synthgen.run.executor import Events, Executor
-    from synthgen.run.finalize import finalize
-    from synthgen.run.pool import connect
-    from synthgen.run.repair import repair as repair_shards
+    from synthgen.run.pool import connect_ray
 
     store, plan = prepared.store, prepared.plan
     resumed = claim_output(prepared)
@@ -129,7 +129,7 @@ def _run_locked(prepared: Prepared, options: RunOptions, lock: JobLock) -> dict[
              plan.total, plan.num_shards, len(markers), len(pending))
     failed: dict[int, str] = {}
     if pending:
-        connect(options.address)
+        connect_ray(options.address)
         done = sum(m.rows for m in markers.values())
         with Progress(total=plan.total, done=done, shards_total=plan.num_shards,
                       shards_done=len(markers), per_worker=options.per_worker) as progress:
@@ -167,7 +167,7 @@ def claim_output(prepared: Prepared) -> bool:
         return True
     store, plan = prepared.store, prepared.plan
     try:
-        created = store.create_only(JOB_FILE, json_bytes(job_record(prepared).to_json()))
+        created = store.create_only(JOB_FILE, json_bytes(new_job_record(prepared).to_json()))
     except PermissionError:
         raise UserError("output.uri", plan.spec.output.uri,
                         "permission denied; choose an output you can write to") from None
@@ -193,7 +193,7 @@ def holds_job(prepared: Prepared) -> bool:
     return True
 
 
-def job_record(prepared: Prepared) -> JobRecord:
+def new_job_record(prepared: Prepared) -> JobRecord:
     plan, info = prepared.plan, prepared.info
     model = ModelRecord(info.source, info.revision, info.family, info.license) if info else \
         ModelRecord(plan.spec.model.source, None, None)

@@ -10,7 +10,7 @@ import pyarrow as pa
 from synthgen.dataset.card import dataset_card
 from synthgen.dataset.catalog import Catalog
 from synthgen.dataset.preview import preview_png
-from synthgen.dataset.schema import METADATA_COLUMNS, shard_schema
+from synthgen.dataset.shard_schema import METADATA_COLUMNS, shard_schema
 from synthgen.storage.layout import CARD_FILE, DATA_DIR, FAILED_DIR, INDEX_FILE, PREVIEW_FILE, SUCCESS_FILE
 from synthgen.storage.parquet import read_parquet, table_bytes
 from synthgen.storage.store import json_bytes

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from synthgen.spec.job_spec import JobSpec
 from synthgen.spec.manifest import Manifest
 from synthgen.spec.plan import Plan
-from synthgen.spec.schema import JobSpec
 from synthgen.storage.marker import CommitMarker
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from synthgen.errors import UserError
 from synthgen.models.info import ModelInfo
 from synthgen.spec.plan import Plan
-from synthgen.spec.schedulers import scheduler_problem
+from synthgen.spec.scheduler_names import scheduler_problem
 
 
 def check_plan_against_model(plan: Plan, info: ModelInfo | None) -> None:

@@ -44,7 +44,7 @@ def pool_plan(job: JobContext, cluster: dict[str, float]) -> PoolPlan:
     return PoolPlan(workers=workers, cpus=cpus, gpus=per_gpu)
 
 
-def connect(address: str | None) -> None:
+def connect_ray(address: str | None) -> None:
     """Embedded local Ray by default; an existing cluster with an address or RAY_ADDRESS."""
     if ray.is_initialized():
         return

@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 
 from synthgen.dataset import diversity
-from synthgen.dataset.schema import ShardRow
+from synthgen.dataset.shard_schema import ShardRow
 from synthgen.quality.features import pixel_space
 from synthgen.quality.filter import FilterRejected, LabelFilter
 from synthgen.spec.plan import Sample, sample_seed

@@ -26,11 +26,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from ray.exceptions import AuthenticationError
+from ray.job_submission import JobSubmissionClient
+
 import synthgen
 from synthgen.errors import UserError
 from synthgen.run.driver import prepare, run_job
+from synthgen.spec.job_spec import JobSpec
 from synthgen.spec.plan import Plan
-from synthgen.spec.schema import JobSpec
 
 log = logging.getLogger("synthgen")
 
@@ -88,7 +91,7 @@ def dashboard_url(address: str | None) -> str:
     return address if "://" in address else f"http://{address}"
 
 
-def connect(address: str | None) -> Any:
+def jobs_client(address: str | None) -> Any:
     """A JobSubmissionClient for the cluster at `address` (see `_connect`)."""
     return _connect(address)[0]
 
@@ -100,9 +103,6 @@ def _connect(address: str | None) -> tuple[Any, bool]:
     token auth on wherever a token exists (any local `ray.init()` creates one): a 401 is retried
     once with the local token.
     """
-    from ray.exceptions import AuthenticationError
-    from ray.job_submission import JobSubmissionClient
-
     url = dashboard_url(address)
     if not log.isEnabledFor(logging.DEBUG):  # Ray's SDK sets its own loggers to INFO
         for name in ("ray", "ray.dashboard.modules.dashboard_sdk", "ray.dashboard.modules.job.sdk"):
@@ -145,7 +145,7 @@ def submit(spec: JobSpec, address: str | None, ship_package: bool = True) -> Sub
 
 def follow(address: str | None, ray_job: str, echo: Callable[[str], None]) -> Finished:
     """Stream the job's log through `echo` until it ends; then its outcome and cause."""
-    client = connect(address)
+    client = jobs_client(address)
     info = _info(client, ray_job)
     lines: deque[str] = deque(maxlen=500)
 
@@ -167,14 +167,14 @@ def follow(address: str | None, ray_job: str, echo: Callable[[str], None]) -> Fi
 
 def list_jobs(address: str | None) -> list[dict[str, Any]]:
     """synthgen's Ray jobs on the cluster, oldest first, with their outputs."""
-    client = connect(address)
+    client = jobs_client(address)
     jobs = [j for j in client.list_jobs() if METADATA_KEY in (j.metadata or {})]
     return [_summary(j) for j in sorted(jobs, key=lambda j: j.start_time or 0)]
 
 
 def cancel(address: str | None, ray_job: str) -> dict[str, Any]:
     """Stop a synthgen job and wait until Ray says it ended; committed shards stay."""
-    client = connect(address)
+    client = jobs_client(address)
     info = _info(client, ray_job)
     if METADATA_KEY not in (info.metadata or {}):
         raise UserError("JOB_ID", ray_job, "is not a job synthgen submitted; `ray job stop` it")

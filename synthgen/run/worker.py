@@ -19,7 +19,7 @@ import torch
 
 from synthgen.dataset import diversity
 from synthgen.dataset.image_encoding import Encoder
-from synthgen.dataset.schema import Provenance, shard_table
+from synthgen.dataset.shard_schema import Provenance, shard_table
 from synthgen.models.registry import inspect_model, load_adapter
 from synthgen.models.runtime import keep_freed_memory
 from synthgen.quality.filter import LabelFilter

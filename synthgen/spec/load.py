@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from synthgen.errors import UserError
-from synthgen.spec.schema import JobSpec
+from synthgen.spec.job_spec import JobSpec
 
 
 def load_spec(path: str | Path, overrides: tuple[str, ...] = (), output: str | None = None) -> JobSpec:

@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from synthgen.errors import UserError
+from synthgen.spec.job_spec import ClassManifest, JobSpec, PromptManifest
 from synthgen.spec.manifest_files import read_rows
-from synthgen.spec.schema import ClassManifest, JobSpec, PromptManifest
 
 
 @dataclass(frozen=True)

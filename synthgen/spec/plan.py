@@ -15,9 +15,9 @@ from functools import cached_property
 from itertools import accumulate
 from typing import Any
 
+from synthgen.spec.job_spec import JobSpec, data_fields
 from synthgen.spec.load import validate_spec
 from synthgen.spec.manifest import Manifest, resolve_manifest
-from synthgen.spec.schema import JobSpec, data_fields
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ the new driver's files in flight.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -114,10 +113,7 @@ class JobLock:
                 log.warning("job lock heartbeat failed: %s: %s", type(exc).__name__, exc)
 
     def _read(self) -> dict[str, Any] | None:
-        try:
-            return json.loads(self.store.read_bytes(LOCK_FILE))
-        except FileNotFoundError:
-            return None
+        return read_lock(self.store)
 
     def _record(self) -> dict[str, Any]:
         now = time.time()
@@ -152,13 +148,18 @@ def _process_start(pid: int) -> int | None:
         return None
 
 
-def current_holder(store: Store) -> dict[str, Any] | None:
-    """The driver holding the output's job lock (host, pid, times), without its token."""
+def read_lock(store: Store) -> dict[str, Any] | None:
+    """The lock's record, or None when no driver holds it."""
     try:
-        holder = json.loads(store.read_bytes(LOCK_FILE))
+        return store.read_json(LOCK_FILE)
     except FileNotFoundError:
         return None
-    return {k: v for k, v in holder.items() if k != "token"}
+
+
+def current_holder(store: Store) -> dict[str, Any] | None:
+    """The driver holding the output's job lock (host, pid, times), without its token."""
+    holder = read_lock(store)
+    return None if holder is None else {k: v for k, v in holder.items() if k != "token"}
 
 
 def describe(holder: dict[str, Any] | None) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from synthgen.dataset.labeled_sources import BUILTIN_DIGITS
 from synthgen.errors import UserError
-from synthgen.spec.schedulers import SCHEDULERS
+from synthgen.spec.scheduler_names import SCHEDULERS
 
 DIGITS_LICENSE = (
     "Weights: Apache-2.0. Trained on the UCI ML hand-written digits data (CC BY 4.0) "

@@ -13,8 +13,8 @@ from PIL import Image
 
 from synthgen.dataset.labeled_sources import BUILTIN_DIGITS
 from synthgen.models.registry import inspect_model, load_adapter
+from synthgen.spec.job_spec import ModelSpec, SamplerSpec
 from synthgen.spec.plan import Sample, sample_seed
-from synthgen.spec.schema import ModelSpec, SamplerSpec
 from synthgen.train.config import DIGITS_LICENSE, TrainConfig, cli_command
 from synthgen.train.data import LabeledImages
 

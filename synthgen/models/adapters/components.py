@@ -15,7 +15,7 @@ import torch
 from diffusers.utils import logging as diffusers_logging
 from transformers.utils import logging as transformers_logging
 
-from synthgen.models.adapter import to_uint8
+from synthgen.models.adapters.pixels import to_uint8
 from synthgen.models.configs import component, read_json
 
 

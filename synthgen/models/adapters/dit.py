@@ -18,8 +18,8 @@ from synthgen.models.adapters.conditioning import class_labels
 from synthgen.models.configs import pipeline_index
 from synthgen.models.families.dit import COMPONENTS
 from synthgen.models.info import ModelInfo
+from synthgen.spec.job_spec import SamplerSpec
 from synthgen.spec.plan import Sample
-from synthgen.spec.schema import SamplerSpec
 
 
 class DiTAdapter(Adapter):

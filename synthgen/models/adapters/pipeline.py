@@ -20,8 +20,8 @@ from diffusers.utils import logging as diffusers_logging
 from synthgen.models.adapter import Adapter
 from synthgen.models.info import ModelInfo
 from synthgen.models.schedulers import build_scheduler, seed_brownian_noise
+from synthgen.spec.job_spec import SamplerSpec
 from synthgen.spec.plan import Sample
-from synthgen.spec.schema import SamplerSpec
 
 
 class PipelineAdapter(Adapter):

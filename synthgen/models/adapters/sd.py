@@ -20,8 +20,8 @@ from synthgen.models.adapters.components import LatentDecoder, load_component
 from synthgen.models.configs import pipeline_index
 from synthgen.models.families.sd import COMPONENTS
 from synthgen.models.info import ModelInfo
+from synthgen.spec.job_spec import SamplerSpec
 from synthgen.spec.plan import Sample
-from synthgen.spec.schema import SamplerSpec
 
 
 class PromptEncoder:

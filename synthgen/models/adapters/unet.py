@@ -9,11 +9,12 @@ import numpy as np
 import torch
 from diffusers import UNet2DModel
 
-from synthgen.models.adapter import Adapter, to_uint8
+from synthgen.models.adapter import Adapter
 from synthgen.models.adapters.conditioning import class_labels
+from synthgen.models.adapters.pixels import to_uint8
 from synthgen.models.info import ModelInfo
+from synthgen.spec.job_spec import SamplerSpec
 from synthgen.spec.plan import Sample
-from synthgen.spec.schema import SamplerSpec
 
 
 class UNetAdapter(Adapter):

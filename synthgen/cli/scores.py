@@ -1,4 +1,4 @@
-"""`synthgen eval`: the Classification Accuracy Score of a labeled dataset."""
+"""Commands that score a dataset: `synthgen eval`, the Classification Accuracy Score."""
 
 from __future__ import annotations
 

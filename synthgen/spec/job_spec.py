@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from synthgen.spec.schedulers import SCHEDULERS
+from synthgen.spec.scheduler_names import SCHEDULERS
 
 
 class Strict(BaseModel):
