@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import torch
 import yaml
 
 from tests import tiny_models
+from tests.helpers import faults
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,15 +24,27 @@ ROOT = Path(__file__).resolve().parents[1]
 def ray_address() -> Iterator[str]:
     """A real Ray head for the whole session (2 CPUs, loopback only); CLI runs attach to it.
 
-    Started in this process, so `ray.shutdown()` stops exactly the processes it started.
+    Started in this process, so `ray.shutdown()` stops exactly the processes it started. Its
+    raylet starts with the fault harness's environment, so every worker process it spawns (the
+    actors of CLI runs attached here) obeys the fault plan of the test in hand.
     """
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-             logging_level="WARNING")
+    with faults.harness_environ():
+        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+                 logging_level="WARNING")
     address = ray.get_runtime_context().gcs_address
     yield address
     ray.shutdown()
+
+
+@pytest.fixture
+def faults_here() -> Iterator[Callable[..., AbstractContextManager[faults.FaultPlan]]]:
+    """For tests of a bare Worker in this process: the harness installed here (it stays, inert
+    without a plan), and `with faults_here("oom:0:*"): ...` to set a plan for the block."""
+    faults.install()
+    yield faults.fault_plan
+    faults.clear_plan()
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +98,9 @@ def write_spec(path: Path, spec: dict[str, Any]) -> Path:
 
 def synthgen(*args: str, address: str | None = None, env: dict[str, str] | None = None,
              timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run the real console entry point in a subprocess, as a user would."""
-    full_env = {**os.environ, **(env or {})}
+    """Run the real console entry point in a subprocess, as a user would (with the fault
+    harness installed: it obeys the plan a test sets with `faults.fault_plan`)."""
+    full_env = faults.child_env({**os.environ, **(env or {})})
     if address:
         full_env["RAY_ADDRESS"] = address
     return subprocess.run([sys.executable, "-m", "synthgen.cli", *args], capture_output=True,

@@ -4,6 +4,10 @@ Each node lives in its own short temp dir (Ray's socket paths must stay short) a
 process id: never `ray stop`, which would stop everyone's Ray on a shared machine. A node's
 processes are the ones whose command line names its temp dir, their descendants, and the head's
 Ray Client server (which names only the head's GCS port).
+
+Every node starts with the fault harness's environment (tests/helpers/faults.py), so the actors
+and job drivers it runs obey the fault plan of the test in hand, with nothing forwarded by the
+job's submitter.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+
+from tests.helpers import faults
 
 START_TIMEOUT_S = 120
 # Token auth, as `ray start --head` turns it on by default (every node needs the token, from
@@ -133,7 +139,7 @@ def _ray_start(node: RayNode, args: list[str]) -> None:
     command = ["ray", "start", *args, "--node-ip-address", "127.0.0.1", "--temp-dir",
                str(node.temp_dir), "--dashboard-agent-listen-port", str(free_port()),
                "--metrics-export-port", str(free_port()), "--disable-usage-stats"]
-    env = {**os.environ, **NODE_ENV, **node.env}
+    env = faults.child_env({**os.environ, **NODE_ENV, **node.env})
     try:
         done = subprocess.run(command, capture_output=True, text=True, env=env,
                               timeout=START_TIMEOUT_S)

@@ -2,6 +2,8 @@
 fails, racing attempts, a flaky store (503 SlowDown, resets, timeouts, lost replies), a store
 without create-only writes, an upload failing half-way, accelerator OOM, a read-only or full
 local disk. Each ends with the invariants: verify passes, each planned sample_id once.
+Worker faults come from the test harness (tests/helpers/faults.py), which the product knows
+nothing of: the last tests check that.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from synthgen.dataset.catalog import read_markers
+from synthgen.dataset.catalog import Catalog, read_markers
 from synthgen.dataset.status import job_status
 from synthgen.run.driver import commit_by_driver
 from synthgen.run.job import JobContext
@@ -24,7 +26,9 @@ from synthgen.run.worker import Worker
 from synthgen.spec.load import validate_spec
 from synthgen.spec.plan import Plan
 from synthgen.storage.store import Store
-from tests.conftest import synthgen, tiny_spec, write_spec
+from tests.conftest import ROOT, synthgen, tiny_spec, write_spec
+from tests.helpers import faults
+from tests.helpers.faults import fault_plan
 from tests.s3server import BUCKET, FAULTS, S3, FaultPlan, Rule, assert_complete, committed_ids, wait_for
 
 TOTAL = 21  # tiny_spec: 3 classes x 7 images, shards of 5
@@ -44,22 +48,22 @@ def test_actor_deaths_and_an_always_failing_shard(
                UploadId=upload["UploadId"], Body=b"x" * 1024)
     spec = write_spec(tmp_path / "job.yaml", tiny_spec(class_model, "s3://bucket/e",
                                                        compute__max_retries=2))
-    faults = "crash:0:0,crash_after_upload:1:0,crash_after_marker:2:0,raise:3:*"
-    run = synthgen("run", str(spec), address=ray_address, env={**s3.env, "SYNTHGEN_FAULTS": faults})
+    with fault_plan("crash:0:0,crash_after_upload:1:0,crash_after_marker:2:0,raise:3:*"):
+        run = synthgen("run", str(spec), address=ray_address, env=s3.env)
 
-    assert run.returncode == 1
-    assert "1 shard(s) failed: shard 3: InjectedFault: injected failure in shard 3" in run.stderr
+    assert run.returncode == 1, run.stderr
+    assert "1 shard(s) failed: shard 3: InjectedFault: injected failure in shard 3" in run.stderr, run.stderr
     assert "synthgen resume s3://bucket/e" in run.stderr
     store = Store("s3://bucket/e")
-    state = job_status(store)
+    state = job_status(Catalog.read(store))
     assert not state["complete"]
     assert state["shards_committed"] == 4
     assert [f["shard"] for f in state["failed_shards"]] == [3]
     assert "injected failure in shard 3" in state["failed_shards"][0]["error"]
     markers = read_markers(store)
-    assert markers[0]["attempt_no"] == 1  # its actor died mid-shard
-    assert markers[1]["attempt_no"] == 1  # its actor died after the upload: attempt 0 is an orphan
-    assert markers[2]["attempt_no"] == 0  # its actor died after the marker: the marker stands
+    assert markers[0].attempt_no == 1  # its actor died mid-shard
+    assert markers[1].attempt_no == 1  # its actor died after the upload: attempt 0 is an orphan
+    assert markers[2].attempt_no == 0  # its actor died after the marker: the marker stands
     assert any(name.startswith("shard-00001-00") for name in store.list("data"))
 
     resume = synthgen("resume", "s3://bucket/e", address=ray_address, env=s3.env)
@@ -118,17 +122,15 @@ def test_store_without_create_only_writes_gets_driver_commits(
     assert run.returncode == 0, run.stderr
     assert "does not honour create-only writes" in run.stderr
     assert_complete(store, TOTAL)
-    assert {m.get("committed_by") for m in read_markers(store).values()} == {"driver"}
+    assert {m.committed_by for m in read_markers(store).values()} == {"driver"}
     assert store.list("_probe") == []
 
 
 def test_two_attempts_race_for_one_shard(
-        flaky_s3: S3, class_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        flaky_s3: S3, class_model: Path, tmp_path: Path, faults_here) -> None:
     # Both attempts check for a marker, then wait at the gate; released together, they race.
     gate = tmp_path / "gate"
     gate.touch()
-    monkeypatch.setenv("SYNTHGEN_FAULTS", "hold:0:*")
-    monkeypatch.setenv("SYNTHGEN_FAULTS_HOLD", str(gate))
     job = job_context(tiny_spec(class_model, "s3://bucket/h"))
     workers = [Worker(job, threads=1) for _ in range(2)]
     results: list = [None, None]
@@ -136,14 +138,15 @@ def test_two_attempts_race_for_one_shard(
     def attempt(i: int) -> None:
         results[i] = workers[i].run_shard(0, attempt_no=i)
 
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    checks = ("HEAD", "/bucket/h/_commits/shard-00000.json")
-    wait_for(lambda: flaky_s3.proxy.plan.seen.count(checks) >= 2, "both marker checks")
-    gate.unlink()
-    for thread in threads:
-        thread.join()
+    with faults_here("hold:0:*", hold=gate):
+        threads = [threading.Thread(target=attempt, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        checks = ("HEAD", "/bucket/h/_commits/shard-00000.json")
+        wait_for(lambda: flaky_s3.proxy.plan.seen.count(checks) >= 2, "both marker checks")
+        gate.unlink()
+        for thread in threads:
+            thread.join()
     assert sorted(r.committed for r in results) == [False, True]
     assert results[0].marker == results[1].marker
     store = Store("s3://bucket/h")
@@ -183,11 +186,9 @@ def test_upload_failing_half_way_leaves_no_object_and_no_pending_upload(flaky_s3
 
 
 def test_out_of_memory_halves_the_batch_and_keeps_it(
-        class_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setenv("SYNTHGEN_FAULTS", "oom:0:0")
+        class_model: Path, tmp_path: Path, faults_here, caplog: pytest.LogCaptureFixture) -> None:
     worker = Worker(job_context(tiny_spec(class_model, tmp_path / "out")), threads=1)
-    with caplog.at_level(logging.WARNING, logger="synthgen.worker"):
+    with faults_here("oom:0:0"), caplog.at_level(logging.WARNING, logger="synthgen.worker"):
         result = worker.run_shard(0)
     assert "shard 0: out of memory, batch size now 2" in caplog.text
     assert "shard 0: out of memory, batch size now 1" in caplog.text
@@ -247,3 +248,46 @@ def test_full_disk_leaves_no_partial_file_under_a_final_name(tmp_path: Path) -> 
     assert lines == [f"[Errno 27] File too large while writing {out}/data/shard-00000-x.parquet",
                      f"[Errno 27] File too large while writing {out}/_commits/shard-00000.json"]
     assert [p for p in out.rglob("*") if p.is_file()] == []
+
+
+# The harness itself: faults live in tests/helpers/faults.py, never in the product.
+
+def test_a_misspelt_fault_point_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"unknown fault point 'crahs'.*valid points: raise, hold, crash"):
+        faults.FaultPlan.parse("crash:0:0,crahs:1:0")
+    with pytest.raises(ValueError, match="expected point:shard:attempt"):
+        faults.FaultPlan.parse("crash:1")
+    with pytest.raises(ValueError, match="neither a number nor"):
+        faults.FaultPlan.parse("raise:one:*")
+    with pytest.raises(ValueError, match="needs the gate file"):
+        faults.FaultPlan.parse("hold:0:*")
+    # A process reading a plan with a misspelt point (written past the checks) refuses it too.
+    with fault_plan("raise:0:*"):
+        faults.plan_path().write_text('{"rules": ["crash_after_uplaod:0:0"], "hold": null}')
+        with pytest.raises(ValueError, match="unknown fault point 'crash_after_uplaod'"):
+            faults.current_plan()
+    assert faults.current_plan() == faults.FaultPlan()  # cleared at the end of the block
+
+
+def test_the_product_ignores_the_old_fault_variables(class_model: Path, tmp_path: Path) -> None:
+    """A user's job with the variables the product once read: embedded Ray (its actors inherit
+    this environment) and no harness, so every shard commits at its first attempt."""
+    out = tmp_path / "out"
+    spec = write_spec(tmp_path / "job.yaml", tiny_spec(class_model, out, classes__count=2))
+    gate = tmp_path / "gate"
+    gate.touch()
+    env = faults.without_harness({k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
+    env |= {"SYNTHGEN_FAULTS": "crash:0:0,raise:1:*,hold:*:*", "SYNTHGEN_FAULTS_HOLD": str(gate)}
+    run = subprocess.run([sys.executable, "-m", "synthgen.cli", "run", str(spec)], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    store = Store(str(out))
+    assert {i: m.attempt_no for i, m in read_markers(store).items()} == {0: 0, 1: 0}
+    assert_complete(store, 6)
+
+
+def test_no_product_module_mentions_fault_injection() -> None:
+    sources = sorted((ROOT / "synthgen").rglob("*.py"))
+    assert len(sources) > 50
+    for needle in ("SYNTHGEN_FAULTS", faults.ENV, "tests.helpers", "InjectedFault"):
+        assert [str(p) for p in sources if needle in p.read_text()] == [], needle

@@ -7,6 +7,7 @@ driver runs on the head, as on a real cluster.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from synthgen.spec.load import validate_spec
 from synthgen.spec.plan import Plan
 from tests import raynodes
 from tests.conftest import ROOT, tiny_spec, write_spec
+from tests.helpers.faults import fault_plan, without_harness
 from tests.test_submit import cli, markers, sample_ids, status_of
 
 
@@ -54,14 +56,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             node.stop()
 
 
-def submit(cluster: Cluster, spec: Path, hold: Path, rules: str) -> subprocess.Popen[str]:
-    """`synthgen submit --wait` in the background; shards named by `rules` wait while `hold` exists."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env |= {"SYNTHGEN_FAULTS": rules, "SYNTHGEN_FAULTS_HOLD": str(hold)}
+@contextlib.contextmanager
+def submit(cluster: Cluster, spec: Path, hold: Path, rules: str) -> Iterator[subprocess.Popen[str]]:
+    """`synthgen submit --wait` in the background; shards named by `rules` wait while `hold`
+    exists. The fault plan holds for the block and reaches the actors through the nodes
+    (tests/raynodes.py): the submitting CLI runs without the harness, as a user's would."""
+    env = without_harness({k: v for k, v in os.environ.items() if not k.startswith("RAY_")})
     hold.touch()
-    return subprocess.Popen([sys.executable, "-m", "synthgen.cli", "submit", str(spec), "--address",
-                             cluster.head.dashboard, "--wait"], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with fault_plan(rules, hold=hold):
+        yield subprocess.Popen([sys.executable, "-m", "synthgen.cli", "submit", str(spec), "--address",
+                                cluster.head.dashboard, "--wait"], cwd=ROOT, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def finish(job: subprocess.Popen[str], out: Path, samples: int) -> str:
@@ -96,17 +101,17 @@ def test_a_nodes_gpus_fill_and_a_lost_nodes_shards_finish_on_the_rest(
     spec = write_spec(tmp_path / "spec.yaml", tiny_spec(
         f"file://{class_model}", out, classes__count=4, output__shard_size=2, compute__workers=2))
     # 6 shards: 0 and 1 commit, then the two actors wait inside shards 2 and 3.
-    job = submit(cluster, spec, hold, "hold:2:*,hold:3:*")
-    raynodes.wait_until(lambda: len(markers(out)) == 2 and len(running_shards(cluster)) == 2,
-                        timeout=240, what="two committed shards and two held")
-    nodes = running_shards(cluster)
-    assert len(set(nodes)) == 1, "both actors should share one node's 2 GPUs"
-    full = next(name for name, node in cluster.workers.items() if node.node_id() == nodes[0])
-    other = "b" if full == "a" else "a"
-    assert (actors_on(cluster.workers[full]), actors_on(cluster.workers[other])) == (2, 0)
-    cluster.workers[full].kill()
-    hold.unlink()
-    stdout = finish(job, out, samples=12)
+    with submit(cluster, spec, hold, "hold:2:*,hold:3:*") as job:
+        raynodes.wait_until(lambda: len(markers(out)) == 2 and len(running_shards(cluster)) == 2,
+                            timeout=240, what="two committed shards and two held")
+        nodes = running_shards(cluster)
+        assert len(set(nodes)) == 1, "both actors should share one node's 2 GPUs"
+        full = next(name for name, node in cluster.workers.items() if node.node_id() == nodes[0])
+        other = "b" if full == "a" else "a"
+        assert (actors_on(cluster.workers[full]), actors_on(cluster.workers[other])) == (2, 0)
+        cluster.workers[full].kill()
+        hold.unlink()
+        stdout = finish(job, out, samples=12)
     assert "actor died" in stdout, stdout
     attempts = {m["shard"]: m["attempt_no"] for m in markers(out).values()}
     assert attempts == {0: 0, 1: 0, 2: 1, 3: 1, 4: 0, 5: 0}, "the lost node's shards ran again"
@@ -120,25 +125,25 @@ def test_a_nodes_gpus_fill_and_a_lost_nodes_shards_finish_on_the_rest(
 
 def test_gpus_that_join_a_running_job_get_actors(cluster: Cluster, class_model: Path,
                                                 tmp_path: Path) -> None:
-    from synthgen.run.submit import connect
+    from synthgen.run.submit import jobs_client
 
     out, hold = tmp_path / "out", tmp_path / "hold"
     spec = write_spec(tmp_path / "spec.yaml", tiny_spec(class_model, out, output__shard_size=3,
                                                         compute__workers="auto"))
-    job = submit(cluster, spec, hold, "hold:*:*")  # every shard waits until the node joined
-    assert job.stdout is not None
-    ray_job = job.stdout.readline().split()[3]
-    gpus_before = 2 * len(cluster.workers)
-    client = connect(cluster.head.dashboard)
-    raynodes.wait_until(lambda: f"shards on {gpus_before} actors" in client.get_job_logs(ray_job),
-                        timeout=240, what="the driver to size its pool")
-    late = cluster.join("late", gpus=1)  # joins the cluster while the job runs
-    raynodes.wait_until(lambda: late.node_id() in running_shards(cluster), timeout=180,
-                        what="an actor running a shard on the node that joined")
-    grown = f"the cluster has GPUs for {gpus_before + 1} actors now (was {gpus_before})"
-    assert grown in client.get_job_logs(ray_job)
-    hold.unlink()
-    finish(job, out, samples=21)
+    with submit(cluster, spec, hold, "hold:*:*") as job:  # every shard waits until the node joined
+        assert job.stdout is not None
+        ray_job = job.stdout.readline().split()[3]
+        gpus_before = 2 * len(cluster.workers)
+        client = jobs_client(cluster.head.dashboard)
+        raynodes.wait_until(lambda: f"shards on {gpus_before} actors" in client.get_job_logs(ray_job),
+                            timeout=240, what="the driver to size its pool")
+        late = cluster.join("late", gpus=1)  # joins the cluster while the job runs
+        raynodes.wait_until(lambda: late.node_id() in running_shards(cluster), timeout=180,
+                            what="an actor running a shard on the node that joined")
+        grown = f"the cluster has GPUs for {gpus_before + 1} actors now (was {gpus_before})"
+        assert grown in client.get_job_logs(ray_job)
+        hold.unlink()
+        finish(job, out, samples=21)
 
 
 def job(**changes: object) -> JobContext:

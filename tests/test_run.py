@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import ROOT, synthgen, tiny_spec, write_spec
+from tests.helpers.faults import fault_plan
 
 
 def read_rows(out: Path) -> dict[int, dict]:
@@ -108,7 +109,8 @@ def test_dead_actor_is_replaced_and_its_shard_retried(tmp_path: Path, class_mode
                                                       finished: tuple[Path, dict]) -> None:
     out = tmp_path / "out"
     path = write_spec(tmp_path / "spec.yaml", tiny_spec(class_model, out))
-    result = synthgen("run", str(path), address=ray_address, env={"SYNTHGEN_FAULTS": "crash:1:0"})
+    with fault_plan("crash:1:0"):
+        result = synthgen("run", str(path), address=ray_address)
     assert result.returncode == 0, result.stderr
     assert json.loads((out / "_commits/shard-00001.json").read_text())["attempt_no"] == 1
     rows = read_rows(out)
@@ -120,7 +122,8 @@ def test_failing_shard_is_reported_then_resumed(tmp_path: Path, class_model: Pat
                                                 ray_address: str) -> None:
     out = tmp_path / "out"
     path = write_spec(tmp_path / "spec.yaml", tiny_spec(class_model, out))
-    result = synthgen("run", str(path), address=ray_address, env={"SYNTHGEN_FAULTS": "raise:2:*"})
+    with fault_plan("raise:2:*"):
+        result = synthgen("run", str(path), address=ray_address)
     assert result.returncode == 1
     assert "shard 2" in result.stderr and "injected failure" in result.stderr
     state = status(out, ray_address)

@@ -8,34 +8,39 @@ lock (a second driver refused, `--takeover`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from synthgen.dataset.catalog import read_markers
+from synthgen.dataset.catalog import Catalog, read_markers
 from synthgen.dataset.status import job_status
 from synthgen.storage.parquet import read_parquet
 from synthgen.storage.store import Store
 from tests.conftest import ROOT, synthgen, tiny_spec, write_spec
+from tests.helpers.faults import child_env, fault_plan
 from tests.s3server import BUCKET, S3, SECRET, assert_complete, wait_for
 
 TOTAL = 21  # tiny_spec: 3 classes x 7 images
 
 
+@contextlib.contextmanager
 def start_held(spec: Path, address: str, env: dict[str, str], hold: str, *args: str
-               ) -> tuple[subprocess.Popen[str], Path]:
-    """A driver in the background whose actor waits before `hold`'s shard while a file exists."""
+               ) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    """A driver in the background whose actor waits before `hold`'s shard while a file exists
+    (the fault plan holds for the block: leave it once the gate is gone)."""
     gate = spec.parent / "hold"
     gate.touch()
-    faults = {"SYNTHGEN_FAULTS": f"hold:{hold}:*", "SYNTHGEN_FAULTS_HOLD": str(gate)}
-    driver = subprocess.Popen([sys.executable, "-m", "synthgen.cli", "run", str(spec), *args],
-                              env={**os.environ, **env, **faults, "RAY_ADDRESS": address},
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return driver, gate
+    with fault_plan(f"hold:{hold}:*", hold=gate):
+        driver = subprocess.Popen([sys.executable, "-m", "synthgen.cli", "run", str(spec), *args],
+                                  env=child_env({**os.environ, **env, "RAY_ADDRESS": address}),
+                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        yield driver, gate
 
 
 def lock_holder(s3: S3, prefix: str) -> dict | None:
@@ -86,15 +91,15 @@ def test_sigkilled_driver_resumes_and_repair_fixes_corruption(
         ray_address: str, s3: S3, class_model: Path, tmp_path: Path) -> None:
     spec = write_spec(tmp_path / "job.yaml", tiny_spec(class_model, "s3://bucket/b", output__shard_size=3))
     store = Store("s3://bucket/b")
-    driver, gate = start_held(spec, ray_address, s3.env, hold="2")  # shards 0 and 1 commit, 2 waits
-    try:
-        wait_for(lambda: len(store.list("_commits")) >= 2, "two commit markers")
-    finally:
-        driver.send_signal(signal.SIGKILL)
-        driver.communicate()
-        gate.unlink()
+    with start_held(spec, ray_address, s3.env, hold="2") as (driver, gate):  # 0 and 1 commit, 2 waits
+        try:
+            wait_for(lambda: len(store.list("_commits")) >= 2, "two commit markers")
+        finally:
+            driver.send_signal(signal.SIGKILL)
+            driver.communicate()
+            gate.unlink()
     assert not store.exists("_SUCCESS")
-    assert job_status(store)["driver"]["pid"] == driver.pid  # the dead driver's lock stays
+    assert job_status(Catalog.read(store))["driver"]["pid"] == driver.pid  # the dead driver's lock stays
     before = read_markers(store)
     assert sorted(before) == [0, 1]
 
@@ -107,20 +112,20 @@ def test_sigkilled_driver_resumes_and_repair_fixes_corruption(
     assert lock_holder(s3, "b") is None
 
     # A corrupted data file under a valid marker, and a missing one: verify names both...
-    original = store.read_bytes(after[0]["file"])
-    store.put_bytes(after[0]["file"], original[:-40] + bytes(40))
-    store.delete(after[1]["file"])
+    original = store.read_bytes(after[0].file)
+    store.put_bytes(after[0].file, original[:-40] + bytes(40))
+    store.delete(after[1].file)
     verify = synthgen("verify", "s3://bucket/b", env=s3.env)
     assert verify.returncode == 1
-    assert f"shard 0 ({after[0]['file']}): sha256 does not match" in verify.stderr
-    assert f"shard 1 ({after[1]['file']}): data file missing" in verify.stderr
+    assert f"shard 0 ({after[0].file}): sha256 does not match" in verify.stderr
+    assert f"shard 1 ({after[1].file}): data file missing" in verify.stderr
     # ... and resume --repair regenerates exactly those two, bit for bit on CPU.
     repair = synthgen("resume", "s3://bucket/b", "--repair", address=ray_address, env=s3.env)
     assert repair.returncode == 0, repair.stderr
     assert_complete(store, TOTAL)
     repaired = read_markers(store)
     assert {i for i in after if repaired[i] != after[i]} == {0, 1}
-    regenerated = read_parquet(store.read_bytes(repaired[0]["file"]))
+    regenerated = read_parquet(store.read_bytes(repaired[0].file))
     assert regenerated.column("image").to_pylist() == \
         read_parquet(original).column("image").to_pylist()
 
@@ -158,13 +163,13 @@ def test_second_driver_is_refused_and_takeover_works(
     assert "--takeover" in refused.stderr
     assert not s3.fs.exists(f"{BUCKET}/d/job.json")
 
-    first, gate = start_held(spec, ray_address, s3.env, "0", "--takeover")
-    try:
-        wait_for(lambda: (lock_holder(s3, "d") or {}).get("pid") == first.pid, "the takeover")
-        second = synthgen("run", str(spec), address=ray_address, env=s3.env)
-    finally:
-        gate.unlink()
-        out, err = first.communicate(timeout=300)
+    with start_held(spec, ray_address, s3.env, "0", "--takeover") as (first, gate):
+        try:
+            wait_for(lambda: (lock_holder(s3, "d") or {}).get("pid") == first.pid, "the takeover")
+            second = synthgen("run", str(spec), address=ray_address, env=s3.env)
+        finally:
+            gate.unlink()
+            out, err = first.communicate(timeout=300)
     assert second.returncode == 2
     assert f"in use by another synthgen driver (pid {first.pid} on host" in second.stderr
     assert first.returncode == 0, err

@@ -1,7 +1,9 @@
 """`synthgen submit / jobs / cancel` against a real Ray head started here with `ray start --head`.
 
 The head has token authentication on (Ray's default) and the CLI runs without RAY_AUTH_MODE,
-as a new user's shell would: submit must find the local token by itself.
+as a new user's shell would: submit must find the local token by itself. The CLI runs without
+the fault harness too: the head has it (tests/raynodes.py), so a fault plan reaches the job's
+actors with nothing forwarded by `submit`.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ import pytest
 
 from tests import raynodes
 from tests.conftest import ROOT, tiny_spec, write_spec
+from tests.helpers.faults import fault_plan, without_harness
 
-CLEAN_ENV = ("RAY_AUTH_MODE", "RAY_ADDRESS", "RAY_API_SERVER_ADDRESS", "SYNTHGEN_FAULTS",
-             "SYNTHGEN_FAULTS_HOLD")
+CLEAN_ENV = ("RAY_AUTH_MODE", "RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +34,9 @@ def head() -> Iterator[raynodes.RayNode]:
 
 def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300
         ) -> subprocess.CompletedProcess[str]:
-    """The real CLI in a subprocess, with no Ray settings inherited from this process."""
-    base = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
+    """The real CLI in a subprocess, with no Ray settings and no fault harness inherited from
+    this process."""
+    base = without_harness({k: v for k, v in os.environ.items() if k not in CLEAN_ENV})
     return subprocess.run([sys.executable, "-m", "synthgen.cli", *args], capture_output=True,
                           text=True, env={**base, **(env or {})}, timeout=timeout, cwd=ROOT)
 
@@ -59,7 +62,7 @@ def markers(out: Path) -> dict[str, dict]:
 
 
 def test_submit_wait_runs_the_digits_pipeline(head: raynodes.RayNode, tmp_path: Path) -> None:
-    from synthgen.run.submit import connect
+    from synthgen.run.submit import jobs_client
 
     out = tmp_path / "digits"
     result = cli("submit", "pipelines/digits.yaml", "--address", head.dashboard, "--output", str(out),
@@ -72,7 +75,7 @@ def test_submit_wait_runs_the_digits_pipeline(head: raynodes.RayNode, tmp_path: 
     assert cli("verify", str(out)).returncode == 0
     assert sample_ids(out) == list(range(20))
     # The default ships this synthgen to the cluster (py_modules), with the job's payload.
-    info = connect(head.dashboard).get_job_info(ray_job)
+    info = jobs_client(head.dashboard).get_job_info(ray_job)
     assert info.runtime_env["py_modules"] and info.runtime_env["working_dir"]
     listed = cli("jobs", "--address", head.dashboard, "--json")
     assert listed.returncode == 0, listed.stderr
@@ -100,17 +103,17 @@ def test_cancel_stops_the_job_and_resume_finishes_it(head: raynodes.RayNode, cla
     spec = write_spec(tmp_path / "spec.yaml", tiny_spec(
         class_model, out, classes={"count": 7, "source": "classes.csv"}, output__shard_size=2))
     hold.touch()  # the one actor commits shards 0 and 1, then waits in shard 2 while this exists
-    submitted = cli("submit", str(spec), "--address", head.dashboard, "--no-ship-package",
-                    env={"SYNTHGEN_FAULTS": "hold:2:*", "SYNTHGEN_FAULTS_HOLD": str(hold)})
-    assert submitted.returncode == 0, submitted.stderr
-    ray_job = ray_job_of(submitted)
-    # The job carries the resolved spec and manifest: the user's files may go away at once.
-    spec.unlink()
-    (tmp_path / "classes.csv").unlink()
-    raynodes.wait_until(lambda: len(markers(out)) == 2, timeout=240, what="two committed shards")
-    running = status_of(out)  # `synthgen status` while the job runs
-    assert not running["complete"] and running["shards_committed"] == 2
-    cancelled = cli("cancel", ray_job, "--address", head.dashboard)
+    with fault_plan("hold:2:*", hold=hold):
+        submitted = cli("submit", str(spec), "--address", head.dashboard, "--no-ship-package")
+        assert submitted.returncode == 0, submitted.stderr
+        ray_job = ray_job_of(submitted)
+        # The job carries the resolved spec and manifest: the user's files may go away at once.
+        spec.unlink()
+        (tmp_path / "classes.csv").unlink()
+        raynodes.wait_until(lambda: len(markers(out)) == 2, timeout=240, what="two committed shards")
+        running = status_of(out)  # `synthgen status` while the job runs
+        assert not running["complete"] and running["shards_committed"] == 2
+        cancelled = cli("cancel", ray_job, "--address", head.dashboard)
     assert cancelled.returncode == 0, cancelled.stderr
     assert f"{ray_job}: STOPPED" in cancelled.stdout and f"synthgen resume {out}" in cancelled.stdout
     before = markers(out)

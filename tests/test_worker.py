@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +11,14 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from synthgen.dataset.shard_schema import shard_table
 from synthgen.run.driver import prepare
 from synthgen.run.worker import Worker
 from synthgen.spec.load import validate_spec
+from synthgen.storage.commit import commit_marker
 from synthgen.storage.layout import marker_path
+from synthgen.storage.marker import read_marker
+from synthgen.storage.parquet import table_bytes
 from tests.conftest import tiny_spec
 
 # Measured on CPU: another batch size moves a pixel by at most this many uint8 levels.
@@ -55,16 +60,16 @@ def test_losing_a_marker_race_removes_own_data_file(tmp_path: Path, class_model:
     a = make_worker(class_model, tmp_path / "out")
     b = make_worker(class_model, tmp_path / "out")
     shard = a.plan.shard(2)
-    samples = a.plan.samples(shard)
-    drawn = a._generate_shard(samples, 2, 0)
-    from synthgen.dataset.schema import shard_table
-    from synthgen.storage.parquet import table_bytes
-    data = table_bytes(shard_table(drawn.chosen, drawn.images, drawn.sizes, a.provenance,
-                                   a.plan.manifest.class_names))
-    winner, won_a = a._commit(shard, data, 0, 0.0)
-    loser, won_b = b._commit(shard, data, 1, 0.0)
-    assert won_a and not won_b and loser == winner
-    assert a.store.list("data") == [winner["file"].split("/")[1]]
+    drawn = a._generate_shard(a.plan.samples(shard), 2)
+    data = table_bytes(shard_table(drawn.rows(), a.provenance, a.plan.manifest.class_names))
+    first = a._put_data(shard, data, 0, drawn, time.perf_counter())
+    second = b._put_data(shard, data, 1, drawn, time.perf_counter())
+    assert first.file != second.file and a.store.exists(second.file)
+    winner, won_a = commit_marker(a.store, first)
+    loser, won_b = commit_marker(b.store, second)
+    assert won_a and not won_b and loser == winner == first
+    assert read_marker(a.store, 2) == first
+    assert a.store.list("data") == [first.file.split("/")[1]]  # the second's data file is gone
 
 
 @pytest.mark.parametrize("scheduler", ["ddim", "ddpm", "euler-a"])
@@ -85,13 +90,12 @@ def test_batch_size_moves_pixels_by_noise_only(tmp_path: Path, class_model: Path
     assert not np.array_equal(a[0], a[1])
 
 
-def test_out_of_memory_halves_the_batch(tmp_path: Path, class_model: Path,
-                                        monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+def test_out_of_memory_halves_the_batch(tmp_path: Path, class_model: Path, faults_here, caplog) -> None:
     reference = make_worker(class_model, tmp_path / "ref", compute__batch_size=4)
     reference.run_shard(0)
-    monkeypatch.setenv("SYNTHGEN_FAULTS", "oom:0:*")
     worker = make_worker(class_model, tmp_path / "out", compute__batch_size=4)
-    result = worker.run_shard(0)
+    with faults_here("oom:0:*"):
+        result = worker.run_shard(0)
     assert result.committed and result.batch_size == 1 and result.marker.batch_size == 1
     assert "batch size now 2" in caplog.text and "batch size now 1" in caplog.text
     a, b = shard_pixels(reference, 0), shard_pixels(worker, 0)

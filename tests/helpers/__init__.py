@@ -1,0 +1,1 @@
+"""Test-only helpers (the fault harness); nothing here ships with synthgen."""
