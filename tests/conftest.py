@@ -14,8 +14,7 @@ import pytest
 import torch
 import yaml
 
-from tests import tiny_models
-from tests.helpers import faults
+from tests.helpers import faults, tiny_models
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,7 +107,7 @@ def synthgen(*args: str, address: str | None = None, env: dict[str, str] | None 
 
 
 # Finished outputs for the dataset tests, built once per session; see tests/dataset_outputs.py.
-from tests.dataset_outputs import class_output, prompt_output, unlabeled_output  # noqa: E402, F401
+from tests.helpers.dataset_outputs import class_output, prompt_output, unlabeled_output  # noqa: E402, F401
 
 # S3: a moto server for the session (reset per test) and a fault proxy; see tests/s3server.py.
-from tests.s3server import flaky_s3, moto_server, s3  # noqa: E402, F401
+from tests.helpers.s3server import flaky_s3, moto_server, s3  # noqa: E402, F401

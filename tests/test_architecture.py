@@ -7,7 +7,6 @@ suite wherever it runs, not only in CI.
 from __future__ import annotations
 
 import ast
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,10 +65,3 @@ def _explained(lines: list[str], lineno: int) -> bool:
         last += 1
     block = lines[max(0, first - 1) : last + 1]
     return any("#" in line for line in block)
-
-
-def test_no_fault_injection_in_the_product() -> None:
-    """Fault injection is a test seam (tests/helpers/faults.py): nothing of it in the package."""
-    mentions = [str(p.relative_to(ROOT)) for p in modules()
-                if re.search(r"inject|SYNTHGEN_FAULT|tests\.", p.read_text(), re.IGNORECASE)]
-    assert not mentions, mentions

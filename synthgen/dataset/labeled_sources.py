@@ -1,7 +1,7 @@
 """The one reader of labeled image sources, shared by eval, the filter's judges and train.
 
-Sources: the built-in digits (sklearn `load_digits`: train = index < 1200, test = index >= 1200,
-kept as unquantized arrays), a synthgen output (read through its catalog, never a listing of
+Sources: the built-in digits (dataset/builtin_digits.py: train = index < 1200, test = index
+>= 1200), a synthgen output (read through its catalog, never a listing of
 data/), a Parquet dataset (a file, or a folder of files or their data/ folder, with `image` or
 `img` and `label` columns) or an image folder (one sub-folder per class, sorted names are the
 classes); local or at any fsspec URL. Rows stream one image at a time, so large sources never
@@ -17,10 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image
-from sklearn.datasets import load_digits
 
 from synthgen.dataset.catalog import Catalog
 from synthgen.dataset.readers import decode_image, iter_rows
@@ -32,21 +30,9 @@ BUILTIN_DIGITS = "builtin:digits"
 # sklearn's load_digits() has 1,797 samples; index >= 1200 is the held-out real test set that
 # judges the shipped model, so it must never reach training or model selection.
 DIGITS_TRAIN_END = 1200
-DIGITS_MAX_VALUE = 16.0
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 Split = Literal["train", "test"]
-
-
-@dataclass(frozen=True)
-class DigitsSplit:
-    """A split of the built-in digits: images float32 [N, 8, 8] in 0..1 (load_digits' 0..16 ink
-    levels divided by 16, not quantized), int64 labels, the class names "0".."9"."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    class_names: tuple[str, ...]
-    source: str
 
 
 @dataclass
@@ -66,16 +52,6 @@ def digits_split(source: str, default: Split) -> Split:
     if split not in ("train", "test"):
         raise UserError("source", source, "write builtin:digits, builtin:digits:train or builtin:digits:test")
     return split
-
-
-def load_digits_split(split: Split, limit: int | None = None) -> DigitsSplit:
-    """The built-in digits' train (index < 1200, or its first `limit`) or test split."""
-    digits = load_digits()
-    end = DIGITS_TRAIN_END if limit is None else min(limit, DIGITS_TRAIN_END)
-    part = slice(0, end) if split == "train" else slice(DIGITS_TRAIN_END, None)
-    return DigitsSplit((digits.images[part] / DIGITS_MAX_VALUE).astype(np.float32),
-                       digits.target[part].astype(np.int64),
-                       tuple(str(n) for n in digits.target_names), f"{BUILTIN_DIGITS}:{split}")
 
 
 def open_labeled(source: str, storage_options: dict[str, Any] | None = None) -> LabeledSource:

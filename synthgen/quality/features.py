@@ -17,11 +17,11 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
+from synthgen.dataset.builtin_digits import load_digits_split
 from synthgen.dataset.labeled_sources import (
     BUILTIN_DIGITS,
     LabeledSource,
     digits_split,
-    load_digits_split,
     open_labeled,
 )
 from synthgen.errors import UserError

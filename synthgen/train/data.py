@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from synthgen.dataset.labeled_sources import digits_split, load_digits_split, open_labeled
+from synthgen.dataset.builtin_digits import load_digits_split
+from synthgen.dataset.labeled_sources import digits_split, open_labeled
 from synthgen.errors import UserError
 
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}

@@ -29,7 +29,16 @@ from synthgen.storage.store import Store
 from tests.conftest import ROOT, synthgen, tiny_spec, write_spec
 from tests.helpers import faults
 from tests.helpers.faults import fault_plan
-from tests.s3server import BUCKET, FAULTS, S3, FaultPlan, Rule, assert_complete, committed_ids, wait_for
+from tests.helpers.s3server import (
+    BUCKET,
+    FAULTS,
+    S3,
+    FaultPlan,
+    Rule,
+    assert_complete,
+    committed_ids,
+    wait_for,
+)
 
 TOTAL = 21  # tiny_spec: 3 classes x 7 images, shards of 5
 
@@ -169,22 +178,6 @@ def test_driver_commits_keep_the_first_marker(s3: S3, class_model: Path) -> None
     assert store.list("data") == [first.marker.file.split("/")[-1]]
 
 
-def test_upload_failing_half_way_leaves_no_object_and_no_pending_upload(flaky_s3: S3) -> None:
-    store = Store("s3://bucket/j")
-    store.part_size = 5 << 20  # 11 MiB goes up as a multipart upload of 3 parts
-    flaky_s3.proxy.plan = FaultPlan(rules=[Rule("deny", "PUT", r"partNumber=2")])
-    with pytest.raises(PermissionError):
-        store.put_bytes("data/shard-00000-x.parquet", b"\1" * (11 << 20))
-    assert flaky_s3.proxy.plan.injected["deny"] == 1
-    assert not store.exists("data/shard-00000-x.parquet")
-    assert flaky_s3.pending_uploads() == []
-    # A writer killed mid-upload cannot abort: the job's end does it for it.
-    fs = flaky_s3.fs
-    fs.call_s3("create_multipart_upload", Bucket=BUCKET, Key="j/data/shard-00001-y.parquet")
-    assert store.abort_uploads("data") == ["j/data/shard-00001-y.parquet"]
-    assert flaky_s3.pending_uploads() == []
-
-
 def test_out_of_memory_halves_the_batch_and_keeps_it(
         class_model: Path, tmp_path: Path, faults_here, caplog: pytest.LogCaptureFixture) -> None:
     worker = Worker(job_context(tiny_spec(class_model, tmp_path / "out")), threads=1)
@@ -224,33 +217,6 @@ def test_read_only_output_is_a_clear_error(class_model: Path, tmp_path: Path, re
     assert "Traceback" not in run.stderr
     assert list(read_only_dir.iterdir()) == []
 
-
-FULL_DISK = """
-import resource, sys
-from synthgen.storage.store import Store
-store = Store(sys.argv[1])
-resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, resource.RLIM_INFINITY))
-for write in (lambda: store.put_bytes("data/shard-00000-x.parquet", bytes(1 << 20)),
-              lambda: store.create_only("_commits/shard-00000.json", bytes(1 << 20))):
-    try:
-        write()
-    except OSError as exc:
-        print(exc)
-"""
-
-
-def test_full_disk_leaves_no_partial_file_under_a_final_name(tmp_path: Path) -> None:
-    # RLIMIT_FSIZE makes the kernel refuse a write past 64 KiB (EFBIG), as a full disk would.
-    out = tmp_path / "out"
-    result = subprocess.run([sys.executable, "-c", FULL_DISK, str(out)], capture_output=True,
-                            text=True, check=True)
-    lines = result.stdout.splitlines()
-    assert lines == [f"[Errno 27] File too large while writing {out}/data/shard-00000-x.parquet",
-                     f"[Errno 27] File too large while writing {out}/_commits/shard-00000.json"]
-    assert [p for p in out.rglob("*") if p.is_file()] == []
-
-
-# The harness itself: faults live in tests/helpers/faults.py, never in the product.
 
 def test_a_misspelt_fault_point_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"unknown fault point 'crahs'.*valid points: raise, hold, crash"):

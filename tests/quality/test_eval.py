@@ -20,9 +20,9 @@ from synthgen.dataset.shard_schema import Provenance, ShardRow, shard_table
 from synthgen.quality.evaluation import EvalConfig, evaluate
 from synthgen.quality.features import DIGITS_SPACE, GENERIC_SPACE, load_labeled
 from synthgen.spec.plan import Sample
-from tests import tiny_models
 from tests.conftest import synthgen, tiny_spec, write_spec
-from tests.s3server import BUCKET
+from tests.helpers import tiny_models
+from tests.helpers.s3server import BUCKET
 
 
 def digit_png_pixels(count: int) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ from synthgen.storage.parquet import read_parquet
 from synthgen.storage.store import Store
 from tests.conftest import ROOT, synthgen, tiny_spec, write_spec
 from tests.helpers.faults import child_env, fault_plan
-from tests.s3server import BUCKET, S3, SECRET, assert_complete, wait_for
+from tests.helpers.s3server import BUCKET, S3, SECRET, assert_complete, wait_for
 
 TOTAL = 21  # tiny_spec: 3 classes x 7 images
 

@@ -15,8 +15,8 @@ from synthgen.models.registry import inspect_model, load_adapter
 from synthgen.run.driver import prepare
 from synthgen.spec.job_spec import ModelSpec
 from synthgen.spec.load import validate_spec
-from tests import tiny_models
 from tests.conftest import synthgen, write_spec
+from tests.helpers import tiny_models
 
 CLASSES = ("tench, Tinca tinca", "goldfish", "great white shark, white shark")
 

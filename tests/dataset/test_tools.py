@@ -19,8 +19,8 @@ from PIL import Image
 import synthgen
 from synthgen.dataset.catalog import Catalog
 from tests.conftest import synthgen as cli
-from tests.dataset_outputs import FOX, FROG, SECRET_VALUE, Built
-from tests.s3server import BUCKET, S3
+from tests.helpers.dataset_outputs import FOX, FROG, SECRET_VALUE, Built
+from tests.helpers.s3server import BUCKET, S3
 
 LABELS = ("a", "b", "c")
 

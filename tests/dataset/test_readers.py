@@ -18,8 +18,8 @@ from torch.utils.data import DataLoader
 import synthgen
 from synthgen.dataset.torch_dataset import assign
 from synthgen.storage.marker import CommitMarker
-from tests.dataset_outputs import FOX, Built
-from tests.s3server import BUCKET, KEY_ID, S3, SECRET
+from tests.helpers.dataset_outputs import FOX, Built
+from tests.helpers.s3server import BUCKET, KEY_ID, S3, SECRET
 
 CLASS_LABELS = [0] * 7 + [1] * 7 + [2] * 7
 

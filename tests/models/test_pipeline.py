@@ -14,8 +14,8 @@ from synthgen.errors import UserError
 from synthgen.models.registry import load_adapter
 from synthgen.run.driver import prepare
 from synthgen.spec.load import validate_spec
-from tests import tiny_models
 from tests.conftest import synthgen, write_spec
+from tests.helpers import tiny_models
 
 ITEMS = [{"prompt": "a red car", "label": "car"},
          {"prompt": "a blue ship", "negative_prompt": "blurry", "label": "ship", "count": 3}]

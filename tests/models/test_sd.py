@@ -18,8 +18,8 @@ from synthgen.models.registry import load_adapter
 from synthgen.run.driver import prepare
 from synthgen.run.worker import Worker
 from synthgen.spec.load import validate_spec
-from tests import tiny_models
 from tests.conftest import synthgen, write_spec
+from tests.helpers import tiny_models
 
 TEMPLATES = ["a photo of a {name}", "a drawing of a {name}"]
 

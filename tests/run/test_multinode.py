@@ -22,10 +22,10 @@ from synthgen.run.job import JobContext
 from synthgen.run.pool import pool_plan
 from synthgen.spec.load import validate_spec
 from synthgen.spec.plan import Plan
-from tests import raynodes
 from tests.conftest import ROOT, tiny_spec, write_spec
+from tests.helpers import raynodes
 from tests.helpers.faults import fault_plan, without_harness
-from tests.test_submit import cli, markers, sample_ids, status_of
+from tests.run.test_submit import cli, markers, sample_ids, status_of
 
 
 @dataclass

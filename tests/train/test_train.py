@@ -21,7 +21,7 @@ from synthgen.train.config import TrainConfig
 from synthgen.train.data import load_source
 from synthgen.train.trainer import batch_indices, train
 
-BUILTIN_DIR = Path(__file__).resolve().parents[1] / "synthgen" / "models" / "builtin" / "digits"
+BUILTIN_DIR = Path(__file__).resolve().parents[2] / "synthgen" / "models" / "builtin" / "digits"
 
 
 def tiny_config(tmp_path: Path, **overrides: object) -> TrainConfig:

@@ -18,8 +18,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests import raynodes
 from tests.conftest import ROOT, tiny_spec, write_spec
+from tests.helpers import raynodes
 from tests.helpers.faults import fault_plan, without_harness
 
 CLEAN_ENV = ("RAY_AUTH_MODE", "RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")

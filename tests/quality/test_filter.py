@@ -27,9 +27,9 @@ from synthgen.spec.job_spec import FilterSpec
 from synthgen.spec.load import validate_spec
 from synthgen.spec.plan import sample_seed
 from synthgen.storage.layout import marker_path
-from tests import tiny_models
 from tests.conftest import tiny_spec
-from tests.tiny_models import PixelLinear
+from tests.helpers import tiny_models
+from tests.helpers.tiny_models import PixelLinear
 
 CPU = torch.device("cpu")
 BATCH_SIZE_BOUND = 1  # as in test_worker: another batch size moves a pixel by at most 1 level
