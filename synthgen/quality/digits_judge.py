@@ -9,7 +9,8 @@ from sklearn.model_selection import cross_val_predict
 from sklearn.svm import SVC
 
 from synthgen.dataset.labeled_sources import BUILTIN_DIGITS
-from synthgen.quality.features import DIGITS_SPACE, load_labeled
+from synthgen.quality.features import DIGITS_SPACE
+from synthgen.quality.labeled_features import load_labeled
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -26,7 +26,8 @@ from sklearn.svm import SVC
 
 from synthgen.dataset import diversity
 from synthgen.errors import UserError
-from synthgen.quality.features import FeatureSpace, Labeled, load_labeled, real_train_source, space_for
+from synthgen.quality.features import FeatureSpace, space_for
+from synthgen.quality.labeled_features import Labeled, load_labeled, real_train_source
 
 CLASSIFIERS: dict[str, tuple[str, Callable[[], Any]]] = {
     "logistic_regression": ("LogisticRegression(max_iter=5000)", lambda: LogisticRegression(max_iter=5000)),

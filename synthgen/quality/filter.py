@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from synthgen.quality.classifiers import class_targets, inspect_classifier
-from synthgen.quality.digits_judge import digits_judge
 from synthgen.spec.job_spec import FilterSpec
 
 if TYPE_CHECKING:
@@ -66,7 +65,8 @@ class LabelFilter:
 
     @classmethod
     def load(cls, spec: FilterSpec, class_names: tuple[str, ...], device: torch.device) -> LabelFilter:
-        # torch: the judges load in workers; the driver checks a filter without them
+        # torch and scikit-learn only where a filter is set: a worker without one never loads them
+        from synthgen.quality.digits_judge import digits_judge
         from synthgen.quality.judges import ClipJudge, TimmJudge, TorchJudge, TransformersJudge
 
 

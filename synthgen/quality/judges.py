@@ -1,4 +1,4 @@
-"""The filter's torch classifiers (see filter.py for the kinds), loaded in workers only.
+"""The filter's torch classifiers (see quality/filter.py for the kinds), loaded in workers only.
 
 Kept apart from filter.py so that the driver, which checks filter settings but never runs a
 classifier, does not import torch.

@@ -142,7 +142,7 @@ class ComputeSpec(Strict):
 
 class FilterSpec(Strict):
     """The label-fidelity filter: a classifier judges each image; rejected ones are redrawn
-    with new seeds (see synthgen/filter.py)."""
+    with new seeds (see quality/filter.py and run/shard_draws.py)."""
 
     classifier: str = Field(min_length=1)  # builtin:digits | a local file or folder
     kind: Literal["auto", "torch", "timm", "transformers", "clip"] = "auto"
