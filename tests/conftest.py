@@ -1,4 +1,10 @@
-"""Shared fixtures: one real local Ray for the session, tiny real models, spec writers."""
+"""Shared fixtures: one real local Ray for the session, tiny real models, spec writers.
+
+Nothing here imports torch or diffusers at import time (the fixtures that need them import
+them), so the tests that need neither also collect and run where torch is not installed: the
+second-Python smoke check in CI (.ci/smoke-python.sh). There, SYNTHGEN_TEST_WITHOUT_TORCH=1
+makes the tiny-model fixtures skip; anywhere else a missing torch is an error, as before.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 import yaml
 
-from tests.helpers import faults, tiny_models
+from tests.helpers import faults
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,6 +54,8 @@ def faults_here() -> Iterator[Callable[..., AbstractContextManager[faults.FaultP
 @pytest.fixture(scope="module")
 def one_torch_thread() -> Iterator[None]:
     """In-process models on one thread: two threads on this 2-core machine thrash under load."""
+    import torch
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -60,14 +67,25 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("models")
 
 
+def _tiny_models() -> Any:
+    """tests/helpers/tiny_models.py (torch and diffusers), imported on first use; skipped only in
+    the torch-free smoke check, which says so with SYNTHGEN_TEST_WITHOUT_TORCH=1."""
+    if os.environ.get("SYNTHGEN_TEST_WITHOUT_TORCH") == "1":
+        pytest.importorskip("torch", reason="needs torch (this run installs synthgen without it)")
+        pytest.importorskip("diffusers", reason="needs diffusers")
+    from tests.helpers import tiny_models
+
+    return tiny_models
+
+
 @pytest.fixture(scope="session")
 def class_model(models_dir: Path) -> Path:
-    return tiny_models.class_unet(models_dir / "class-unet")
+    return _tiny_models().class_unet(models_dir / "class-unet")
 
 
 @pytest.fixture(scope="session")
 def plain_model(models_dir: Path) -> Path:
-    return tiny_models.plain_unet(models_dir / "plain-unet")
+    return _tiny_models().plain_unet(models_dir / "plain-unet")
 
 
 def tiny_spec(model: Path, out: Path, **changes: Any) -> dict[str, Any]:

@@ -202,6 +202,7 @@ def _loading(uri: str) -> list[str]:
         hf = [f'ds = load_dataset("{uri}", split="train")  # this folder, or a Hub repo holding it']
     return [
         "## Loading", "",
+        "With Python 3.11 or later (synthgen's minimum) and `synthgen`, `datasets`, `duckdb` installed:", "",
         "```python",
         "import duckdb",
         "import synthgen",

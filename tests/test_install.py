@@ -1,0 +1,57 @@
+"""The install promise: one minimum Python, stated alike by pyproject.toml, setup.py (which stops
+an older Python with one line naming it, before pip resolves anything), the README and the
+dataset card. No venv is made here; CI's second-Python smoke check (.ci/smoke-python.sh) installs
+for real. Needs no torch, so that smoke check runs it too."""
+
+from __future__ import annotations
+
+import re
+import runpy
+import subprocess
+import sys
+import tomllib
+
+from synthgen.dataset.card import _loading
+from tests.conftest import ROOT
+
+SETUP = ROOT / "setup.py"
+
+
+def minimum() -> tuple[int, int]:
+    spec = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    found = re.fullmatch(r">=\s*(\d+)\.(\d+)", spec)
+    assert found, f"requires-python should be one lower bound, not {spec!r}"
+    return int(found[1]), int(found[2])
+
+
+def test_setup_py_minimum_is_requires_python() -> None:
+    assert runpy.run_path(str(SETUP))["MINIMUM"] == minimum()
+
+
+def test_setup_py_names_the_minimum_and_this_python() -> None:
+    version_error = runpy.run_path(str(SETUP))["version_error"]
+    need = ".".join(map(str, minimum()))
+    assert version_error((3, 10, 13)) == (f"synthgen needs Python {need} or later; this is Python 3.10.13. "
+                                          f"Install it with a Python >= {need}.")
+    assert version_error((*minimum(), 0)) is None and version_error((3, 13, 0)) is None
+    assert version_error() is None  # this Python is supported
+
+
+def test_setup_py_on_an_older_python_exits_with_that_one_line() -> None:
+    """What pip shows a 3.10 user: setup.py, run as the build backend runs it, exits 1 with one
+    line on stderr (here the Python pretends to be 3.10.13)."""
+    pretend = ("import runpy, sys; sys.version_info = (3, 10, 13, 'final', 0); "
+               f"runpy.run_path({str(SETUP)!r}, run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", pretend], capture_output=True, text=True, cwd=ROOT)
+    need = ".".join(map(str, minimum()))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"synthgen needs Python {need} or later; this is Python 3.10.13. Install it with a Python >= {need}."]
+
+
+def test_readme_and_card_state_the_minimum() -> None:
+    need = ".".join(map(str, minimum()))
+    readme = (ROOT / "README.md").read_text()
+    top = readme.split("\n## ", 1)[0]
+    assert f"Python {need} or later" in top and "3.10+" not in readme
+    assert any(f"Python {need} or later" in line for line in _loading("./out/digits"))
