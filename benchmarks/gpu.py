@@ -34,7 +34,7 @@ def build_sd15(out: Path) -> Path:
     from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from tests.tiny_models import clip_tokenizer
+    from tests.helpers.tiny_models import clip_tokenizer
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
