@@ -9,11 +9,13 @@ Worker + finalize), which is much faster than a Ray actor on a small machine.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import synthgen, tiny_spec, write_spec
@@ -76,3 +78,15 @@ def _build(root: Path, model: Path, items: list[Any], shard_size: int, count: in
         worker.run_shard(index)
     finalize(Catalog.read(prepared.store))
     return Built(root / "out", prepared.plan.total)
+
+
+def committed_rows(out: Path) -> list[dict[str, Any]]:
+    """Every row of a local output's committed shards, in sample_id order, each sample_id once
+    (found through the commit markers, never a listing of data/)."""
+    rows: dict[int, dict[str, Any]] = {}
+    for marker_file in sorted((out / "_commits").glob("shard-*.json")):
+        marker = json.loads(marker_file.read_text())
+        for row in pq.read_table(out / marker["file"]).to_pylist():
+            assert row["sample_id"] not in rows, "duplicate sample_id"
+            rows[row["sample_id"]] = row
+    return [rows[i] for i in sorted(rows)]

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 import torch
 
@@ -17,6 +16,7 @@ from synthgen.spec.job_spec import ModelSpec
 from synthgen.spec.load import validate_spec
 from tests.conftest import synthgen, write_spec
 from tests.helpers import tiny_models
+from tests.helpers.dataset_outputs import committed_rows
 
 CLASSES = ("tench, Tinca tinca", "goldfish", "great white shark, white shark")
 
@@ -49,10 +49,7 @@ def test_class_ids_and_names_end_to_end(tmp_path: Path, dit_model: Path, ray_add
                       address=ray_address)
     assert result.returncode == 0, result.stderr
 
-    rows = []
-    for marker in sorted((out / "_commits").glob("shard-*.json")):
-        rows += pq.read_table(out / json.loads(marker.read_text())["file"]).to_pylist()
-    rows.sort(key=lambda r: r["sample_id"])
+    rows = committed_rows(out)
     assert [r["sample_id"] for r in rows] == list(range(7))
     assert [r["label_name"] for r in rows] == ["fish"] * 2 + ["Tinca tinca"] * 2 + ["shark"] * 3
     assert [r["label"] for r in rows] == [0, 0, 1, 1, 2, 2, 2]

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
 from synthgen.errors import UserError
@@ -16,6 +15,7 @@ from synthgen.run.driver import prepare
 from synthgen.spec.load import validate_spec
 from tests.conftest import synthgen, write_spec
 from tests.helpers import tiny_models
+from tests.helpers.dataset_outputs import committed_rows
 
 ITEMS = [{"prompt": "a red car", "label": "car"},
          {"prompt": "a blue ship", "negative_prompt": "blurry", "label": "ship", "count": 3}]
@@ -48,10 +48,7 @@ def test_sdxl_style_prompt_job_end_to_end(tmp_path: Path, sdxl_model: Path, ray_
     result = synthgen("run", str(write_spec(tmp_path / "job.yaml", job(sdxl_model, out))),
                       address=ray_address)
     assert result.returncode == 0, result.stderr
-    rows = []
-    for marker in sorted((out / "_commits").glob("shard-*.json")):
-        rows += pq.read_table(out / json.loads(marker.read_text())["file"]).to_pylist()
-    rows.sort(key=lambda r: r["sample_id"])
+    rows = committed_rows(out)
     assert [r["sample_id"] for r in rows] == list(range(5))
     assert [r["prompt"] for r in rows] == ["a red car"] * 2 + ["a blue ship"] * 3
     assert [r["negative_prompt"] for r in rows] == [None] * 2 + ["blurry"] * 3

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
@@ -20,6 +19,7 @@ from synthgen.run.worker import Worker
 from synthgen.spec.load import validate_spec
 from tests.conftest import synthgen, write_spec
 from tests.helpers import tiny_models
+from tests.helpers.dataset_outputs import committed_rows
 
 TEMPLATES = ["a photo of a {name}", "a drawing of a {name}"]
 
@@ -42,13 +42,6 @@ def sd_spec(model: Path, out: Path, **sections: Any) -> dict[str, Any]:
     return spec
 
 
-def read_rows(out: Path) -> list[dict]:
-    rows = []
-    for marker in sorted((out / "_commits").glob("shard-*.json")):
-        rows += pq.read_table(out / json.loads(marker.read_text())["file"]).to_pylist()
-    return sorted(rows, key=lambda r: r["sample_id"])
-
-
 def pixels(row: dict) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(row["image"]["bytes"])))
 
@@ -66,7 +59,7 @@ def test_prompt_file_job_end_to_end(tmp_path: Path, sd_model: Path, ray_address:
     result = synthgen("run", str(spec), address=ray_address)
     assert result.returncode == 0, result.stderr
 
-    rows = read_rows(out)
+    rows = committed_rows(out)
     assert [r["sample_id"] for r in rows] == list(range(9))
     assert [r["prompt"] for r in rows] == ["a photo of a cat"] * 3 + ["a red car"] * 3 + ["a blue ship"] * 3
     assert [r["negative_prompt"] for r in rows] == [None] * 3 + ["blurry"] * 3 + [None] * 3
@@ -86,7 +79,7 @@ def test_templates_fill_names_in_turn_and_record_the_template(tmp_path: Path, sd
     worker = Worker(prepare(validate_spec(spec)).job, threads=1)
     for shard in range(worker.plan.num_shards):
         worker.run_shard(shard)
-    rows = read_rows(tmp_path / "out")
+    rows = committed_rows(tmp_path / "out")
     assert [(r["label_name"], r["template"], r["prompt"]) for r in rows] == [
         ("cat", TEMPLATES[0], "a photo of a cat"), ("cat", TEMPLATES[1], "a drawing of a cat"),
         ("cat", TEMPLATES[0], "a photo of a cat"),

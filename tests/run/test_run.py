@@ -15,18 +15,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import ROOT, synthgen, tiny_spec, write_spec
+from tests.helpers.dataset_outputs import committed_rows
 from tests.helpers.faults import fault_plan
 
 
 def read_rows(out: Path) -> dict[int, dict]:
     """sample_id -> row, following the commit markers (never a listing of data/)."""
-    rows: dict[int, dict] = {}
-    for marker_file in sorted((out / "_commits").glob("shard-*.json")):
-        marker = json.loads(marker_file.read_text())
-        for row in pq.read_table(out / marker["file"]).to_pylist():
-            assert row["sample_id"] not in rows, "duplicate sample_id"
-            rows[row["sample_id"]] = row
-    return rows
+    return {row["sample_id"]: row for row in committed_rows(out)}
 
 
 def status(out: Path, address: str) -> dict:
