@@ -10,7 +10,6 @@ pile up in memory; unlabeled rows (label null or < 0) are skipped.
 
 from __future__ import annotations
 
-import io
 import json
 import posixpath
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from synthgen.dataset.catalog import Catalog
-from synthgen.dataset.readers import decode_image, iter_rows
+from synthgen.dataset.readers import decode_image, iter_rows, load_image
 from synthgen.errors import UserError
 from synthgen.storage.filesystem import open_fs
 from synthgen.storage.layout import DATA_DIR, INDEX_FILE, JOB_FILE
@@ -155,7 +154,7 @@ def _decode(fs: Any, file: str, cell: Any, source: str) -> Image.Image:
         data = fs.cat_file(posixpath.join(posixpath.dirname(file), cell["path"]))
     if not data:
         raise UserError("source", source, "every row needs its image bytes or an image path")
-    return _load(data)
+    return load_image(data)
 
 
 def _image_folder(fs: Any, root: str, source: str) -> LabeledSource:
@@ -169,12 +168,6 @@ def _image_folder(fs: Any, root: str, source: str) -> LabeledSource:
         for label, folder in enumerate(folders):
             for path in sorted(fs.find(folder)):
                 if path.lower().endswith(IMAGE_SUFFIXES):
-                    yield _load(fs.cat_file(path)), label
+                    yield load_image(fs.cat_file(path)), label
 
     return LabeledSource(tuple(p.rsplit("/", 1)[-1] for p in folders), items(), source)
-
-
-def _load(data: bytes) -> Image.Image:
-    image = Image.open(io.BytesIO(data))
-    image.load()
-    return image

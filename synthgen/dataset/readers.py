@@ -42,7 +42,12 @@ def check_columns(columns: Sequence[str]) -> tuple[str, ...]:
 
 def decode_image(cell: dict[str, Any]) -> Image.Image:
     """An `image` cell ({bytes, path}) -> a loaded PIL image."""
-    image = Image.open(io.BytesIO(cell["bytes"]))
+    return load_image(cell["bytes"])
+
+
+def load_image(data: bytes) -> Image.Image:
+    """Encoded image bytes -> a PIL image, read whole now (not lazily from a closed buffer)."""
+    image = Image.open(io.BytesIO(data))
     image.load()
     return image
 

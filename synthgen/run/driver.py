@@ -149,8 +149,9 @@ def _run_locked(prepared: Prepared, options: RunOptions, lock: JobLock) -> dict[
         raise JobFailed(f"{len(failed)} shard(s) failed: {lines}. "
                         f"Run `synthgen resume {plan.spec.output.uri}` to retry them.")
     lock.check()
-    finalize(Catalog.read(store))
-    return job_status(Catalog.read(store))
+    catalog = Catalog.read(store)  # every shard committed: finalize and the status read it once
+    finalize(catalog)
+    return job_status(catalog)
 
 
 def commit_by_driver(store: Store, result: ShardResult) -> ShardResult:
