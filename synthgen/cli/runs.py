@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -17,7 +18,9 @@ from synthgen.cli.options import (
     takeover_option,
 )
 from synthgen.run.driver import RunOptions, load_job, prepare, run_job
+from synthgen.run.plan_checks import label_table
 from synthgen.spec.load import load_spec
+from synthgen.spec.manifest import Entry
 
 
 @click.command()
@@ -34,19 +37,33 @@ def plan(spec: str, overrides: tuple[str, ...], output: str | None, as_json: boo
       synthgen plan pipelines/digits.yaml --set classes.count=200
     """
     prepared = prepare(load_spec(spec, overrides, output), fetch="cached")
-    info = prepared.info
-    summary = {**prepared.plan.summary(), "model": prepared.plan.spec.model.source,
+    info, plan = prepared.info, prepared.plan
+    summary = {**plan.summary(), "model": plan.spec.model.source,
                "model_family": info.family if info else None,
-               "model_revision": info.revision if info else None, "output": prepared.plan.spec.output.uri}
+               "model_revision": info.revision if info else None, "output": plan.spec.output.uri,
+               "labels": label_table(plan, info),
+               "first_shard": {"split": plan.shard(0).split, "per_class": plan.per_class([plan.shard(0)])}}
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
     note = f"{info.family}, {info.revision}" if info else "not cached here; resolved on the workers"
     summary["model"] = f"{summary['model']} ({note})"
-    for key in ("job_id", "samples", "shards", "shard_size", "classes", "model", "output"):
+    summary["splits"] = ", ".join(f"{name} {n}" for name, n in summary["splits"].items())
+    for key in ("job_id", "samples", "shards", "shard_size", "order", "splits", "classes", "model", "output"):
         click.echo(f"{key:>12}: {summary[key]}")
-    for name, count in summary["per_class"].items():
-        click.echo(f"{'':>12}  {name}: {count}")
+    _echo_labels(summary["labels"], plan.manifest.entries)
+
+
+def _echo_labels(labels: list[dict[str, Any]], entries: tuple[Entry, ...], shown: int = 50) -> None:
+    """label, name, images, and the model's class id with where it came from."""
+    click.echo(f"{'':>12}  {'label':>5}  {'name':<20} {'images':>8}  model class")
+    for row, entry in zip(labels[:shown], entries, strict=False):
+        source = row["from"]
+        target = {"prompt": "(by prompt)", "unknown": "(resolved on the workers)"}.get(
+            source, f"{row['model_class']} ({source})")
+        click.echo(f"{'':>12}  {row['label']:>5}  {str(row['name']):<20} {entry.count:>8}  {target}")
+    if len(labels) > shown:
+        click.echo(f"{'':>12}  ... {len(labels) - shown} more (all of them with --json)")
 
 
 @click.command()

@@ -20,9 +20,11 @@ from synthgen.quality.evaluation import EvalConfig, evaluate, format_report
                    "(builtin:digits: index < 1200 unless given).")
 @click.option("--max-per-class", type=click.IntRange(min=1), metavar="N",
               help="Use the first N synthetic images of each class only.")
+@click.option("--split", metavar="NAME", help="Score one of the output's splits (output.splits).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object, for machines.")
 @handle_errors
-def eval_(uri: str, real: str, real_train: str | None, max_per_class: int | None, as_json: bool) -> None:
+def eval_(uri: str, real: str, real_train: str | None, max_per_class: int | None, split: str | None,
+          as_json: bool) -> None:
     """Classification Accuracy Score of the labeled dataset at URI.
 
     A logistic regression and an RBF SVM are trained on its images only, tested on the real
@@ -34,5 +36,5 @@ def eval_(uri: str, real: str, real_train: str | None, max_per_class: int | None
       synthgen eval ./out/digits --real builtin:digits
       synthgen eval s3://bucket/pets --real ./pets/test --real-train ./pets/train --json
     """
-    report = evaluate(EvalConfig(uri, real, real_train, max_per_class))
+    report = evaluate(EvalConfig(uri, real, real_train, max_per_class, split))
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report))

@@ -36,7 +36,7 @@ def dataset_card(catalog: Catalog, index: pa.Table, preview: str | None = None) 
     spec = plan.spec
     num_bytes = sum(m.bytes for m in catalog.shards)
     license_text = model.license
-    header = _header(plan, [m.file for m in catalog.shards], num_bytes, len(index), license_text)
+    header = _header(catalog, len(index), license_text)
     sampler = spec.sampler
     lines = [
         "---", yaml.safe_dump(header, sort_keys=False).rstrip(), "---", "",
@@ -54,11 +54,14 @@ def dataset_card(catalog: Catalog, index: pa.Table, preview: str | None = None) 
         f"{len(plan.manifest.class_names) or 'none'} |",
         *([f"| prompts | {len(plan.manifest.entries)} |"] if spec.prompts else []),
         f"| shards | {plan.num_shards} Parquet files, {human_bytes(num_bytes)} |",
+        f"| splits | {', '.join(f'{name} ({n})' for name, n in plan.per_split().items())} |",
+        f"| order | {spec.output.order} |",
         f"| job_id | `{plan.job_id}` |", "",
         "## Counts per class", "",
         "| class | images |", "|---|---|",
         *[f"| {_cell(name)} | {n} |" for name, n in _counts(index, plan.manifest.class_names)], "",
         *quality_section(plan, catalog.shards, index),
+        *labels_section(model.labels),
         "## Generation settings", "",
         f"- model: `{spec.model.source}`, revision `{_unique(index, 'model_revision')}`"
         + (f", {model.family} adapter" if model.family else ""),
@@ -76,7 +79,7 @@ def dataset_card(catalog: Catalog, index: pa.Table, preview: str | None = None) 
         "`image` (bytes and file name), `label` (ClassLabel; -1 when a row has no label), "
         f"{', '.join(f'`{c}`' for c in METADATA_COLUMNS)}. `{INDEX_FILE}` holds every column "
         "but the image, plus `file`, the data file of each row.", "",
-        *_loading(spec.output.uri),
+        *_loading(spec.output.uri, plan.split_names),
     ]
     return "\n".join(lines) + "\n"
 
@@ -124,8 +127,22 @@ def quality_section(plan: Plan, markers: tuple[CommitMarker, ...], index: pa.Tab
     return [*lines, ""]
 
 
-def _header(plan: Plan, files: list[str], num_bytes: int, rows: int,
-            license_text: str | None) -> dict[str, Any]:
+def labels_section(labels: list[dict[str, Any]] | None, shown: int = 100) -> list[str]:
+    """How each class name became the model's class id (plan_checks.label_table)."""
+    if not labels:
+        return []
+    lines = ["## Labels and the model's classes", "",
+             "Where each class id came from: `model_label` (given per entry), `id2label` (the class "
+             "name found in the model's labels) or `position` (`classes.label_mapping: position`).", "",
+             "| label | name | model class id | from |", "|---|---|---|---|"]
+    lines += [f"| {r['label']} | {_cell(str(r['name']))} | {r['model_class']} | {r['from']} |"
+              for r in labels[:shown]]
+    return [*lines, *([f"| ... | {len(labels) - shown} more in `{JOB_FILE}` | | |"] if len(labels) > shown
+                      else []), ""]
+
+
+def _header(catalog: Catalog, rows: int, license_text: str | None) -> dict[str, Any]:
+    plan = catalog.plan
     class_names = plan.manifest.class_names
     header: dict[str, Any] = {"pretty_name": plan.spec.name}
     license_id = hub_license(license_text)
@@ -134,12 +151,16 @@ def _header(plan: Plan, files: list[str], num_bytes: int, rows: int,
     header["task_categories"] = ["text-to-image" if plan.spec.prompts else "image-classification"]
     header["tags"] = ["synthetic", "synthgen", "diffusion"]
     header["size_categories"] = [_size_category(rows)]
-    header["configs"] = [{"config_name": "default",
-                          "data_files": [{"split": "train", "path": files}]}]
+    per_split = {name: catalog.split_shards(name) for name in plan.split_names}
+    per_split = {name: shards for name, shards in per_split.items() if shards}
+    num_bytes = sum(m.bytes for m in catalog.shards)
+    header["configs"] = [{"config_name": "default", "data_files": [
+        {"split": name, "path": [m.file for m in shards]} for name, shards in per_split.items()]}]
     header["dataset_info"] = {
         "config_name": "default",
         "features": _features_yaml(class_names),
-        "splits": [{"name": "train", "num_bytes": num_bytes, "num_examples": rows}],
+        "splits": [{"name": name, "num_bytes": sum(m.bytes for m in shards),
+                    "num_examples": sum(m.rows for m in shards)} for name, shards in per_split.items()],
         "download_size": num_bytes,
         "dataset_size": num_bytes,
     }
@@ -194,10 +215,13 @@ def _row_kind(plan: Plan) -> str:
     return "prompt" if plan.spec.prompts else "class"
 
 
-def _loading(uri: str) -> list[str]:
+def _loading(uri: str, splits: tuple[str, ...]) -> list[str]:
+    first = splits[0]
     if "://" in uri and not uri.startswith("file://"):
-        hf = [f'ds = load_dataset("parquet", data_files=synthgen.data_files("{uri}"), split="train",',
-              "                  storage_options={})  # endpoint, profile... (credentials from the env)"]
+        hf = [f'ds = load_dataset("parquet", data_files=synthgen.data_files("{uri}", split="{first}"),',
+              f'                  split="{first}", storage_options={{}})  # endpoint, profile...']
+    elif len(splits) > 1:
+        hf = [f'ds = load_dataset("{uri}")  # a DatasetDict: {", ".join(splits)}']
     else:
         hf = [f'ds = load_dataset("{uri}", split="train")  # this folder, or a Hub repo holding it']
     return [
@@ -209,7 +233,8 @@ def _loading(uri: str) -> list[str]:
         "from datasets import load_dataset",
         "",
         *hf,
-        f'train = synthgen.open_dataset("{uri}")  # a torch Dataset of (PIL image, label)',
+        f'train = synthgen.open_dataset("{uri}"' + (f', split="{first}"' if len(splits) > 1 else "")
+        + ")  # a torch Dataset of (PIL image, label)",
         f"duckdb.sql(\"SELECT label_name, count(*) FROM '{uri}/{INDEX_FILE}' GROUP BY 1\")  # no bytes",
         "```",
     ]

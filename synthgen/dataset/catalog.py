@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import Any
 
 from synthgen.dataset.job_record import JobRecord, read_job_record
+from synthgen.errors import UserError
 from synthgen.spec.plan import Plan
 from synthgen.storage.layout import COMMITS_DIR, FAILED_DIR, shard_index
 from synthgen.storage.marker import CommitMarker
@@ -51,7 +52,15 @@ class Catalog:
 
     def shard_of(self, sample_id: int) -> CommitMarker | None:
         """The committed shard holding `sample_id`, or None while it is not committed."""
-        return self.markers.get(sample_id // self.plan.spec.output.shard_size)
+        return self.markers.get(self.plan.shard_of(sample_id).index)
+
+    def split_shards(self, split: str | None) -> tuple[CommitMarker, ...]:
+        """The committed shards of one split (all with None); an unknown split is a UserError."""
+        if split is None:
+            return self.shards
+        if split not in self.plan.split_names:
+            raise UserError("split", split, f"this output's splits are {', '.join(self.plan.split_names)}")
+        return tuple(m for m in self.shards if self.plan.shard(m.shard).split == split)
 
 
 def read_markers(store: Store) -> dict[int, CommitMarker]:

@@ -26,6 +26,8 @@ class ModelRecord:
     revision: str | None
     family: str | None
     license: str | None = None
+    # A class-conditional model's class id per entry and where it came from (plan_checks.label_table).
+    labels: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,8 @@ class JobRecord:
         model = data.get("model") or {}
         return cls(job_id=data["job_id"], plan=Plan.from_json(data),
                    model=ModelRecord(model.get("source", data["spec"]["model"]["source"]),
-                                     model.get("revision"), model.get("family"), model.get("license")),
+                                     model.get("revision"), model.get("family"), model.get("license"),
+                                     model.get("labels")),
                    versions=dict(data.get("versions") or {}), created_at=str(data.get("created_at")))
 
 

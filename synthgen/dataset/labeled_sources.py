@@ -53,8 +53,10 @@ def digits_split(source: str, default: Split) -> Split:
     return split
 
 
-def open_labeled(source: str, storage_options: dict[str, Any] | None = None) -> LabeledSource:
-    """A synthgen output, a Parquet dataset or an image folder, local or at any fsspec URL."""
+def open_labeled(source: str, storage_options: dict[str, Any] | None = None,
+                 split: str | None = None) -> LabeledSource:
+    """A synthgen output (one split of it, or all), a Parquet dataset or an image folder, local or
+    at any fsspec URL."""
     options = dict(storage_options or {})
     try:
         fs, root = open_fs(source, options)
@@ -66,7 +68,9 @@ def open_labeled(source: str, storage_options: dict[str, Any] | None = None) -> 
                                           "a Parquet dataset or an image folder")
     root = root.rstrip("/")
     if fs.isdir(root) and fs.exists(f"{root}/{JOB_FILE}"):
-        return _synthgen_output(source, options)
+        return _synthgen_output(source, options, split)
+    if split is not None:
+        raise UserError("split", split, f"{source} is not a synthgen output; only those have splits")
     files = _parquet_files(fs, root)
     if files:
         return _parquet_dataset(fs, files, source)
@@ -75,13 +79,14 @@ def open_labeled(source: str, storage_options: dict[str, Any] | None = None) -> 
     raise UserError("source", source, "not a Parquet file, a synthgen output or an image folder")
 
 
-def _synthgen_output(uri: str, storage_options: dict[str, Any]) -> LabeledSource:
+def _synthgen_output(uri: str, storage_options: dict[str, Any], split: str | None) -> LabeledSource:
     catalog = Catalog.open(uri, storage_options)
+    shards = catalog.split_shards(split)
     if not catalog.class_names:
         raise UserError("source", uri, "its rows have no class labels; give a labeled dataset")
 
     def items() -> Iterator[tuple[Image.Image, int]]:
-        for shard in catalog.shards:
+        for shard in shards:
             for row in iter_rows(catalog.store, shard, ["image", "label"]):
                 if row["label"] is not None and row["label"] >= 0:
                     yield decode_image(row["image"]), int(row["label"])

@@ -46,7 +46,7 @@ def preview_rows(catalog: Catalog, options: PreviewOptions) -> tuple[list[Row], 
     entries = plan.manifest.entries
     rows = []
     for i, entry in enumerate(entries[: options.max_rows]):
-        ids = islice(_committed_ids(catalog, plan.offsets[i], plan.offsets[i + 1]), options.per_row)
+        ids = islice(_committed_ids(catalog, i, entry.count), options.per_row)
         rows.append(Row(_title(entry.label_name, entry.prompts, bool(plan.spec.prompts)), tuple(ids)))
     return rows, max(0, len(entries) - options.max_rows)
 
@@ -101,15 +101,13 @@ def write_preview(uri: str, dest: str, options: PreviewOptions | None = None,
     return len(data)
 
 
-def _committed_ids(catalog: Catalog, start: int, stop: int) -> Iterator[int]:
-    """Sample ids in [start, stop) whose shard is committed, skipping uncommitted shards whole."""
-    size = catalog.plan.spec.output.shard_size
-    sid = start
-    while sid < stop:
-        shard_end = min(stop, (sid // size + 1) * size)
+def _committed_ids(catalog: Catalog, entry: int, count: int) -> Iterator[int]:
+    """The entry's sample ids, in their order within it, whose shard is committed."""
+    order = catalog.plan.order
+    for k in range(count):
+        sid = order.sample_id(entry, k)
         if catalog.shard_of(sid) is not None:
-            yield from range(sid, shard_end)
-        sid = shard_end
+            yield sid
 
 
 def _image_cell(catalog: Catalog, reader: RowReader, sample_id: int) -> dict[str, Any]:

@@ -24,13 +24,13 @@ from synthgen.storage.store import Store
 READABLE_COLUMNS = ("image", "label", *METADATA_COLUMNS)
 
 
-def data_files(uri: str, storage_options: dict[str, Any] | None = None) -> list[str]:
-    """URLs of the committed data files, for `datasets`, Ray Data, DuckDB or pandas.
-
-    Exact at any moment, also during a run, where `data/` may hold orphans.
+def data_files(uri: str, storage_options: dict[str, Any] | None = None,
+               split: str | None = None) -> list[str]:
+    """URLs of the committed data files (of one split, or all), for `datasets`, Ray Data, DuckDB
+    or pandas. Exact at any moment, also during a run, where `data/` may hold orphans.
     """
     catalog = Catalog.open(uri, storage_options)
-    return [catalog.store.url(s.file) for s in catalog.shards]
+    return [catalog.store.url(s.file) for s in catalog.split_shards(split)]
 
 
 def check_columns(columns: Sequence[str]) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ METADATA_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "template": (pa.string(), "string"),
     "negative_prompt": (pa.string(), "string"),
     "sample_id": (pa.int64(), "int64"),
+    "split": (pa.string(), "string"),  # output.splits; every shard is of one split
     "seed": (pa.int64(), "int64"),
     "width": (pa.int64(), "int64"),
     "height": (pa.int64(), "int64"),
@@ -100,6 +101,7 @@ def shard_table(rows: Sequence[ShardRow], prov: Provenance, class_names: Sequenc
         "template": [s.template for s in samples],
         "negative_prompt": [s.negative_prompt for s in samples],
         "sample_id": [s.sample_id for s in samples],
+        "split": [s.split for s in samples],
         "seed": [s.seed for s in samples],
         "width": [r.width for r in rows],
         "height": [r.height for r in rows],

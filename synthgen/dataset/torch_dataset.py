@@ -38,6 +38,7 @@ def open_dataset(  # noqa: PLR0913 - the public API, keyword-only like torch's D
     seed: int = 0,
     rank: int | None = None,
     world_size: int | None = None,
+    split: str | None = None,
 ) -> SynthDataset | SynthStream:
     """The committed samples of the output at `uri` (local path or any fsspec URL).
 
@@ -46,9 +47,10 @@ def open_dataset(  # noqa: PLR0913 - the public API, keyword-only like torch's D
     a buffer of `shuffle_buffer` rows when `shuffle` is set (call `set_epoch` each epoch),
     and splits the work between DataLoader workers and distributed ranks (`rank`,
     `world_size`, by default from torch.distributed when it is initialized).
-    Credentials come from the environment or `storage_options` (handed to fsspec).
+    Credentials come from the environment or `storage_options` (handed to fsspec). `split`
+    names one of the job's `output.splits` (default: every committed sample).
     """
-    source = _Source(uri, dict(storage_options or {}), transform, check_columns(columns))
+    source = _Source(uri, dict(storage_options or {}), transform, check_columns(columns), split)
     if not streaming:
         return SynthDataset(source)
     rank, world_size = _distributed(rank, world_size)
@@ -59,10 +61,10 @@ class _Source:
     """What both datasets share: the committed shards, the class names, the item shape."""
 
     def __init__(self, uri: str, storage_options: dict[str, Any], transform: Transform | None,
-                 columns: tuple[str, ...]) -> None:
+                 columns: tuple[str, ...], split: str | None) -> None:
         catalog = Catalog.open(uri, storage_options)
         self.uri, self.storage_options = uri, storage_options
-        self.shards: tuple[CommitMarker, ...] = catalog.shards
+        self.shards: tuple[CommitMarker, ...] = catalog.split_shards(split)
         self.classes = list(catalog.class_names)
         self.transform, self.columns = transform, columns
         self.read_columns = list(dict.fromkeys(("image", "label", *columns)))

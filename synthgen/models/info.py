@@ -36,14 +36,20 @@ class ModelInfo:
         return self.num_class_embeds is not None
 
     def model_label(self, model_label: int | None, label_name: str | None, label: int) -> int | None:
-        """The model's class id: the entry's model_label, else its name in id2label, else label.
+        return self.class_id(model_label, label_name, label)[0]
+
+    def class_id(self, model_label: int | None, label_name: str | None,
+                 label: int) -> tuple[int | None, str]:
+        """The model's class id and where it came from: the entry's `model_label`, else its name
+        in `id2label`, else its `position` (only for models with no id2label; `label_mapping:
+        position` sets model_label to the position in the plan).
 
         An id2label value may list synonyms separated by commas ("tench, Tinca tinca"); any of
-        them names the class. Without a match, models whose labels are not indices give None.
+        them names the class. Without a match, models whose labels are names give None.
         """
         if model_label is not None:
-            return model_label
+            return model_label, "model_label"
         for class_id, names in self.id2label.items():
             if label_name == names or label_name in (n.strip() for n in names.split(",")):
-                return class_id
-        return label if self.label_fallback else None
+                return class_id, "id2label"
+        return (label, "position") if self.label_fallback else (None, "unknown")

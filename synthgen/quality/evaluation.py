@@ -41,6 +41,7 @@ class EvalConfig:
     real: str  # the real test set
     real_train: str | None = None  # default: the digits' training split for builtin:digits
     max_per_class: int | None = None  # synthetic images per class at most (the first ones)
+    split: str | None = None  # one of a synthgen output's splits (default: all)
     storage_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -50,7 +51,8 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     options = config.storage_options
     test = load_labeled(config.real, space, "test", storage_options=options)
     names = test.class_names
-    synthetic = load_labeled(config.uri, space, "data", config.max_per_class, options).relabel(test)
+    synthetic = load_labeled(config.uri, space, "data", config.max_per_class, options,
+                             config.split).relabel(test)
     train_source = config.real_train or real_train_source(config.real)
     real_train = (load_labeled(train_source, space, "train", storage_options=options).relabel(test)
                   if train_source else None)

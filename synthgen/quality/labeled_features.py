@@ -50,14 +50,15 @@ def real_train_source(real: str) -> str | None:
     return f"{BUILTIN_DIGITS}:train" if real.startswith(BUILTIN_DIGITS) else None
 
 
-def load_labeled(source: str, space: FeatureSpace, role: Role = "data", max_per_class: int | None = None,
-                 storage_options: dict[str, Any] | None = None) -> Labeled:
+def load_labeled(source: str, space: FeatureSpace, role: Role = "data",  # noqa: PLR0913 - keywords
+                 max_per_class: int | None = None, storage_options: dict[str, Any] | None = None,
+                 split: str | None = None) -> Labeled:
     """Read `source` into features. `builtin:digits` is the test split as `role="test"`, the
     training split as `role="train"`; `builtin:digits:train|test` names a split outright."""
     if source.startswith("builtin:"):
         digits = load_digits_split(digits_split(source, "train" if role == "train" else "test"))
         return Labeled(space.features(digits.images), digits.labels, digits.class_names, digits.source)
-    return _collect(open_labeled(source, storage_options), space, source, max_per_class)
+    return _collect(open_labeled(source, storage_options, split), space, source, max_per_class)
 
 
 def _collect(rows: LabeledSource, space: FeatureSpace, source: str, max_per_class: int | None) -> Labeled:

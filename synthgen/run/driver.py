@@ -23,7 +23,7 @@ from synthgen.models.sources import Fetch, NotCached
 from synthgen.quality.classifiers import check_filter
 from synthgen.run.finalize import finalize
 from synthgen.run.job import JobContext, ShardResult
-from synthgen.run.plan_checks import check_plan_against_model
+from synthgen.run.plan_checks import check_plan_against_model, label_table
 from synthgen.run.progress import Progress
 from synthgen.run.repair import repair as repair_shards
 from synthgen.run.run_log import run_log
@@ -196,7 +196,8 @@ def holds_job(prepared: Prepared) -> bool:
 
 def new_job_record(prepared: Prepared) -> JobRecord:
     plan, info = prepared.plan, prepared.info
-    model = ModelRecord(info.source, info.revision, info.family, info.license) if info else \
+    labels = label_table(plan, info) if info and info.class_conditional else None
+    model = ModelRecord(info.source, info.revision, info.family, info.license, labels) if info else \
         ModelRecord(plan.spec.model.source, None, None)
     return JobRecord(job_id=plan.job_id, plan=plan, model=model, versions=versions())
 

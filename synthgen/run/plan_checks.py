@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from synthgen.errors import UserError
 from synthgen.models.info import ModelInfo
 from synthgen.spec.plan import Plan
@@ -59,14 +61,34 @@ def _check_labels(plan: Plan, info: ModelInfo) -> None:
     limit = info.num_class_embeds or 0
     section = "classes" if plan.spec.classes else "prompts"
     for i, entry in enumerate(plan.manifest.entries):
-        class_id = info.model_label(entry.model_label, entry.label_name, entry.label)
+        class_id, _ = info.class_id(plan.model_label(entry), entry.label_name, entry.label)
         if class_id is None:
-            examples = ", ".join(repr(n) for n in list(info.id2label.values())[:3])
             raise UserError(f"{section}[{i}].name", entry.label_name,
-                            "not a class name this model knows; set model_label (its class id) "
-                            f"or use a name from its id2label (e.g. {examples})")
+                            f"not a class name this model knows (its names: {_known_names(info)}); "
+                            "use one of them, set model_label (its class id) per entry, or set "
+                            "classes.label_mapping: position to map classes by position")
         if not 0 <= class_id < limit or class_id == info.null_class:
             raise UserError(f"{section}[{i}].model_label", class_id,
                             f"the model knows class ids 0..{limit - 1}"
                             + (f" (null class {info.null_class})" if info.null_class is not None
                                else "") + "; set model_label to one of them")
+
+
+def _known_names(info: ModelInfo, shown: int = 12) -> str:
+    names = [repr(n) for n in info.id2label.values()]
+    return ", ".join(names[:shown]) + (f", ... ({len(names)} in all)" if len(names) > shown else "")
+
+
+def label_table(plan: Plan, info: ModelInfo | None) -> list[dict[str, Any]]:
+    """Each entry's label, name and model class id, with where the id came from: `model_label`,
+    `id2label` or `position`; `prompt` for text-to-image models, `unknown` for a model not here."""
+    rows = []
+    for entry in plan.manifest.entries:
+        if info is None or not info.class_conditional:
+            class_id, source = None, "unknown" if info is None else "prompt"
+        else:
+            class_id, source = info.class_id(plan.model_label(entry), entry.label_name, entry.label)
+            by_position = source == "model_label" and entry.model_label is None
+            source = "position" if by_position else source
+        rows.append({"label": entry.label, "name": entry.label_name, "model_class": class_id, "from": source})
+    return rows

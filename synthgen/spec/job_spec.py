@@ -6,11 +6,14 @@ Unknown fields are errors, and `data_fields` says which fields change the data (
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from synthgen.spec.scheduler_names import SCHEDULERS
+
+SPLIT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 class Strict(BaseModel):
@@ -59,6 +62,9 @@ class ClassManifest(Strict):
     source: str | None = None
     templates: list[str] | None = None
     negative_prompt: str | None = None
+    # How a class-conditional model's class ids are found: by name (entry.model_label, else the
+    # model's id2label), or by position (label 0 -> class id 0, ...), which must be asked for.
+    label_mapping: Literal["name", "position"] = "name"
     storage_options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("templates")
@@ -122,7 +128,26 @@ class OutputSpec(Strict):
     shard_size: int = Field(500, gt=0)
     quality: int = Field(90, ge=1, le=100)
     png_compress_level: int = Field(1, ge=0, le=9)
+    order: Literal["interleaved", "by_class"] = "interleaved"  # interleaved: every shard mixes classes
+    splits: dict[str, float] | None = None  # e.g. {train: 0.9, validation: 0.05, test: 0.05}
     storage_options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("splits")
+    @classmethod
+    def _fractions(cls, splits: dict[str, float] | None) -> dict[str, float] | None:
+        """Split names become file and DatasetDict names; the fractions must cover every sample."""
+        if splits is None:
+            return None
+        if not splits:
+            raise ValueError("no splits given; name some, e.g. {train: 0.9, test: 0.1}, or leave it out")
+        for name, fraction in splits.items():
+            if not SPLIT_NAME.fullmatch(name):
+                raise ValueError(f"split name {name!r} must be letters, digits or _ (e.g. validation)")
+            if not 0.0 < fraction <= 1.0:
+                raise ValueError(f"split {name!r}: {fraction} must be in (0, 1]")
+        if abs(sum(splits.values()) - 1.0) > 1e-9:
+            raise ValueError(f"the split fractions sum to {sum(splits.values()):g}; they must sum to 1")
+        return splits
 
 
 class ComputeSpec(Strict):
@@ -189,6 +214,15 @@ EXECUTION_ONLY = {
 }
 
 
+# Fields added after outputs existed, left out of job_id while they hold the value that makes the
+# data those outputs have: such an output keeps its job_id, and resumes, with that value set.
+SAME_DATA_AS_BEFORE = {
+    ("output", "order"): "by_class",
+    ("output", "splits"): None,
+    ("classes", "label_mapping"): "name",
+}
+
+
 def data_fields(spec: JobSpec) -> dict[str, Any]:
     """The spec minus execution-only fields: what job_id fingerprints."""
     data = copy.deepcopy(spec.model_dump(mode="json"))
@@ -198,4 +232,7 @@ def data_fields(spec: JobSpec) -> dict[str, Any]:
         elif isinstance(data.get(section), dict):
             for key in keys:
                 data[section].pop(key, None)
+    for (section, key), value in SAME_DATA_AS_BEFORE.items():
+        if isinstance(data.get(section), dict) and data[section].get(key, value) == value:
+            data[section].pop(key, None)
     return data

@@ -1,7 +1,8 @@
 """The plan: manifest entries -> sample rows -> shards, with seeds and the job id.
 
 Rows are never materialised for the whole job: a shard is a range of sample_ids and its rows
-are computed on demand from the entries, so planning a million samples costs no memory.
+are computed on demand from the entries through the arithmetic sample order (sample_order.py),
+so planning a million samples costs no memory. Every shard belongs to one split.
 """
 
 from __future__ import annotations
@@ -9,15 +10,18 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
-from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import accumulate
 from typing import Any
 
+import numpy as np
+
+from synthgen.errors import UserError
 from synthgen.spec.job_spec import JobSpec, data_fields
 from synthgen.spec.load import validate_spec
-from synthgen.spec.manifest import Manifest, resolve_manifest
+from synthgen.spec.manifest import Entry, Manifest, resolve_manifest
+from synthgen.spec.sample_order import SampleOrder, SplitLayout
 
 
 @dataclass(frozen=True)
@@ -32,13 +36,17 @@ class Sample:
     template: str | None
     negative_prompt: str | None
     model_label: int | None
+    split: str = "train"
 
 
 @dataclass(frozen=True)
 class Shard:
+    """A contiguous range of sample_ids, all of one split."""
+
     index: int
     start: int
     stop: int
+    split: str = "train"
 
     @property
     def size(self) -> int:
@@ -59,7 +67,12 @@ class Plan:
 
     @classmethod
     def build(cls, spec: JobSpec, manifest: Manifest | None = None) -> Plan:
-        return cls(spec=spec, manifest=manifest or resolve_manifest(spec))
+        plan = cls(spec=spec, manifest=manifest or resolve_manifest(spec))
+        for split in plan.order.splits:
+            if split.size == 0:
+                raise UserError(f"output.splits.{split.name}", spec.output.splits[split.name],
+                                f"gives no sample of the {plan.order.total}; raise it or the counts")
+        return plan
 
     def to_json(self) -> dict[str, Any]:
         """The job as data: its spec and resolved manifest (job.json and submit's payload)."""
@@ -70,18 +83,28 @@ class Plan:
         return cls(spec=validate_spec(data["spec"]), manifest=Manifest.from_json(data["manifest"]))
 
     @cached_property
-    def offsets(self) -> list[int]:
-        """offsets[i] is the first sample_id of entry i; the last item is the total."""
-        return [0, *accumulate(e.count for e in self.manifest.entries)]
+    def order(self) -> SampleOrder:
+        output = self.spec.output
+        return SampleOrder.build([e.count for e in self.manifest.entries],
+                                 output.splits or {"train": 1.0}, output.order == "interleaved")
 
     @property
     def total(self) -> int:
-        return self.offsets[-1]
+        return self.order.total
+
+    @property
+    def split_names(self) -> tuple[str, ...]:
+        return tuple(split.name for split in self.order.splits)
+
+    @cached_property
+    def _first_shards(self) -> list[int]:
+        """_first_shards[j]: the index of split j's first shard; the last item is the shard count."""
+        size = self.spec.output.shard_size
+        return [0, *accumulate((s.size + size - 1) // size for s in self.order.splits)]
 
     @property
     def num_shards(self) -> int:
-        size = self.spec.output.shard_size
-        return (self.total + size - 1) // size
+        return self._first_shards[-1]
 
     @cached_property
     def job_id(self) -> str:
@@ -91,19 +114,28 @@ class Plan:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def shard(self, index: int) -> Shard:
-        size = self.spec.output.shard_size
-        return Shard(index, index * size, min((index + 1) * size, self.total))
+        if not 0 <= index < self.num_shards:
+            raise IndexError(f"shard {index} is outside 0..{self.num_shards - 1}")
+        j = bisect.bisect_right(self._first_shards, index) - 1
+        split, size = self.order.splits[j], self.spec.output.shard_size
+        start = split.start + (index - self._first_shards[j]) * size
+        return Shard(index, start, min(start + size, split.start + split.size), split.name)
 
     def shards(self) -> list[Shard]:
         return [self.shard(i) for i in range(self.num_shards)]
+
+    def shard_of(self, sample_id: int) -> Shard:
+        """The shard that holds a sample_id."""
+        split = self.order.split_of(sample_id)
+        j = self.order.splits.index(split)
+        return self.shard(self._first_shards[j] + (sample_id - split.start) // self.spec.output.shard_size)
 
     def samples(self, shard: Shard) -> list[Sample]:
         return [self.sample(i) for i in range(shard.start, shard.stop)]
 
     def sample(self, sample_id: int) -> Sample:
-        entry_index = bisect.bisect_right(self.offsets, sample_id) - 1
+        split, entry_index, k = self.order.locate(sample_id)
         entry = self.manifest.entries[entry_index]
-        k = sample_id - self.offsets[entry_index]
         prompt = entry.prompts[k % len(entry.prompts)] if entry.prompts else None
         template = entry.templates[k % len(entry.templates)] if entry.templates else None
         return Sample(
@@ -114,24 +146,39 @@ class Plan:
             prompt=prompt,
             template=template or None,
             negative_prompt=entry.negative_prompt,
-            model_label=entry.model_label,
+            model_label=self.model_label(entry),
+            split=split,
         )
 
-    def per_class(self, shards: list[Shard] | None = None) -> dict[str, int]:
-        """Sample counts per class name over the given shards (all by default), from ranges."""
-        counts: Counter[str] = Counter()
-        for shard in self.shards() if shards is None else shards:
-            self._count_range(counts, shard.start, shard.stop)
-        return dict(counts)
+    def model_label(self, entry: Entry) -> int | None:
+        """The entry's own model_label; with `label_mapping: position`, its label index."""
+        by_position = self.spec.classes is not None and self.spec.classes.label_mapping == "position"
+        return entry.label if entry.model_label is None and by_position else entry.model_label
 
-    def _count_range(self, counts: Counter[str], start: int, stop: int) -> None:
-        first = bisect.bisect_right(self.offsets, start) - 1
-        for i in range(first, len(self.manifest.entries)):
-            lo, hi = max(start, self.offsets[i]), min(stop, self.offsets[i + 1])
-            if lo >= stop:
-                break
-            name = self.manifest.entries[i].label_name or "(unlabeled)"
-            counts[name] += hi - lo
+    def per_class(self, shards: list[Shard] | None = None) -> dict[str, int]:
+        """Sample counts per class name over the given shards (all by default), with no sample
+        visited: runs of consecutive shards are counted arithmetically (SplitLayout.counts_in)."""
+        counts = np.zeros(len(self.manifest.entries), dtype=np.int64)
+        for split, start, stop in self._runs(self.shards() if shards is None else shards):
+            counts += split.counts_in(start, stop)
+        named: dict[str, int] = {}
+        for entry, count in zip(self.manifest.entries, counts.tolist(), strict=True):
+            name = entry.label_name or "(unlabeled)"
+            named[name] = named.get(name, 0) + count
+        return named
+
+    def per_split(self) -> dict[str, int]:
+        return {split.name: split.size for split in self.order.splits}
+
+    def _runs(self, shards: list[Shard]) -> list[tuple[SplitLayout, int, int]]:
+        """Consecutive shards of one split merged into (split layout, start, stop) ranges."""
+        runs: list[tuple[SplitLayout, int, int]] = []
+        for shard in sorted(shards, key=lambda s: s.start):
+            if runs and runs[-1][2] == shard.start and runs[-1][0].name == shard.split:
+                runs[-1] = (runs[-1][0], runs[-1][1], shard.stop)
+            else:
+                runs.append((self.order.split_of(shard.start), shard.start, shard.stop))
+        return runs
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -141,4 +188,6 @@ class Plan:
             "shard_size": self.spec.output.shard_size,
             "classes": len(self.manifest.class_names),
             "per_class": self.per_class(),
+            "order": self.spec.output.order,
+            "splits": self.per_split(),
         }

@@ -1,4 +1,4 @@
-"""job_id is the data's fingerprint: the layout change must not move it for any shipped spec."""
+"""job_id is the data's fingerprint: pinned for every shipped spec, in both sample orders."""
 
 from __future__ import annotations
 
@@ -8,17 +8,23 @@ from synthgen.spec.load import load_spec
 from synthgen.spec.plan import Plan
 from tests.conftest import ROOT
 
-# Measured before the package was split into stages (commit cd98290); a changed id here means
-# every existing output of that spec would be refused as "another job". sdxl-prompts is not
-# pinned: its prompts file's absolute path is part of its fingerprint, so its id depends on the
-# folder the repository is cloned into.
-SHIPPED = {"digits": "22014dc43b14286c", "cifar10-sd": "50daeae736249313",
-           "imagenet100-dit": "8852f7b93555a355"}
+# A changed id here means every existing output of that spec would be refused as "another job".
+# sdxl-prompts is not pinned: its prompts file's absolute path is part of its fingerprint, so its
+# id depends on the folder the repository is cloned into.
+# The default order, interleaved (every shard mixes the classes), since the usability release:
+SHIPPED = {"digits": "1d11073c9ed5af98", "cifar10-sd": "9f91baff1aef8a28",
+           "imagenet100-dit": "449dd2f8cabc1399"}
+# Measured before the package was split into stages (commit cd98290): `output.order: by_class`
+# lays samples out as those outputs have them, and so keeps their ids (they resume with it).
+BY_CLASS = {"digits": "22014dc43b14286c", "cifar10-sd": "50daeae736249313",
+            "imagenet100-dit": "8852f7b93555a355"}
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_shipped_specs_keep_their_job_id(name: str) -> None:
-    assert Plan.build(load_spec(ROOT / "pipelines" / f"{name}.yaml")).job_id == SHIPPED[name]
+    spec = ROOT / "pipelines" / f"{name}.yaml"
+    assert Plan.build(load_spec(spec)).job_id == SHIPPED[name]
+    assert Plan.build(load_spec(spec, ("output.order=by_class",))).job_id == BY_CLASS[name]
 
 
 def test_execution_settings_leave_job_id_alone() -> None:

@@ -22,6 +22,7 @@ def read_info(path: Path, source: str, revision: str) -> ModelInfo:
     scheduler = read_json(path / "scheduler" / "scheduler_config.json")
     extra = read_json(path / "synthgen.json")
     size = config.get("sample_size") or 64
+    id2label = {int(k): v for k, v in extra.get("id2label", {}).items()}
     return ModelInfo(
         family="unet",
         path=unet_dir,
@@ -33,6 +34,8 @@ def read_info(path: Path, source: str, revision: str) -> ModelInfo:
         num_class_embeds=config.get("num_class_embeds"),
         null_class=extra.get("null_class"),
         guidable=config.get("num_class_embeds") is not None and extra.get("null_class") is not None,
-        id2label={int(k): v for k, v in extra.get("id2label", {}).items()},
+        id2label=id2label,
         license=extra.get("license"),
+        # With id2label, a class name the model does not know is a mistake, not index 0, 1, ...
+        label_fallback=not id2label,
     )
