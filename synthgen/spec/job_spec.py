@@ -14,6 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from synthgen.spec.scheduler_names import SCHEDULERS
 
 SPLIT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+KNOWN_SPLITS = ("train", "validation", "test")
+
+
+def ordered_splits(splits: dict[str, float]) -> dict[str, float]:
+    """Splits in their layout order: train, validation, test, then others by name. Never the
+    mapping's own order, which neither job.json (sorted keys) nor job_id keeps."""
+    rank = {name: i for i, name in enumerate(KNOWN_SPLITS)}
+    return {name: splits[name] for name in sorted(splits, key=lambda n: (rank.get(n, len(rank)), n))}
 
 
 class Strict(BaseModel):
@@ -147,7 +155,7 @@ class OutputSpec(Strict):
                 raise ValueError(f"split {name!r}: {fraction} must be in (0, 1]")
         if abs(sum(splits.values()) - 1.0) > 1e-9:
             raise ValueError(f"the split fractions sum to {sum(splits.values()):g}; they must sum to 1")
-        return splits
+        return ordered_splits(splits)
 
 
 class ComputeSpec(Strict):

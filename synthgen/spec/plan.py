@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from synthgen.errors import UserError
-from synthgen.spec.job_spec import JobSpec, data_fields
+from synthgen.spec.job_spec import JobSpec, data_fields, ordered_splits
 from synthgen.spec.load import validate_spec
 from synthgen.spec.manifest import Entry, Manifest, resolve_manifest
 from synthgen.spec.sample_order import SampleOrder, SplitLayout
@@ -86,7 +86,8 @@ class Plan:
     def order(self) -> SampleOrder:
         output = self.spec.output
         return SampleOrder.build([e.count for e in self.manifest.entries],
-                                 output.splits or {"train": 1.0}, output.order == "interleaved")
+                                 ordered_splits(output.splits or {"train": 1.0}),
+                                 output.order == "interleaved")
 
     @property
     def total(self) -> int:

@@ -3,6 +3,7 @@ stratified, and counts per class over shards that agree with visiting every samp
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 
@@ -32,7 +33,8 @@ def test_every_sample_once_and_counts_agree_with_a_visit(interleaved: bool, spli
         counts = [rng.randint(1, 40) for _ in range(rng.randint(1, 7))]
         order = SampleOrder.build(counts, splits, interleaved)
         located = [order.locate(s) for s in range(order.total)]
-        assert sorted((e, k) for _, e, k in located) == [(e, k) for e, c in enumerate(counts) for k in range(c)]
+        every = [(e, k) for e, c in enumerate(counts) for k in range(c)]
+        assert sorted((e, k) for _, e, k in located) == every
         assert all(order.sample_id(e, k) == s for s, (_, e, k) in enumerate(located))
         for split in order.splits:
             lo = rng.randint(split.start, split.start + split.size)
@@ -66,7 +68,8 @@ def test_every_digits_shard_and_a_streaming_prefix_hold_every_class() -> None:
 
 
 def test_shards_belong_to_one_split_and_rows_say_which() -> None:
-    spec = load_spec(ROOT / "pipelines/digits.yaml", ("output.splits={train: 0.9, validation: 0.05, test: 0.05}",))
+    splits = "output.splits={train: 0.9, validation: 0.05, test: 0.05}"
+    spec = load_spec(ROOT / "pipelines/digits.yaml", (splits,))
     plan = Plan.build(spec)
     assert plan.per_split() == {"train": 900, "validation": 50, "test": 50}
     assert [s.split for s in plan.shards()] == ["train"] * 4 + ["validation", "test"]
@@ -97,7 +100,17 @@ def test_bad_splits_name_the_problem(splits: dict[str, float], message: str) -> 
         validate_spec(spec)
 
 
+def test_the_layout_keeps_its_split_order_through_job_json() -> None:
+    """job.json sorts keys: the layout must not follow the mapping's order (nor may job_id)."""
+    spec = load_spec(ROOT / "pipelines/digits.yaml", ("output.splits={test: 0.1, train: 0.9}",))
+    plan = Plan.build(spec)
+    again = Plan.from_json(json.loads(json.dumps(plan.to_json(), sort_keys=True)))
+    assert plan.split_names == again.split_names == ("train", "test")
+    assert [plan.sample(i) for i in (0, 899, 900, 999)] == [again.sample(i) for i in (0, 899, 900, 999)]
+
+
 def test_a_split_with_no_sample_is_refused() -> None:
-    spec = load_spec(ROOT / "pipelines/digits.yaml", ("classes.count=2", "output.splits={train: 0.99, test: 0.01}"))
+    spec = load_spec(ROOT / "pipelines/digits.yaml",
+                     ("classes.count=2", "output.splits={train: 0.99, test: 0.01}"))
     with pytest.raises(Exception, match="output.splits.test"):
         Plan.build(spec)
