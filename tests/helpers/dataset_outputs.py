@@ -4,7 +4,8 @@
 secret on its command line and in its environment, which the run log must not keep).
 `prompt_output`: a prompt job whose prompts are partly labeled; `unlabeled_output`: one
 without any label and more prompts than a preview shows. Both built in-process (bare
-Worker + finalize), which is much faster than a Ray actor on a small machine.
+Worker + finalize), which is much faster than a Ray actor on a small machine, in the
+`by_class` order (each prompt's samples one after another).
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ def _build(root: Path, model: Path, items: list[Any], shard_size: int, count: in
     from synthgen.run.worker import Worker
     from synthgen.spec.load import validate_spec
 
+    # by_class: these tests look at prompts one after another; the class job covers interleaving.
     spec = tiny_spec(model, root / "out", output__shard_size=shard_size, sampler__guidance_scale=1.0,
-                     sampler__steps=2)
+                     sampler__steps=2, output__order="by_class")
     del spec["classes"]
     spec["prompts"] = {"items": items, "count": count}
     prepared = prepare(validate_spec(spec))
