@@ -122,6 +122,7 @@ class OutputSpec(Strict):
     shard_size: int = Field(500, gt=0)
     quality: int = Field(90, ge=1, le=100)
     png_compress_level: int = Field(1, ge=0, le=9)
+    format: Literal["parquet", "webdataset"] = "parquet"  # the data files: Parquet or WebDataset tars
     storage_options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -189,9 +190,17 @@ EXECUTION_ONLY = {
 }
 
 
+# Fields added after job_ids were published, left out of job_id at their default: the jobs of
+# existing specs keep their id, and any other value makes another job.
+LEFT_OUT_AT_DEFAULT = {("output", "format"): "parquet"}
+
+
 def data_fields(spec: JobSpec) -> dict[str, Any]:
     """The spec minus execution-only fields: what job_id fingerprints."""
     data = copy.deepcopy(spec.model_dump(mode="json"))
+    for (section, key), default in LEFT_OUT_AT_DEFAULT.items():
+        if data.get(section, {}).get(key) == default:
+            del data[section][key]
     for section, keys in EXECUTION_ONLY.items():
         if keys is None:
             data.pop(section, None)
