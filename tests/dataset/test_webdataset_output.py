@@ -126,7 +126,8 @@ def test_open_dataset_reads_both_ways(wds_output: Path) -> None:
     assert sorted(seen) == list(range(TOTAL)) and seen != sorted(seen)
 
 
-def test_verify_passes_then_fails_on_a_corrupted_tar(wds_output: Path, tmp_path: Path) -> None:
+def test_verify_fails_on_a_corrupted_tar_and_repair_regenerates_it(wds_output: Path, tmp_path: Path,
+                                                                    ray_address: str) -> None:
     assert cli("verify", str(wds_output)).returncode == 0
     out = tmp_path / "copy"
     shutil.copytree(wds_output, out)
@@ -146,6 +147,13 @@ def test_verify_passes_then_fails_on_a_corrupted_tar(wds_output: Path, tmp_path:
                                        "sha256": hashlib.sha256(fewer).hexdigest()}))
     result = cli("verify", str(out))
     assert "shard 3" in result.stderr and "rows 4 do not match" in result.stderr
+    # resume --repair regenerates exactly those two, to the same bytes.
+    repaired = cli("resume", str(out), "--repair", address=ray_address)
+    assert repaired.returncode == 0, repaired.stderr
+    assert cli("verify", str(out)).returncode == 0
+    reference, after = markers(wds_output), markers(out)
+    assert {i for i in after if after[i]["file"] != reference[i]["file"]} == {2, 3}
+    assert {i: m["sha256"] for i, m in after.items()} == {i: m["sha256"] for i, m in reference.items()}
 
 
 def test_export_preview_and_status_of_a_webdataset_output(wds_output: Path, tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """WebDataset tar shards: the typed sample record and its tar members, written and read back.
 
 Shared by the webdataset output format and `synthgen export --format webdataset`. A sample is
-consecutive members named `<key>.<ext>`: the image (`png`, `jpg` or `webp`), `cls` (the label
-id; absent on an unlabeled row) and `json` (every column of the row but the image). The key is
+consecutive members named `<key>.<ext>`: the image (`png`, `jpg` or `webp`), `json` (every
+column of the row but the image) and `cls` (the label id; absent on an unlabeled row). The key is
 the zero-padded sample_id, so keys sort in sample order. Members are USTAR with a fixed owner,
 mode and time: the same rows always give the same bytes (a retried shard's tar is identical).
 """
@@ -42,10 +42,10 @@ class TarSample:
     def members(self) -> list[tuple[str, bytes]]:
         assert self.image is not None
         label = self.meta.get("label")
-        parts = [(f"{self.key}.{self.image_ext}", self.image)]
+        parts = [(f"{self.key}.{self.image_ext}", self.image),
+                 (f"{self.key}.{META_EXT}", json.dumps(self.meta, sort_keys=True).encode())]
         if label is not None and label >= 0:
             parts.append((f"{self.key}.{LABEL_EXT}", str(label).encode()))
-        parts.append((f"{self.key}.{META_EXT}", json.dumps(self.meta, sort_keys=True).encode()))
         return parts
 
 
