@@ -50,7 +50,7 @@ class WebDatasetFormat(ShardFormat):
         return pa.Table.from_pylist(list(self.iter_rows(f, columns, 0)), schema=column_schema(columns))
 
     def row_reader(self, store: Store, columns: Sequence[str], cache_size: int) -> TarRows:
-        return TarRows(store, columns)
+        return TarRows(store, columns)  # no cache to size: a row is one small range read
 
     def card_features(self, class_names: Sequence[str], image_ext: str) -> list[dict[str, Any]]:
         """The columns of `datasets`' webdataset builder: one per member extension, then the
