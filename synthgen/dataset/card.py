@@ -15,7 +15,8 @@ import yaml
 
 from synthgen.dataset import diversity
 from synthgen.dataset.catalog import Catalog
-from synthgen.dataset.shard_schema import METADATA_COLUMNS
+from synthgen.dataset.formats import shard_format
+from synthgen.dataset.shard_schema import METADATA_COLUMNS, image_ext
 from synthgen.spec.plan import Plan
 from synthgen.storage.layout import INDEX_FILE, JOB_FILE
 from synthgen.storage.marker import CommitMarker
@@ -37,7 +38,7 @@ def dataset_card(catalog: Catalog, index: pa.Table, preview: str | None = None) 
     num_bytes = sum(m.bytes for m in catalog.shards)
     license_text = model.license
     header = _header(catalog, len(index), license_text)
-    sampler = spec.sampler
+    sampler, fmt = spec.sampler, shard_format(spec.output.format)
     lines = [
         "---", yaml.safe_dump(header, sort_keys=False).rstrip(), "---", "",
         f"# {spec.name}", "",
@@ -53,7 +54,7 @@ def dataset_card(catalog: Catalog, index: pa.Table, preview: str | None = None) 
         f"| {'classes' if plan.manifest.class_names else 'labels'} | "
         f"{len(plan.manifest.class_names) or 'none'} |",
         *([f"| prompts | {len(plan.manifest.entries)} |"] if spec.prompts else []),
-        f"| shards | {plan.num_shards} Parquet files, {human_bytes(num_bytes)} |",
+        f"| shards | {plan.num_shards} {fmt.files}, {human_bytes(num_bytes)} |",
         f"| splits | {', '.join(f'{name} ({n})' for name, n in plan.per_split().items())} |",
         f"| order | {spec.output.order} |",
         f"| job_id | `{plan.job_id}` |", "",
@@ -79,7 +80,8 @@ def dataset_card(catalog: Catalog, index: pa.Table, preview: str | None = None) 
         "`image` (bytes and file name), `label` (ClassLabel; -1 when a row has no label), "
         f"{', '.join(f'`{c}`' for c in METADATA_COLUMNS)}. `{INDEX_FILE}` holds every column "
         "but the image, plus `file`, the data file of each row.", "",
-        *_loading(spec.output.uri, plan.split_names),
+        *([fmt.card_note, ""] if fmt.card_note else []),
+        *_loading(spec.output.uri, fmt.name, plan.split_names),
     ]
     return "\n".join(lines) + "\n"
 
@@ -158,7 +160,8 @@ def _header(catalog: Catalog, rows: int, license_text: str | None) -> dict[str, 
         {"split": name, "path": [m.file for m in shards]} for name, shards in per_split.items()]}]
     header["dataset_info"] = {
         "config_name": "default",
-        "features": _features_yaml(class_names),
+        "features": shard_format(plan.spec.output.format).card_features(
+            class_names, image_ext(plan.spec.output.image_format)),
         "splits": [{"name": name, "num_bytes": sum(m.bytes for m in shards),
                     "num_examples": sum(m.rows for m in shards)} for name, shards in per_split.items()],
         "download_size": num_bytes,
@@ -173,17 +176,6 @@ def hub_license(text: str | None) -> str | None:
         return None
     slug = re.sub(r"[\s_]+", "-", text.strip().lower())
     return slug if slug in HUB_LICENSES else "other"
-
-
-def _features_yaml(class_names: tuple[str, ...]) -> list[dict[str, Any]]:
-    features: list[dict[str, Any]] = [{"name": "image", "dtype": "image"}]
-    if class_names:
-        names = {str(i): n for i, n in enumerate(class_names)}
-        features.append({"name": "label", "dtype": {"class_label": {"names": names}}})
-    else:
-        features.append({"name": "label", "dtype": "int64"})
-    features += [{"name": n, "dtype": dtype} for n, (_, dtype) in METADATA_COLUMNS.items()]
-    return features
 
 
 def _counts(index: pa.Table, class_names: tuple[str, ...]) -> list[tuple[str, int]]:
@@ -215,10 +207,10 @@ def _row_kind(plan: Plan) -> str:
     return "prompt" if plan.spec.prompts else "class"
 
 
-def _loading(uri: str, splits: tuple[str, ...]) -> list[str]:
+def _loading(uri: str, builder: str, splits: tuple[str, ...]) -> list[str]:
     first = splits[0]
     if "://" in uri and not uri.startswith("file://"):
-        hf = [f'ds = load_dataset("parquet", data_files=synthgen.data_files("{uri}", split="{first}"),',
+        hf = [f'ds = load_dataset("{builder}", data_files=synthgen.data_files("{uri}", split="{first}"),',
               f'                  split="{first}", storage_options={{}})  # endpoint, profile...']
     elif len(splits) > 1:
         hf = [f'ds = load_dataset("{uri}")  # a DatasetDict: {", ".join(splits)}']

@@ -6,11 +6,8 @@ may the destination. Rows come from the committed shards only (their commit mark
 
 from __future__ import annotations
 
-import io
-import json
 import posixpath
 import re
-import tarfile
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +16,7 @@ from functools import partial
 from typing import Any
 
 from synthgen.dataset.catalog import Catalog
+from synthgen.dataset.formats.tar import TarSample, sample_spans, tar_bytes
 from synthgen.dataset.readers import READABLE_COLUMNS, iter_rows
 from synthgen.errors import UserError
 from synthgen.storage.marker import CommitMarker
@@ -108,27 +106,11 @@ def _imagefolder_shard(catalog: Catalog, target: Store, folders: dict[int, str],
 
 
 def _webdataset_shard(catalog: Catalog, target: Store, shard: CommitMarker) -> Counter[str]:
-    """One tar per shard: `<sample_id>.<ext>`, `.json` (every column) and `.cls` when labeled."""
+    """One tar per shard, as the webdataset output format writes them (formats/tar.py)."""
     name = f"shard-{shard.shard:05d}.tar"
-    buf = io.BytesIO()
-    rows = 0
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for row in iter_rows(catalog.store, shard, READABLE_COLUMNS):
-            key = f"{row['sample_id']:09d}"
-            meta = {k: v for k, v in row.items() if k != "image"}
-            _add(tar, _file_name(row), row["image"]["bytes"])
-            _add(tar, f"{key}.json", json.dumps(meta, sort_keys=True).encode())
-            if row["label"] >= 0:
-                _add(tar, f"{key}.cls", str(row["label"]).encode())
-            rows += 1
-    target.fs.pipe_file(target.path(name), buf.getvalue())
-    return Counter({name: rows})
-
-
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mode = len(data), 0o644
-    tar.addfile(info, io.BytesIO(data))
+    samples = [TarSample.from_row(row) for row in iter_rows(catalog.store, shard, READABLE_COLUMNS)]
+    target.fs.pipe_file(target.path(name), tar_bytes(samples))
+    return Counter({name: len(samples)})
 
 
 def _count_imagefolder(target: Store, folders: set[str]) -> dict[str, int]:
@@ -140,6 +122,6 @@ def _count_webdataset(target: Store, tars: set[str]) -> dict[str, int]:
     """Samples (distinct keys) per tar, read back from the destination."""
     counts = {}
     for name in tars:
-        with target.fs.open(target.path(name), "rb") as f, tarfile.open(fileobj=f) as tar:
-            counts[name] = len({member.name.split(".", 1)[0] for member in tar})
+        with target.fs.open(target.path(name), "rb") as f:
+            counts[name] = len(sample_spans(f))
     return counts

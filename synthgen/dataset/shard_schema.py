@@ -88,9 +88,14 @@ class ShardRow:
     filter_draws: int | None = None
 
 
+def image_ext(image_format: str) -> str:
+    """The file extension of an image format (its name in the `image` path, a tar member's)."""
+    return "jpg" if image_format == "jpeg" else image_format
+
+
 def shard_table(rows: Sequence[ShardRow], prov: Provenance, class_names: Sequence[str]) -> pa.Table:
     """One Parquet row per image, in the order given."""
-    ext = "jpg" if prov.image_format == "jpeg" else prov.image_format
+    ext = image_ext(prov.image_format)
     n = len(rows)
     samples = [r.sample for r in rows]
     columns: dict[str, list[Any]] = {

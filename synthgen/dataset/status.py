@@ -17,6 +17,7 @@ def job_status(catalog: Catalog) -> dict[str, Any]:
     return {
         "job_id": plan.job_id,
         "uri": store.uri,
+        "format": plan.spec.output.format,
         "complete": len(markers) == plan.num_shards and store.exists(SUCCESS_FILE),
         "shards_total": plan.num_shards,
         "shards_committed": len(markers),

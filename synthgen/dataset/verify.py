@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 
 from synthgen.dataset.catalog import Catalog
+from synthgen.dataset.formats import format_of
 from synthgen.spec.plan import Plan
 from synthgen.storage.marker import CommitMarker
-from synthgen.storage.parquet import read_parquet
 from synthgen.storage.store import Store
 
 
@@ -36,7 +36,7 @@ def check_shard(store: Store, plan: Plan, marker: CommitMarker) -> list[str]:
         problems.append("sha256 does not match the marker")
     if problems:
         return problems
-    ids = read_parquet(data, ["sample_id"]).column("sample_id").to_pylist()
+    ids = format_of(marker.file).read_table(data, ["sample_id"]).column("sample_id").to_pylist()
     shard = plan.shard(marker.shard)
     if len(ids) != marker.rows or ids != list(range(shard.start, shard.stop)):
         problems.append(f"rows {len(ids)} do not match the planned sample_ids "

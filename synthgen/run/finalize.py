@@ -9,10 +9,19 @@ import pyarrow as pa
 
 from synthgen.dataset.card import dataset_card
 from synthgen.dataset.catalog import Catalog
+from synthgen.dataset.formats import format_of
 from synthgen.dataset.preview import preview_png
 from synthgen.dataset.shard_schema import METADATA_COLUMNS, shard_schema
-from synthgen.storage.layout import CARD_FILE, DATA_DIR, FAILED_DIR, INDEX_FILE, PREVIEW_FILE, SUCCESS_FILE
-from synthgen.storage.parquet import read_parquet, table_bytes
+from synthgen.storage.layout import (
+    CARD_FILE,
+    DATA_DIR,
+    FAILED_DIR,
+    INDEX_FILE,
+    PREVIEW_FILE,
+    SUCCESS_FILE,
+    is_data_file,
+)
+from synthgen.storage.parquet import table_bytes
 from synthgen.storage.store import json_bytes
 
 log = logging.getLogger("synthgen")
@@ -49,13 +58,14 @@ def write_preview(catalog: Catalog) -> str | None:
 
 def remove_orphans(catalog: Catalog, keep: set[str]) -> None:
     """Data files that no marker names (lost races, crashed attempts) are deleted, and
-    multipart uploads that killed writers left pending are aborted."""
+    multipart uploads that killed writers left pending are aborted. Only names synthgen
+    writes are touched: anything else a user put under data/ stays."""
     store = catalog.store
     for key in store.abort_uploads(DATA_DIR):
         log.info("aborted a pending multipart upload of %s", key)
     for name in store.list(DATA_DIR):
         rel = f"{DATA_DIR}/{name}"
-        if rel not in keep:
+        if rel not in keep and is_data_file(name):
             log.info("removing orphan %s", rel)
             store.delete(rel)
 
@@ -67,7 +77,7 @@ def index_table(catalog: Catalog, files: list[str]) -> pa.Table:
     tables = []
     for rel in files:
         with store.fs.open(store.path(rel), "rb") as f:
-            table = read_parquet(f, columns)
+            table = format_of(rel).read_table(f, columns)
         tables.append(table.append_column("file", pa.array([rel] * len(table), pa.string())))
     schema = shard_schema(catalog.class_names, with_image=False)
     schema = schema.append(pa.field("file", pa.string()))

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from synthgen.dataset import diversity
+from synthgen.dataset.formats import shard_format
 from synthgen.dataset.image_encoding import Encoder
 from synthgen.dataset.shard_schema import Provenance, shard_table
 from synthgen.models.registry import inspect_model, load_adapter
@@ -29,7 +30,6 @@ from synthgen.spec.plan import Sample, Shard
 from synthgen.storage.commit import commit_marker
 from synthgen.storage.layout import data_path, marker_path
 from synthgen.storage.marker import CommitMarker, read_marker
-from synthgen.storage.parquet import table_bytes
 from synthgen.storage.store import Store
 
 log = logging.getLogger("synthgen.worker")
@@ -47,6 +47,7 @@ class Worker:
         self.store = Store(job.spec.output.uri, job.spec.output.storage_options)
         self.driver_commits = job.driver_commits
         self.encoder = Encoder.from_spec(job.spec.output)
+        self.format = shard_format(job.spec.output.format)
         self.batch_size = job.spec.compute.batch_size
         self.filter = (LabelFilter.load(job.spec.filter, self.plan.manifest.class_names, self.adapter.device)
                        if job.spec.filter else None)
@@ -72,7 +73,7 @@ class Worker:
             return ShardResult(shard=index, rows=marker.rows, seconds=0.0, committed=False,
                                marker=marker, batch_size=self.batch_size)
         drawn = self._generate_shard(self.plan.samples(shard), index)
-        data = table_bytes(shard_table(drawn.rows(), self.provenance, self.plan.manifest.class_names))
+        data = self.format.encode(shard_table(drawn.rows(), self.provenance, self.plan.manifest.class_names))
         marker = self._put_data(shard, data, attempt_no, drawn, start)
         won = False
         if not self.driver_commits:
@@ -127,7 +128,7 @@ class Worker:
         """Put the data file whole, under a name of its own; the marker that will name it."""
         seconds = round(time.perf_counter() - started, 3)
         attempt = f"{attempt_no:02d}{uuid.uuid4().hex[:10]}"
-        file = data_path(shard.index, attempt)
+        file = data_path(shard.index, attempt, self.format.suffix)
         self.store.put_bytes(file, data)
         return CommitMarker(
             shard=shard.index, file=file, rows=shard.size, bytes=len(data),

@@ -138,6 +138,7 @@ class OutputSpec(Strict):
     png_compress_level: int = Field(1, ge=0, le=9)
     order: Literal["interleaved", "by_class"] = "interleaved"  # interleaved: every shard mixes classes
     splits: dict[str, float] | None = None  # e.g. {train: 0.9, validation: 0.05, test: 0.05}
+    format: Literal["parquet", "webdataset"] = "parquet"  # the data files: Parquet or WebDataset tars
     storage_options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("splits")
@@ -227,6 +228,7 @@ EXECUTION_ONLY = {
 SAME_DATA_AS_BEFORE = {
     ("output", "order"): "by_class",
     ("output", "splits"): None,
+    ("output", "format"): "parquet",
     ("classes", "label_mapping"): "name",
 }
 

@@ -21,6 +21,9 @@ LOCK_FILE = "_lock.json"
 PROBE_DIR = "_probe"
 
 _RECORD_NAME = re.compile(r"shard-(\d{5,})\.json")
+DATA_SUFFIXES = (".parquet", ".tar")  # the output formats' data files (dataset/formats)
+# A data file, or the temp file of a local write that a killed writer left (Store._local_write).
+_DATA_NAME = re.compile(r"(\.)?shard-\d{5,}-[0-9a-z]+(\.parquet|\.tar)(?(1)\.[0-9a-f]{32}\.tmp)")
 
 
 def marker_path(shard_index: int) -> str:
@@ -31,8 +34,13 @@ def failure_path(shard_index: int) -> str:
     return f"{FAILED_DIR}/shard-{shard_index:05d}.json"
 
 
-def data_path(shard_index: int, attempt: str) -> str:
-    return f"{DATA_DIR}/shard-{shard_index:05d}-{attempt}.parquet"
+def data_path(shard_index: int, attempt: str, suffix: str = ".parquet") -> str:
+    return f"{DATA_DIR}/shard-{shard_index:05d}-{attempt}{suffix}"
+
+
+def is_data_file(name: str) -> bool:
+    """Whether a name under data/ is one synthgen writes: only those may be removed as orphans."""
+    return _DATA_NAME.fullmatch(name) is not None
 
 
 def shard_index(name: str) -> int | None:
