@@ -16,7 +16,9 @@ from synthgen.cli.options import (
     spec_argument,
     takeover_option,
 )
+from synthgen.run.calibrate import calibrate as calibrate_job
 from synthgen.run.driver import RunOptions, load_job, prepare, run_job
+from synthgen.run.estimate import estimate_size
 from synthgen.spec.load import load_spec
 
 
@@ -25,19 +27,27 @@ from synthgen.spec.load import load_spec
 @set_option
 @output_option
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--calibrate", is_flag=True,
+              help="Also load the model here, time a batch and project the job's wall time.")
 @handle_errors
-def plan(spec: str, overrides: tuple[str, ...], output: str | None, as_json: bool) -> None:
-    """Validate SPEC and print its plan, without loading a model or writing anything.
+def plan(spec: str, overrides: tuple[str, ...], output: str | None, as_json: bool, calibrate: bool) -> None:
+    """Validate SPEC and print its plan and estimated size, without loading a model or writing
+    anything (`--calibrate` loads the model here, and still writes nothing).
 
     \b
-    Example:
+    Examples:
       synthgen plan pipelines/digits.yaml --set classes.count=200
+      synthgen plan pipelines/digits.yaml --calibrate
     """
     prepared = prepare(load_spec(spec, overrides, output), fetch="cached")
     info = prepared.info
     summary = {**prepared.plan.summary(), "model": prepared.plan.spec.model.source,
                "model_family": info.family if info else None,
                "model_revision": info.revision if info else None, "output": prepared.plan.spec.output.uri}
+    size = estimate_size(prepared.plan, info)
+    summary["estimate"] = size.to_json() if size else None
+    timing = calibrate_job(prepared.plan) if calibrate else None
+    summary["calibration"] = timing.to_json() if timing else None
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
@@ -47,6 +57,9 @@ def plan(spec: str, overrides: tuple[str, ...], output: str | None, as_json: boo
         click.echo(f"{key:>12}: {summary[key]}")
     for name, count in summary["per_class"].items():
         click.echo(f"{'':>12}  {name}: {count}")
+    click.echo(f"{'disk':>12}: {size.describe() if size else 'unknown until the model is on this machine'}")
+    for i, line in enumerate(timing.describe(summary["samples"]) if timing else []):
+        click.echo(f"{'calibration' if i == 0 else 'wall time':>12}: {line}")
 
 
 @click.command()

@@ -51,7 +51,7 @@ class Catalog:
 
     def shard_of(self, sample_id: int) -> CommitMarker | None:
         """The committed shard holding `sample_id`, or None while it is not committed."""
-        return self.markers.get(sample_id // self.plan.spec.output.shard_size)
+        return self.markers.get(self.plan.shard_of(sample_id).index)
 
 
 def read_markers(store: Store) -> dict[int, CommitMarker]:

@@ -94,6 +94,10 @@ class Plan:
         size = self.spec.output.shard_size
         return Shard(index, index * size, min((index + 1) * size, self.total))
 
+    def shard_of(self, sample_id: int) -> Shard:
+        """The shard whose samples include `sample_id` (the one place that knows the sample order)."""
+        return self.shard(sample_id // self.spec.output.shard_size)
+
     def shards(self) -> list[Shard]:
         return [self.shard(i) for i in range(self.num_shards)]
 
