@@ -141,7 +141,7 @@ def sample(uri: str, sample_id: int, dest: str | None, threads: int | None) -> N
     batch = done.batch
     ids = [s.sample_id for s in batch.samples]
     click.echo(f"sample {sample_id}: shard {batch.marker.shard}, draw {batch.draw}, position "
-               f"{batch.index + 1} of its batch of {len(ids)} (sample_ids {ids[0]}..{ids[-1]}), "
+               f"{batch.index + 1} of its batch of {len(ids)} (sample_ids {_id_list(ids)}), "
                f"{done.device}, {done.threads} torch thread(s)" + (f"; wrote {dest}" if dest else ""))
     if done.match:
         click.echo(f"match: the regenerated image's {len(done.image)} bytes equal the stored ones")
@@ -150,3 +150,10 @@ def sample(uri: str, sample_id: int, dest: str | None, threads: int | None) -> N
             f"max pixel difference {done.max_diff} ({done.differing} pixel values differ)")
     click.echo(f"mismatch: {what}")
     sys.exit(EXIT_FAILED)
+
+
+def _id_list(ids: list[int]) -> str:
+    """[5, 6, 7, 8] -> '5..8'; ids with gaps (a redraw's batch) -> '5, 7, 9'."""
+    if ids == list(range(ids[0], ids[-1] + 1)) and len(ids) > 2:
+        return f"{ids[0]}..{ids[-1]}"
+    return ", ".join(map(str, ids[:8])) + (f", ... ({len(ids)} in all)" if len(ids) > 8 else "")
