@@ -30,13 +30,18 @@ QUALITY_CURVES = {
     "webp": ((50, 0.084), (75, 0.112), (90, 0.211), (95, 0.289), (100, 0.408)),
     "png": ((0, 3.003), (1, 1.625), (6, 1.467), (9, 1.444)),
 }
-ROW_METADATA_BYTES = 42  # a row's other columns in a shard, zstd (measured on the digits job)
-INDEX_ROW_BYTES = 19  # a row of index.parquet (same measurement)
+# Measured on the digits job: a row's other columns in a shard (zstd), a row of index.parquet,
+# and what a Parquet file costs besides its rows (schema, Hugging Face features, footer).
+ROW_METADATA_BYTES = 22
+INDEX_ROW_BYTES = 14
+SHARD_FILE_BYTES = 5_000
+INDEX_FILE_BYTES = 4_700
 
 
 @dataclass(frozen=True)
 class SizeEstimate:
-    """The estimate and what it rests on; `bytes` covers the shards and index.parquet."""
+    """The estimate and what it rests on; `bytes` covers the shards and index.parquet (job.json,
+    the card, the preview and the logs add some tens of KB)."""
 
     bytes: int
     bytes_per_image: int
@@ -66,7 +71,8 @@ def estimate_size(plan: Plan, info: ModelInfo | None) -> SizeEstimate | None:
     setting = output.png_compress_level if fmt == "png" else output.quality
     pixels = _curve(fmt, setting) * width * height * channels / 3
     per_image = round(OVERHEAD[fmt] + pixels) + ROW_METADATA_BYTES
-    total = plan.total * (per_image + INDEX_ROW_BYTES)
+    total = (plan.num_shards * SHARD_FILE_BYTES + INDEX_FILE_BYTES
+             + plan.total * (per_image + INDEX_ROW_BYTES))
     return SizeEstimate(total, per_image, fmt, width, height, channels)
 
 

@@ -13,18 +13,21 @@ from click.testing import CliRunner
 from synthgen.cli import main
 from synthgen.models.registry import inspect_model
 from synthgen.run.calibrate import project
-from synthgen.run.estimate import INDEX_ROW_BYTES, estimate_size
+from synthgen.run.estimate import INDEX_FILE_BYTES, INDEX_ROW_BYTES, SHARD_FILE_BYTES, estimate_size
 from synthgen.spec.load import validate_spec
 from synthgen.spec.plan import Plan
 from tests.conftest import tiny_spec, write_spec
 
 
 def size_of(model: Path, tmp_path: Path, **changes) -> int:
+    """The estimate's bytes of rows (the files' fixed costs left out), checked against its parts."""
     spec = validate_spec(tiny_spec(model, tmp_path / "out", **changes))
     estimate = estimate_size(Plan.build(spec), inspect_model(spec.model))
     assert estimate is not None
-    assert estimate.bytes == Plan.build(spec).total * (estimate.bytes_per_image + INDEX_ROW_BYTES)
-    return estimate.bytes
+    plan = Plan.build(spec)
+    files = plan.num_shards * SHARD_FILE_BYTES + INDEX_FILE_BYTES
+    assert estimate.bytes == files + plan.total * (estimate.bytes_per_image + INDEX_ROW_BYTES)
+    return estimate.bytes - files
 
 
 def test_size_follows_count_format_quality_and_image_size(class_model: Path, plain_model: Path,
