@@ -23,6 +23,7 @@ COMMANDS = {
     "preview": "synthgen.cli.outputs:preview",
     "export": "synthgen.cli.outputs:export",
     "show": "synthgen.cli.outputs:show",
+    "sample": "synthgen.cli.outputs:sample",
     "eval": "synthgen.cli.scores:eval_",
     "train": "synthgen.cli.training:train",
     "submit": "synthgen.cli.cluster:submit",

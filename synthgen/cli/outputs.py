@@ -1,4 +1,4 @@
-"""Commands that read an output: status, verify, show, preview, export."""
+"""Commands that read an output: status, verify, show, preview, export, sample."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from synthgen.dataset.preview import PreviewOptions, write_preview
 from synthgen.dataset.show import show as show_output
 from synthgen.dataset.status import job_status
 from synthgen.dataset.verify import verify as verify_store
+from synthgen.errors import UserError
+from synthgen.run.regenerate import regenerate
+from synthgen.storage.filesystem import write_url
 from synthgen.storage.lock import describe
 from synthgen.storage.store import Store
 
@@ -109,3 +112,48 @@ def show(uri: str) -> None:
       synthgen show ./out/digits
     """
     show_output(Store(uri), click.echo)
+
+
+@click.command()
+@click.argument("uri")
+@click.argument("sample_id", type=int)
+@click.option("--output", "dest", metavar="FILE", help="Also write the regenerated image there.")
+@click.option("--threads", type=click.IntRange(min=1), metavar="N",
+              help="torch threads (default: what each actor of a local run gets on this machine; "
+                   "pixels match bit for bit only with the job's threads per worker).")
+@handle_errors
+def sample(uri: str, sample_id: int, dest: str | None, threads: int | None) -> None:
+    """Regenerate sample SAMPLE_ID of the job at URI from its stored seed and settings, in its
+    original batch, and say whether its bytes match the stored image (exit 1 when not).
+
+    \b
+    Examples:
+      synthgen sample ./out/digits 137
+      synthgen sample ./out/digits 137 --output sample-137.png
+    """
+    done = regenerate(Catalog.read(Store(uri)), sample_id, threads)
+    if dest:
+        try:
+            write_url(dest, {}, done.image)
+        except OSError as exc:
+            raise UserError("--output", dest, f"cannot write there ({exc.strerror or exc}); "
+                            "choose a writable path") from None
+    batch = done.batch
+    ids = [s.sample_id for s in batch.samples]
+    click.echo(f"sample {sample_id}: shard {batch.marker.shard}, draw {batch.draw}, position "
+               f"{batch.index + 1} of its batch of {len(ids)} (sample_ids {_id_list(ids)}), "
+               f"{done.device}, {done.threads} torch thread(s)" + (f"; wrote {dest}" if dest else ""))
+    if done.match:
+        click.echo(f"match: the regenerated image's {len(done.image)} bytes equal the stored ones")
+        return
+    what = ("the stored bytes are not a readable image of that size" if done.max_diff is None else
+            f"max pixel difference {done.max_diff} ({done.differing} pixel values differ)")
+    click.echo(f"mismatch: {what}")
+    sys.exit(EXIT_FAILED)
+
+
+def _id_list(ids: list[int]) -> str:
+    """[5, 6, 7, 8] -> '5..8'; ids with gaps (a redraw's batch) -> '5, 7, 9'."""
+    if ids == list(range(ids[0], ids[-1] + 1)) and len(ids) > 2:
+        return f"{ids[0]}..{ids[-1]}"
+    return ", ".join(map(str, ids[:8])) + (f", ... ({len(ids)} in all)" if len(ids) > 8 else "")

@@ -17,7 +17,9 @@ from synthgen.cli.options import (
     spec_argument,
     takeover_option,
 )
+from synthgen.run.calibrate import calibrate as calibrate_job
 from synthgen.run.driver import RunOptions, load_job, prepare, run_job
+from synthgen.run.estimate import estimate_size
 from synthgen.run.plan_checks import label_table
 from synthgen.spec.load import load_spec
 from synthgen.spec.manifest import Entry
@@ -28,13 +30,17 @@ from synthgen.spec.manifest import Entry
 @set_option
 @output_option
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--calibrate", is_flag=True,
+              help="Also load the model here, time a batch and project the job's wall time.")
 @handle_errors
-def plan(spec: str, overrides: tuple[str, ...], output: str | None, as_json: bool) -> None:
-    """Validate SPEC and print its plan, without loading a model or writing anything.
+def plan(spec: str, overrides: tuple[str, ...], output: str | None, as_json: bool, calibrate: bool) -> None:
+    """Validate SPEC and print its plan and estimated size, without loading a model or writing
+    anything (`--calibrate` loads the model here, and still writes nothing).
 
     \b
-    Example:
+    Examples:
       synthgen plan pipelines/digits.yaml --set classes.count=200
+      synthgen plan pipelines/digits.yaml --calibrate
     """
     prepared = prepare(load_spec(spec, overrides, output), fetch="cached")
     info, plan = prepared.info, prepared.plan
@@ -43,6 +49,10 @@ def plan(spec: str, overrides: tuple[str, ...], output: str | None, as_json: boo
                "model_revision": info.revision if info else None, "output": plan.spec.output.uri,
                "labels": label_table(plan, info),
                "first_shard": {"split": plan.shard(0).split, "per_class": plan.per_class([plan.shard(0)])}}
+    size = estimate_size(plan, info)
+    summary["estimate"] = size.to_json() if size else None
+    timing = calibrate_job(plan) if calibrate else None
+    summary["calibration"] = timing.to_json() if timing else None
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
@@ -52,6 +62,9 @@ def plan(spec: str, overrides: tuple[str, ...], output: str | None, as_json: boo
     for key in ("job_id", "samples", "shards", "shard_size", "order", "splits", "classes", "model", "output"):
         click.echo(f"{key:>12}: {summary[key]}")
     _echo_labels(summary["labels"], plan.manifest.entries)
+    click.echo(f"{'disk':>12}: {size.describe() if size else 'unknown until the model is on this machine'}")
+    for i, line in enumerate(timing.describe(summary["samples"]) if timing else []):
+        click.echo(f"{'calibration' if i == 0 else 'wall time':>12}: {line}")
 
 
 def _echo_labels(labels: list[dict[str, Any]], entries: tuple[Entry, ...], shown: int = 50) -> None:
