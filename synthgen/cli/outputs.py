@@ -9,6 +9,7 @@ import click
 
 from synthgen.cli.options import EXIT_FAILED, handle_errors
 from synthgen.dataset.catalog import Catalog
+from synthgen.dataset.class_folders import NAMING_STYLES, NamingStyle
 from synthgen.dataset.export import export as export_output
 from synthgen.dataset.preview import PreviewOptions, write_preview
 from synthgen.dataset.show import show as show_output
@@ -84,16 +85,21 @@ def preview(uri: str, dest: str, per_row: int, max_rows: int) -> None:
 @click.option("--format", "fmt", required=True, type=click.Choice(["imagefolder", "webdataset"]),
               help="imagefolder: one folder per class; webdataset: tar shards with json metadata.")
 @click.option("--output", "dest", required=True, metavar="DIR", help="A new or empty folder (or URL).")
+@click.option("--names", type=click.Choice(NAMING_STYLES), default="prefixed", show_default=True,
+              help="ImageFolder folders: prefixed with the label id (00_zero, 01_one), so that "
+                   "readers that sort folders keep synthgen's ids; or the plain class names.")
 @handle_errors
-def export(uri: str, fmt: str, dest: str) -> None:
+def export(uri: str, fmt: str, dest: str, names: NamingStyle) -> None:
     """Copy the images of URI into an ImageFolder tree or WebDataset tar shards, then check counts.
+
+    An ImageFolder export also writes classes.json (label id -> class name).
 
     \b
     Examples:
       synthgen export ./out/digits --format imagefolder --output ./digits-imagefolder
       synthgen export s3://bucket/digits --format webdataset --output ./digits-wds
     """
-    done = export_output(uri, fmt, dest)
+    done = export_output(uri, fmt, dest, names=names)
     click.echo(f"exported {done.total} images to {dest} ({fmt}, {len(done.counts)} "
                f"{'folders' if fmt == 'imagefolder' else 'tar files'})")
 

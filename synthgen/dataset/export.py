@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import posixpath
-import re
 import tarfile
 from collections import Counter
 from collections.abc import Callable
@@ -19,13 +18,13 @@ from functools import partial
 from typing import Any
 
 from synthgen.dataset.catalog import Catalog
+from synthgen.dataset.class_folders import CLASSES_FILE, NamingStyle, class_folders, classes_json
 from synthgen.dataset.readers import READABLE_COLUMNS, iter_rows
 from synthgen.errors import UserError
 from synthgen.storage.marker import CommitMarker
 from synthgen.storage.store import Store
 
 FORMATS = ("imagefolder", "webdataset")
-UNLABELED = "unlabeled"
 THREADS = 4
 
 
@@ -43,8 +42,9 @@ class Exported:
 
 
 def export(uri: str, fmt: str, dest: str, storage_options: dict[str, Any] | None = None,
-           dest_options: dict[str, Any] | None = None) -> Exported:
-    """Write every committed sample of `uri` to `dest` in `fmt`; raise if the counts disagree."""
+           dest_options: dict[str, Any] | None = None, names: NamingStyle = "prefixed") -> Exported:
+    """Write every committed sample of `uri` to `dest` in `fmt`; raise if the counts disagree.
+    `names`: ImageFolder folders `00_zero` (sorting in label order) or the plain class names."""
     if fmt not in FORMATS:
         raise UserError("--format", fmt, f"choose one of {', '.join(FORMATS)}")
     catalog = Catalog.open(uri, storage_options)
@@ -52,7 +52,7 @@ def export(uri: str, fmt: str, dest: str, storage_options: dict[str, Any] | None
     _check_empty(target)
     write: Callable[[CommitMarker], Counter[str]]
     if fmt == "imagefolder":
-        folders = folder_names(catalog)
+        folders = folder_names(catalog, names)
         for folder in set(folders.values()):
             target.fs.makedirs(target.path(folder), exist_ok=True)
         write, check = partial(_imagefolder_shard, catalog, target, folders), _count_imagefolder
@@ -65,26 +65,15 @@ def export(uri: str, fmt: str, dest: str, storage_options: dict[str, Any] | None
     if found != dict(written) or sum(found.values()) != catalog.rows:
         raise RuntimeError(f"export to {dest} is incomplete: expected {dict(written)} "
                            f"({catalog.rows} images), found {found}")
+    if fmt == "imagefolder":
+        target.put_json(CLASSES_FILE, classes_json(catalog.class_names))
     return Exported(fmt, dest, dict(sorted(found.items())))
 
 
-def folder_names(catalog: Catalog) -> dict[int, str]:
-    """label -> folder: the class name made safe as a file name; unlabeled rows in `unlabeled`."""
-    folders = {i: _safe(name, i) for i, name in enumerate(catalog.class_names)}
-    if any(e.label < 0 for e in catalog.plan.manifest.entries):
-        folders[-1] = UNLABELED
-    seen: dict[str, int] = {}
-    for label, folder in folders.items():
-        if folder in seen:
-            raise UserError("class name", folder, f"labels {seen[folder]} and {label} would share "
-                            "one folder; rename one class")
-        seen[folder] = label
-    return folders
-
-
-def _safe(name: str, label: int) -> str:
-    text = re.sub(r"[/\\\x00]", "_", name).strip()
-    return text if text not in ("", ".", "..") else f"class-{label}"
+def folder_names(catalog: Catalog, names: NamingStyle = "prefixed") -> dict[int, str]:
+    """label -> folder (dataset/class_folders.py); unlabeled rows in `unlabeled`."""
+    unlabeled = any(e.label < 0 for e in catalog.plan.manifest.entries)
+    return class_folders(catalog.class_names, unlabeled, names)
 
 
 def _check_empty(target: Store) -> None:
