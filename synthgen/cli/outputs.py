@@ -14,9 +14,19 @@ from synthgen.dataset.export import export as export_output
 from synthgen.dataset.preview import PreviewOptions, write_preview
 from synthgen.dataset.show import show as show_output
 from synthgen.dataset.status import job_status
+from synthgen.dataset.verify import pending_shards
 from synthgen.dataset.verify import verify as verify_store
-from synthgen.storage.lock import describe
+from synthgen.storage.lock import current_holder, describe, holder_state
 from synthgen.storage.store import Store
+
+# How `status` reads the job lock's holder (storage/lock.py holder_state).
+LOCK_STATES = {
+    "alive": " (holds the job lock)",
+    "dead": ("; that process is no longer running, so its job lock is stale: a plain `synthgen run` "
+             "of the spec or `synthgen resume {uri}` takes it over"),
+    "silent": ("; it has stopped sending heartbeats, so its job lock is probably stale: if that driver "
+               "is dead, `synthgen resume {uri} --takeover` takes it over"),
+}
 
 
 @click.command()
@@ -40,7 +50,7 @@ def status(uri: str, as_json: bool) -> None:
     for failure in state["failed_shards"]:
         click.echo(f"failed shard {failure['shard']}: {failure['error']}")
     if state["driver"]:
-        click.echo(f"driver: {describe(state['driver'])} (holds the job lock)")
+        click.echo(f"driver: {describe(state['driver'])}{LOCK_STATES[state['driver_state']].format(uri=uri)}")
 
 
 @click.command()
@@ -53,12 +63,22 @@ def verify(uri: str) -> None:
     Example:
       synthgen verify ./out/digits
     """
-    problems = verify_store(Store(uri))
+    store = Store(uri)
+    problems = verify_store(store)
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
         sys.exit(EXIT_FAILED)
-    click.echo(f"ok: every shard of {uri} matches its marker")
+    catalog = Catalog.read(store)
+    pending = pending_shards(catalog)
+    if not pending:
+        click.echo(f"ok: every shard of {uri} matches its marker")
+        return
+    driver = current_holder(store)
+    state = (f"the job is running (driver {describe(driver)})" if driver and holder_state(driver) == "alive"
+             else f"the job is not finished; `synthgen resume {uri}` runs them")
+    click.echo(f"ok: the {len(catalog.markers)} committed shards of {uri} match their markers; "
+               f"{len(pending)} of {catalog.plan.num_shards} shards pending (not committed yet): {state}")
 
 
 @click.command()

@@ -23,6 +23,7 @@ from synthgen.dataset.readers import READABLE_COLUMNS, iter_rows
 from synthgen.errors import UserError
 from synthgen.storage.marker import CommitMarker
 from synthgen.storage.store import Store
+from synthgen.storage.writable import check_writable
 
 FORMATS = ("imagefolder", "webdataset")
 THREADS = 4
@@ -50,6 +51,7 @@ def export(uri: str, fmt: str, dest: str, storage_options: dict[str, Any] | None
     catalog = Catalog.open(uri, storage_options)
     target = Store(dest, dict(dest_options or {}))
     _check_empty(target)
+    check_writable(target, "--output")
     write: Callable[[CommitMarker], Counter[str]]
     if fmt == "imagefolder":
         folders = folder_names(catalog, names)

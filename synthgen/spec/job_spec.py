@@ -124,6 +124,12 @@ class OutputSpec(Strict):
     png_compress_level: int = Field(1, ge=0, le=9)
     storage_options: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("image_format", mode="before")
+    @classmethod
+    def _jpg_is_jpeg(cls, value: Any) -> Any:
+        """`jpg` (the file extension) is read as `jpeg`: the same data, so the same job_id."""
+        return "jpeg" if isinstance(value, str) and value.lower() == "jpg" else value
+
 
 class ComputeSpec(Strict):
     workers: int | Literal["auto"] = "auto"
