@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 DIGITS = str(ROOT / "pipelines/digits.yaml")
@@ -48,9 +50,12 @@ def test_digits_run_prints_no_third_party_notice_but_their_settings_show_them(tm
     assert "Instantiating UNet2DModel" in asked.stderr  # a diffusers load notice, at info
 
 
+@pytest.mark.timeout(1200)  # two embedded Ray starts, slow on a loaded 2-core machine
 def test_ctrl_c_after_the_first_commit_keeps_it_and_prints_the_resume_command(tmp_path: Path) -> None:
+    """100 images in 50 shards of 2, 2 steps each: many quick commits, so the job is mid-way."""
     out = tmp_path / "digits"
-    args = ("run", DIGITS, "--output", str(out), "--set", "classes.count=8", "--set", "output.shard_size=8")
+    args = ("run", DIGITS, "--output", str(out), "--set", "classes.count=10", "--set", "output.shard_size=2",
+            "--set", "sampler.steps=2")
     proc = subprocess.Popen(synthgen_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=user_env(), cwd=ROOT)
     deadline = time.monotonic() + 300
@@ -61,14 +66,15 @@ def test_ctrl_c_after_the_first_commit_keeps_it_and_prints_the_resume_command(tm
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "Aborted!" not in stderr
-    found = re.search(r"interrupted: (\d+)/10 shards \((\d+)/80 images\) are committed at (\S+) and kept; "
+    found = re.search(r"interrupted: (\d+)/50 shards \((\d+)/100 images\) are committed at (\S+) and kept; "
                       r"resume with: (.+)$", stderr, re.MULTILINE)
     assert found, stderr
     committed = len(list((out / "_commits").glob("shard-*.json")))
-    assert 1 <= int(found[1]) == committed < 10 and int(found[2]) == 8 * committed
+    # an actor's shard in flight may still commit while the driver stops: never fewer
+    assert 1 <= int(found[1]) <= committed < 50 and int(found[2]) == 2 * int(found[1])
     assert found[4] == shlex.join(["synthgen", "resume", str(out)])
     resumed = subprocess.run(synthgen_cmd(*shlex.split(found[4])[1:]), capture_output=True, text=True,
                              env=user_env(), timeout=600, cwd=ROOT)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"{committed} committed, {10 - committed} to run" in resumed.stderr
+    assert f"{committed} committed, {50 - committed} to run" in resumed.stderr
     assert (out / "_SUCCESS").exists()
