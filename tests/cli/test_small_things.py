@@ -128,3 +128,15 @@ def test_eval_prints_the_confusion_matrix_and_whole_headers(tmp_path: Path) -> N
         rows = [line.split() for line in lines[start + 2:start + 12]]
         assert [r[0] for r in rows] == list(map(str, range(10)))
         assert sum(int(v) for r in rows for v in r[1:]) == 597  # every real test image, once
+
+
+def test_past_twenty_classes_eval_lists_the_top_confusions() -> None:
+    from synthgen.quality.evaluation import MAX_MATRIX_CLASSES, confusion_lines
+
+    names = [f"class-{i}" for i in range(25)]
+    matrix = [[10 if i == j else 0 for j in range(25)] for i in range(25)]
+    matrix[3][7], matrix[5][1] = 4, 9
+    lines = confusion_lines(names, {"classifier": "SVC()", "confusion_matrix": matrix})
+    assert lines[0] == "most frequent confusions of SVC() (the full matrix: --json):"
+    assert lines[1:] == ["  class-5 -> class-1: 9", "  class-3 -> class-7: 4"]
+    assert len(names) > MAX_MATRIX_CLASSES

@@ -57,12 +57,12 @@ def test_ctrl_c_after_the_first_commit_keeps_it_and_prints_the_resume_command(tm
     args = ("run", DIGITS, "--output", str(out), "--set", "classes.count=10", "--set", "output.shard_size=2",
             "--set", "sampler.steps=2")
     proc = subprocess.Popen(synthgen_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=user_env(), cwd=ROOT)
+                            text=True, env=user_env(), cwd=ROOT, start_new_session=True)
     deadline = time.monotonic() + 300
     while not list((out / "_commits").glob("shard-*.json")) and proc.poll() is None:
         assert time.monotonic() < deadline, "no shard was committed in 300 s"
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "Aborted!" not in stderr
