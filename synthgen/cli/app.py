@@ -13,6 +13,9 @@ import sys
 
 import click
 
+from synthgen import __version__
+from synthgen.run.notices import quiet_notices
+
 # command -> "module:attribute"
 COMMANDS = {
     "plan": "synthgen.cli.runs:plan",
@@ -47,10 +50,11 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Full tracebacks and debug logs.")
-@click.version_option(package_name="synthgen")
+@click.version_option(version=__version__, prog_name="synthgen")
 def main(debug: bool) -> None:
     """synthgen: labeled synthetic image datasets from diffusion models, at cluster scale."""
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                         format="synthgen: %(message)s", stream=sys.stderr)
     for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_notices(debug)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -12,10 +13,13 @@ import click
 from synthgen.errors import JobFailed, UserError
 
 EXIT_USER, EXIT_FAILED = 2, 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as `cat big | head` ends in a shell
 
 
 def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """A user's mistake is one line and exit 2; a runtime failure names its cause, exit 1."""
+    """A user's mistake is one line and exit 2; a runtime failure names its cause, exit 1.
+    Ctrl-C exits 130 with one line; a reader that closed the pipe early (`| head`), 141."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -30,6 +34,12 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except JobFailed as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_FAILED)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            _drop_stdout()
+            sys.exit(EXIT_BROKEN_PIPE)
         except Exception as exc:
             if debug:
                 raise
@@ -38,6 +48,13 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_FAILED)
 
     return wrapper
+
+
+def _drop_stdout() -> None:
+    """The reader is gone: point stdout at /dev/null so that the flush at exit cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 spec_argument = click.argument("spec", type=click.Path(dir_okay=False))

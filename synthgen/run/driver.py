@@ -31,6 +31,7 @@ from synthgen.spec.job_spec import JobSpec
 from synthgen.spec.load import apply_overrides, validate_spec
 from synthgen.spec.manifest import Manifest
 from synthgen.spec.plan import Plan
+from synthgen.spec.spec_diff import plan_diff
 from synthgen.storage.commit import commit_marker
 from synthgen.storage.layout import JOB_FILE, SUCCESS_FILE, failure_path
 from synthgen.storage.lock import JobLock
@@ -189,8 +190,9 @@ def holds_job(prepared: Prepared) -> bool:
     plan = prepared.plan
     if existing.job_id != plan.job_id:
         raise UserError("output.uri", plan.spec.output.uri,
-                        f"holds another job ({existing.job_id}, this one is {plan.job_id}); "
-                        "choose a new output, or `synthgen resume` that URI")
+                        f"holds another job ({existing.job_id}, this one is {plan.job_id}; "
+                        f"{plan_diff(existing.plan, plan)}); choose a new output, or `synthgen resume` "
+                        "that URI")
     return True
 
 

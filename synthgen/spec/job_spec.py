@@ -141,6 +141,12 @@ class OutputSpec(Strict):
     format: Literal["parquet", "webdataset"] = "parquet"  # the data files: Parquet or WebDataset tars
     storage_options: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("image_format", mode="before")
+    @classmethod
+    def _jpg_is_jpeg(cls, value: Any) -> Any:
+        """`jpg` (the file extension) is read as `jpeg`: the same data, so the same job_id."""
+        return "jpeg" if isinstance(value, str) and value.lower() == "jpg" else value
+
     @field_validator("splits")
     @classmethod
     def _fractions(cls, splits: dict[str, float] | None) -> dict[str, float] | None:

@@ -26,6 +26,7 @@ from synthgen.storage.store import Store, json_bytes
 log = logging.getLogger("synthgen")
 
 HEARTBEAT_S = 30.0
+STALE_BEATS = 3  # heartbeats missed before `status` calls a holder on another host silent
 SETTLE_S = 1.0  # wait before reading back an unconditional write, to see a racing writer's
 
 
@@ -169,3 +170,13 @@ def describe(holder: dict[str, Any] | None) -> str:
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(holder.get("started_at", 0))))
     return (f"pid {holder.get('pid')} on host {holder.get('host')}, started {started}, "
             f"last heartbeat {beat:.0f} s ago")
+
+
+def holder_state(holder: dict[str, Any]) -> str:
+    """`dead`: on this host and its process is gone (any run takes the lock over); `silent`: no
+    heartbeat for STALE_BEATS beats (maybe dead: --takeover); else `alive`."""
+    if _provably_dead(holder):
+        return "dead"
+    if time.time() - float(holder.get("heartbeat_at", 0)) > STALE_BEATS * HEARTBEAT_S:
+        return "silent"
+    return "alive"

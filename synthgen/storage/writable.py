@@ -10,8 +10,9 @@ from synthgen.errors import UserError
 from synthgen.storage.store import Store
 
 
-def check_writable(store: Store) -> None:
-    """On local disk, prove the output can be created: a probe file that is removed at once."""
+def check_writable(store: Store, field: str = "output.uri") -> None:
+    """On local disk, prove the output can be created: a probe file that is removed at once.
+    `field` is what the error names: the spec's field, or a command's option."""
     if not store.local:
         return
     root = Path(store.root)
@@ -19,14 +20,14 @@ def check_writable(store: Store) -> None:
     while not existing.exists():
         existing = existing.parent
     if root.exists() and not root.is_dir():
-        raise UserError("output.uri", store.uri, "is a file; give a folder")
+        raise UserError(field, store.uri, "is a file; give a folder")
     if not existing.is_dir():
-        raise UserError("output.uri", store.uri, f"{existing} is a file, not a folder; fix the path")
+        raise UserError(field, store.uri, f"{existing} is a file, not a folder; fix the path")
     try:
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".synthgen-probe-"):
             pass
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        raise UserError("output.uri", store.uri,
+        raise UserError(field, store.uri,
                         f"cannot write under {existing} ({reason}); choose a writable folder"
                         ) from None

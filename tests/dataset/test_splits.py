@@ -53,6 +53,13 @@ def test_open_dataset_data_files_and_eval_take_a_split(split_output: Path) -> No
         synthgen.open_dataset(str(split_output), split="dev")
 
 
+def test_export_takes_a_split(split_output: Path, tmp_path: Path) -> None:
+    from synthgen.dataset.export import ExportOptions, export
+
+    done = export(str(split_output), "imagefolder", str(tmp_path / "test"), ExportOptions(split="test"))
+    assert done.counts == {"00_a": 2, "01_b": 2, "02_c": 2}
+
+
 def test_the_card_lists_each_split_and_the_label_mapping(split_output: Path) -> None:
     card = (split_output / "README.md").read_text()
     assert "| splits | train (48), validation (6), test (6) |" in card
