@@ -54,7 +54,7 @@ def test_readme_and_card_state_the_minimum() -> None:
     readme = (ROOT / "README.md").read_text()
     top = readme.split("\n## ", 1)[0]
     assert f"Python {need} or later" in top and "3.10+" not in readme
-    assert any(f"Python {need} or later" in line for line in _loading("./out/digits"))
+    assert any(f"Python {need} or later" in line for line in _loading("./out/digits", "parquet", ("train",)))
 
 
 def test_the_distribution_name_is_ours_everywhere_and_no_install_line_fetches_another() -> None:
@@ -69,7 +69,7 @@ def test_the_distribution_name_is_ours_everywhere_and_no_install_line_fetches_an
     other = re.compile(r"pip3? install(?:[^\n`&;|]*?\s)?[\"']?synthgen(?![\w-])")  # one command
     texts = {str(p.relative_to(ROOT)): p.read_text() for p in
              [ROOT / "README.md", *(ROOT / "cluster").iterdir(), *(ROOT / ".ci").iterdir()] if p.is_file()}
-    texts["card"] = "\n".join(_loading("./out/digits"))
+    texts["card"] = "\n".join(_loading("./out/digits", "parquet", ("train",)))
     assert {name: other.findall(text) for name, text in texts.items() if other.search(text)} == {}
     assert f"pip install {synthgen.DISTRIBUTION} " in texts["card"]
     readme = texts["README.md"]
