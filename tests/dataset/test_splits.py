@@ -8,6 +8,7 @@ import pytest
 from datasets import DatasetDict, load_dataset
 
 from tests.conftest import tiny_spec
+from tests.helpers.dataset_outputs import run_in_process
 
 SPLITS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 
@@ -15,20 +16,8 @@ SPLITS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 @pytest.fixture(scope="module")
 def split_output(tmp_path_factory: pytest.TempPathFactory, class_model: Path) -> Path:
     """3 classes x 20 in splits 0.8/0.1/0.1 (48/6/6), shards of 5, made by a bare Worker."""
-    from synthgen.dataset.catalog import Catalog
-    from synthgen.run.driver import claim_output, prepare
-    from synthgen.run.finalize import finalize
-    from synthgen.run.worker import Worker
-    from synthgen.spec.load import validate_spec
-
     out = tmp_path_factory.mktemp("split-job") / "out"
-    spec = tiny_spec(class_model, out, classes__count=20, output__splits=SPLITS, sampler__steps=2)
-    prepared = prepare(validate_spec(spec))
-    claim_output(prepared)
-    worker = Worker(prepared.job, threads=1)
-    for index in range(prepared.plan.num_shards):
-        worker.run_shard(index)
-    finalize(Catalog.read(prepared.store))
+    run_in_process(tiny_spec(class_model, out, classes__count=20, output__splits=SPLITS, sampler__steps=2))
     return out
 
 
