@@ -10,7 +10,7 @@ import pyarrow as pa
 from synthgen.dataset.card import dataset_card
 from synthgen.dataset.catalog import Catalog
 from synthgen.dataset.preview import preview_png
-from synthgen.dataset.shard_schema import METADATA_COLUMNS, shard_schema
+from synthgen.dataset.shard_schema import METADATA_COLUMNS, DesignColumns, shard_schema
 from synthgen.storage.layout import CARD_FILE, DATA_DIR, FAILED_DIR, INDEX_FILE, PREVIEW_FILE, SUCCESS_FILE
 from synthgen.storage.parquet import read_parquet, table_bytes
 from synthgen.storage.store import json_bytes
@@ -63,12 +63,13 @@ def remove_orphans(catalog: Catalog, keep: set[str]) -> None:
 def index_table(catalog: Catalog, files: list[str]) -> pa.Table:
     """Every committed sample's metadata and its data file, no image bytes."""
     store = catalog.store
-    columns = ["label", *METADATA_COLUMNS]
+    design = DesignColumns.of(catalog.plan)
+    columns = ["label", *METADATA_COLUMNS, *design.names]
     tables = []
     for rel in files:
         with store.fs.open(store.path(rel), "rb") as f:
             table = read_parquet(f, columns)
         tables.append(table.append_column("file", pa.array([rel] * len(table), pa.string())))
-    schema = shard_schema(catalog.class_names, with_image=False)
+    schema = shard_schema(catalog.class_names, with_image=False, design=design)
     schema = schema.append(pa.field("file", pa.string()))
     return pa.concat_tables([t.cast(schema) for t in tables])

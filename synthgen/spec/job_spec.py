@@ -6,17 +6,45 @@ Unknown fields are errors, and `data_fields` says which fields change the data (
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
+from synthgen.spec.distributions import Choice, Uniform, parse_number, parse_text
 from synthgen.spec.scheduler_names import SCHEDULERS
+
+# What makes a template's prompt differ between classes: it must name one of these.
+CLASS_PLACEHOLDERS = ("name", "synonym", "description", "caption")
+
+# A negative prompt: text, or {choice: [...]} drawn per sample.
+NegativePrompt = Annotated[str | Choice | None, BeforeValidator(parse_text)]
 
 
 class Strict(BaseModel):
     """Unknown fields are errors: a typo must not silently fall back to a default."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    # Fields added after job ids were first pinned: left out of a dump (job.json, job_id) while
+    # they hold their default, so that a spec which does not use them keeps its job_id.
+    LATER: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_unused_later_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for name in self.LATER:
+            if getattr(self, name) == type(self).model_fields[name].get_default(call_default_factory=True):
+                data.pop(name, None)
+        return data
 
 
 class ModelSpec(Strict):
@@ -30,8 +58,8 @@ class ModelSpec(Strict):
 
 class SamplerSpec(Strict):
     scheduler: str = "ddim"
-    steps: int = Field(25, gt=0, le=10_000)
-    guidance_scale: float = Field(2.0, ge=0.0)
+    steps: int | Choice = 25  # or {choice: [...]}: drawn per sample
+    guidance_scale: float | Uniform | Choice = 2.0  # or {uniform: [lo, hi]}, {choice: [...]}
     eta: float = Field(0.0, ge=0.0)
     height: int | None = Field(None, gt=0)
     width: int | None = Field(None, gt=0)
@@ -43,30 +71,62 @@ class SamplerSpec(Strict):
             raise ValueError(f"unknown scheduler; choose one of {', '.join(SCHEDULERS)}")
         return name
 
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _steps(cls, value: Any) -> Any:
+        return parse_number(value, integer=True, limit=10_000)
+
+    @field_validator("guidance_scale", mode="before")
+    @classmethod
+    def _guidance(cls, value: Any) -> Any:
+        return parse_number(value)
+
+
+class CaptionsSpec(Strict):
+    """LLM-written captions: `per_class` per class, generated once and committed to the output."""
+
+    model: str = Field(min_length=1)  # a transformers causal LM: local dir, hub id or fsspec URL
+    revision: str | None = None
+    per_class: int = Field(gt=0, le=100_000)
+    instruction: str = "Write a one-line description of a photo of a {name}."
+    max_new_tokens: int = Field(40, gt=0, le=2048)
+    temperature: float = Field(0.9, gt=0.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    max_chars: int = Field(300, gt=0)  # longer captions are dropped and redrawn
+    max_draws: int = Field(4, ge=1, le=100)  # draws per caption, on average, before the job fails
+
 
 class ClassEntry(Strict):
+    LATER = ("attributes", "description", "synonyms")
     name: str = Field(min_length=1)
     count: int | None = Field(None, gt=0)
     model_label: int | None = Field(None, ge=0)
     prompts: list[str] | None = None
-    negative_prompt: str | None = None
+    negative_prompt: NegativePrompt = None
+    attributes: dict[str, Any] | None = None  # adds to or overrides classes.attributes
+    description: str | None = None
+    synonyms: list[str] | None = None
 
 
 class ClassManifest(Strict):
+    LATER = ("attributes", "attribute_mode", "captions")
     count: int = Field(100, gt=0)
     names: list[str] | None = None
     entries: list[ClassEntry] | None = None
     source: str | None = None
     templates: list[str] | None = None
-    negative_prompt: str | None = None
+    negative_prompt: NegativePrompt = None
     storage_options: dict[str, Any] = Field(default_factory=dict)
+    attributes: dict[str, Any] | str | None = None  # axes: inline, or a file (spec/attributes.py)
+    attribute_mode: Literal["random", "cycle"] = "random"
+    captions: CaptionsSpec | None = None
 
     @field_validator("templates")
     @classmethod
     def _templates_name_the_class(cls, templates: list[str] | None) -> list[str] | None:
-        """A template without {name} would make the same prompt for every class."""
+        """A template naming nothing of its class would make the same prompt for every class."""
         for template in templates or ():
-            if "{name}" not in template:
+            if not any(f"{{{word}}}" in template for word in CLASS_PLACEHOLDERS):
                 raise ValueError(f"template {template!r} has no {{name}}; write e.g. 'a photo of a {{name}}'")
         if templates is not None and not templates:
             raise ValueError("the template list is empty; give at least one, or leave it out")
@@ -84,17 +144,20 @@ class ClassManifest(Strict):
 
 class PromptEntry(Strict):
     prompt: str = Field(min_length=1)
-    negative_prompt: str | None = None
+    negative_prompt: NegativePrompt = None
     label: str | int | None = None
     count: int | None = Field(None, gt=0)
 
 
 class PromptManifest(Strict):
+    LATER = ("attributes", "attribute_mode")
     items: list[PromptEntry] | None = None
     source: str | None = None
     count: int = Field(1, gt=0)
-    negative_prompt: str | None = None
+    negative_prompt: NegativePrompt = None
     storage_options: dict[str, Any] = Field(default_factory=dict)
+    attributes: dict[str, Any] | str | None = None  # axes that prompts name as {axis}
+    attribute_mode: Literal["random", "cycle"] = "random"
 
     @model_validator(mode="before")
     @classmethod

@@ -10,6 +10,7 @@ import bisect
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import accumulate
@@ -18,6 +19,8 @@ from typing import Any
 from synthgen.spec.job_spec import JobSpec, data_fields
 from synthgen.spec.load import validate_spec
 from synthgen.spec.manifest import Manifest, resolve_manifest
+from synthgen.spec.sample_draws import draw_sample
+from synthgen.spec.template_checks import check_placeholders
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,12 @@ class Sample:
     template: str | None
     negative_prompt: str | None
     model_label: int | None
+    # Drawn per sample (spec/sample_draws.py); None on a sample built outside a plan: the
+    # sampler's fixed values then apply.
+    guidance_scale: float | None = None
+    steps: int | None = None
+    attributes: dict[str, str] | None = None  # axis -> value, the axes of the sample's entry
+    caption_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -56,10 +65,13 @@ def sample_seed(job_seed: int, sample_id: int, draw: int = 0) -> int:
 class Plan:
     spec: JobSpec
     manifest: Manifest
+    captions: Mapping[int, tuple[str, ...]] | None = None  # label -> its committed captions
 
     @classmethod
     def build(cls, spec: JobSpec, manifest: Manifest | None = None) -> Plan:
-        return cls(spec=spec, manifest=manifest or resolve_manifest(spec))
+        manifest = manifest or resolve_manifest(spec)
+        check_placeholders(spec, manifest)
+        return cls(spec=spec, manifest=manifest)
 
     def to_json(self) -> dict[str, Any]:
         """The job as data: its spec and resolved manifest (job.json and submit's payload)."""
@@ -104,17 +116,21 @@ class Plan:
         entry_index = bisect.bisect_right(self.offsets, sample_id) - 1
         entry = self.manifest.entries[entry_index]
         k = sample_id - self.offsets[entry_index]
-        prompt = entry.prompts[k % len(entry.prompts)] if entry.prompts else None
-        template = entry.templates[k % len(entry.templates)] if entry.templates else None
+        seed = sample_seed(self.spec.seed, sample_id)
+        drawn = draw_sample(entry, k, seed, self.spec, self.captions)
         return Sample(
             sample_id=sample_id,
-            seed=sample_seed(self.spec.seed, sample_id),
+            seed=seed,
             label=entry.label,
             label_name=entry.label_name,
-            prompt=prompt,
-            template=template or None,
-            negative_prompt=entry.negative_prompt,
+            prompt=drawn.prompt,
+            template=drawn.template,
+            negative_prompt=drawn.negative_prompt,
             model_label=entry.model_label,
+            guidance_scale=drawn.guidance_scale,
+            steps=drawn.steps,
+            attributes=drawn.attributes,
+            caption_id=drawn.caption_id,
         )
 
     def per_class(self, shards: list[Shard] | None = None) -> dict[str, int]:
