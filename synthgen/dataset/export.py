@@ -20,6 +20,7 @@ from typing import Any
 
 from synthgen.dataset.catalog import Catalog
 from synthgen.dataset.readers import READABLE_COLUMNS, iter_rows
+from synthgen.dataset.shard_schema import DesignColumns
 from synthgen.errors import UserError
 from synthgen.storage.marker import CommitMarker
 from synthgen.storage.store import Store
@@ -112,8 +113,9 @@ def _webdataset_shard(catalog: Catalog, target: Store, shard: CommitMarker) -> C
     name = f"shard-{shard.shard:05d}.tar"
     buf = io.BytesIO()
     rows = 0
+    columns = (*READABLE_COLUMNS, *DesignColumns.of(catalog.plan).names)
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for row in iter_rows(catalog.store, shard, READABLE_COLUMNS):
+        for row in iter_rows(catalog.store, shard, columns):
             key = f"{row['sample_id']:09d}"
             meta = {k: v for k, v in row.items() if k != "image"}
             _add(tar, _file_name(row), row["image"]["bytes"])
