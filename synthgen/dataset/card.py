@@ -71,6 +71,7 @@ def dataset_card(catalog: Catalog, index: pa.Table, preview: str | None = None) 
         f"{describe(sampler.guidance_scale)}, eta {sampler.eta}; dtype {spec.model.dtype}"
         + ("; each row's own values are in its `steps`, `guidance_scale` and `negative_prompt`"
            if not isinstance(sampler.guidance_scale, float) or not isinstance(sampler.steps, int) else ""),
+        *_captions_line(plan),
         f"- seeds: job seed {spec.seed}; each image's own seed is in the `seed` column "
         f"(`blake2b(f\"{{job_seed}}:{{sample_id}}\", digest_size=8) >> 1`), and its initial "
         "noise depends on that seed alone",
@@ -85,6 +86,15 @@ def dataset_card(catalog: Catalog, index: pa.Table, preview: str | None = None) 
         *_loading(spec.output.uri),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _captions_line(plan: Plan) -> list[str]:
+    captions = plan.spec.classes.captions if plan.spec.classes else None
+    if captions is None:
+        return []
+    return [f"- captions: {captions.per_class} per class written by `{captions.model}` (temperature "
+            f"{captions.temperature}, top_p {captions.top_p}), committed in `captions/captions.parquet`; "
+            "each row's `caption_id` names the caption its prompt took"]
 
 
 def attribute_section(plan: Plan, index: pa.Table) -> list[str]:
