@@ -34,7 +34,7 @@ def describe(value: Any) -> str:
     if isinstance(value, Choice):
         return "one of " + ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value.choice) \
             + " per sample"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    return str(value)
 
 
 def _form(value: Any) -> tuple[str, Any] | None:
