@@ -121,3 +121,16 @@ def test_table_prints_images_per_second_and_ratios() -> None:
     assert "(b)/(a) = 0.952 (target >= 0.9: met)" in text
     assert "(b)/(c1) = 1.048 (faster)" in text and "(b)/(c2) = 1.905 (faster)" in text
     assert "60.0" in text  # (a)'s images/s
+
+
+def test_sampler_guide_rows_take_guidance_ranges_the_spec_accepts() -> None:
+    from benchmarks import sampler_guide
+    from synthgen.spec.distributions import Choice, Uniform
+    from synthgen.spec.load import validate_spec
+
+    rows = sampler_guide.rows({"scheduler": "dpm++", "steps": 10, "guidance_scale": 1.5}, "", "2",
+                              sampler_guide.RANGES, filtered=False)
+    assert [r.guidance_text for r in rows] == ["2", "uniform [1, 3]", "choice [1, 1.5, 2, 3]"]
+    forms = [validate_spec({"classes": {"names": ["0"]}, "sampler": {"guidance_scale": r.guidance_spec}})
+             .sampler.guidance_scale for r in rows]
+    assert forms == [2.0, Uniform(uniform=(1.0, 3.0)), Choice(choice=(1.0, 1.5, 2.0, 3.0))]

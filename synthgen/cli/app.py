@@ -21,6 +21,7 @@ COMMANDS = {
     "plan": "synthgen.cli.runs:plan",
     "run": "synthgen.cli.runs:run",
     "resume": "synthgen.cli.runs:resume",
+    "captions": "synthgen.cli.runs:captions",
     "status": "synthgen.cli.outputs:status",
     "verify": "synthgen.cli.outputs:verify",
     "preview": "synthgen.cli.outputs:preview",

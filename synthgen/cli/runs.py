@@ -1,4 +1,4 @@
-"""Commands that run a job: plan, run, resume."""
+"""Commands that run a job: plan, run, resume, captions."""
 
 from __future__ import annotations
 
@@ -129,3 +129,24 @@ def resume(uri: str, overrides: tuple[str, ...], address: str | None, takeover: 
     prepared = prepare(spec, manifest)
     with resumable(prepared, address):
         report(run_job(prepared, options))
+
+
+@click.command()
+@spec_argument
+@output_option
+@set_option
+@address_option
+@handle_errors
+def captions(spec: str, output: str | None, overrides: tuple[str, ...], address: str | None) -> None:
+    """Write the captions of SPEC's classes.captions into its output (or show the committed ones),
+    without making images; a later `synthgen run` of SPEC uses them.
+
+    \b
+    Example:
+      synthgen captions pipelines/my-job.yaml --output ./out/my-job
+    """
+    from synthgen.run.captions_job import job_captions  # ray: only for this command
+
+    table = job_captions(prepare(load_spec(spec, overrides, output)), address)
+    for row in table.to_pylist():
+        click.echo(f"{row['label_name']}\t{row['caption_id']}\t{row['caption']}")

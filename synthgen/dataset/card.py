@@ -8,6 +8,7 @@ files (so `load_dataset(<output>)` reads the committed shards and nothing else),
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 import pyarrow as pa
@@ -17,7 +18,8 @@ from synthgen import DISTRIBUTION
 from synthgen.dataset import diversity
 from synthgen.dataset.catalog import Catalog
 from synthgen.dataset.formats import shard_format
-from synthgen.dataset.shard_schema import METADATA_COLUMNS, image_ext
+from synthgen.dataset.shard_schema import METADATA_COLUMNS, DesignColumns, image_ext
+from synthgen.spec.distributions import describe
 from synthgen.spec.plan import Plan
 from synthgen.storage.layout import INDEX_FILE, JOB_FILE
 from synthgen.storage.marker import CommitMarker
@@ -63,6 +65,7 @@ def dataset_card(catalog: Catalog, index: pa.Table, preview: str | None = None) 
         "## Counts per class", "",
         "| class | images |", "|---|---|",
         *[f"| {_cell(name)} | {n} |" for name, n in _counts(index, plan.manifest.class_names)], "",
+        *attribute_section(plan, index),
         *quality_section(plan, catalog.shards, index),
         *labels_section(model.labels),
         "## Generation settings", "",
@@ -70,8 +73,11 @@ def dataset_card(catalog: Catalog, index: pa.Table, preview: str | None = None) 
         + (f", {model.family} adapter" if model.family else ""),
         (f"- model license (check its terms before you use the images): {license_text}" if license_text
          else "- model license: not stated by the model"),
-        f"- sampler: {sampler.scheduler}, {sampler.steps} steps, guidance scale "
-        f"{sampler.guidance_scale}, eta {sampler.eta}; dtype {spec.model.dtype}",
+        f"- sampler: {sampler.scheduler}, {describe(sampler.steps)} steps, guidance scale "
+        f"{describe(sampler.guidance_scale)}, eta {sampler.eta}; dtype {spec.model.dtype}"
+        + ("; each row's own values are in its `steps`, `guidance_scale` and `negative_prompt`"
+           if not isinstance(sampler.guidance_scale, float) or not isinstance(sampler.steps, int) else ""),
+        *_captions_line(plan),
         f"- seeds: job seed {spec.seed}; each image's own seed is in the `seed` column "
         f"(`blake2b(f\"{{job_seed}}:{{sample_id}}\", digest_size=8) >> 1`), and its initial "
         "noise depends on that seed alone",
@@ -80,12 +86,46 @@ def dataset_card(catalog: Catalog, index: pa.Table, preview: str | None = None) 
         f"- the full job spec and manifest are in `{JOB_FILE}`", "",
         "## Columns", "",
         "`image` (bytes and file name), `label` (ClassLabel; -1 when a row has no label), "
-        f"{', '.join(f'`{c}`' for c in METADATA_COLUMNS)}. `{INDEX_FILE}` holds every column "
+        f"{', '.join(f'`{c}`' for c in [*METADATA_COLUMNS, *DesignColumns.of(plan).names])}. "
+        f"`{INDEX_FILE}` holds every column "
         "but the image, plus `file`, the data file of each row.", "",
         *([fmt.card_note, ""] if fmt.card_note else []),
         *_loading(spec.output.uri, fmt.name, plan.split_names),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _captions_line(plan: Plan) -> list[str]:
+    captions = plan.spec.classes.captions if plan.spec.classes else None
+    if captions is None:
+        return []
+    return [f"- captions: {captions.per_class} per class written by `{captions.model}` (temperature "
+            f"{captions.temperature}, top_p {captions.top_p}), committed in `captions/captions.parquet`; "
+            "each row's `caption_id` names the caption its prompt took"]
+
+
+def attribute_section(plan: Plan, index: pa.Table) -> list[str]:
+    """How often each attribute value was drawn, per class (from the index's `attributes`)."""
+    axes = DesignColumns.of(plan).axes
+    if not axes or "attributes" not in index.column_names:
+        return []
+    counts: dict[tuple[str, str], Counter[str]] = {}
+    for name, values in zip(index.column("label_name").to_pylist(), index.column("attributes").to_pylist(),
+                            strict=True):
+        for axis in axes:
+            if values.get(axis) is not None:
+                counts.setdefault((name or "(unlabeled)", axis), Counter())[values[axis]] += 1
+    mode = (plan.spec.classes or plan.spec.prompts).attribute_mode
+    lines = ["## Attributes per class", "",
+             f"Attribute values ({'every combination in turn' if mode == 'cycle' else 'drawn per sample'}; "
+             "each row's are in its `attributes` column), images per value:", "",
+             "| class | axis | values |", "|---|---|---|"]
+    order = {n: i for i, n in enumerate(plan.manifest.class_names)}
+    for (name, axis), counter in sorted(counts.items(), key=lambda kv: (order.get(kv[0][0], 1 << 30),
+                                                                         kv[0][0], axes.index(kv[0][1]))):
+        cells = ", ".join(f"{_cell(v)}: {n}" for v, n in sorted(counter.items(), key=lambda kv: -kv[1]))
+        lines.append(f"| {_cell(name)} | {axis} | {cells} |")
+    return [*lines, ""]
 
 
 def quality_section(plan: Plan, markers: tuple[CommitMarker, ...], index: pa.Table) -> list[str]:
@@ -163,7 +203,7 @@ def _header(catalog: Catalog, rows: int, license_text: str | None) -> dict[str, 
     header["dataset_info"] = {
         "config_name": "default",
         "features": shard_format(plan.spec.output.format).card_features(
-            class_names, image_ext(plan.spec.output.image_format)),
+            class_names, image_ext(plan.spec.output.image_format), DesignColumns.of(plan)),
         "splits": [{"name": name, "num_bytes": sum(m.bytes for m in shards),
                     "num_examples": sum(m.rows for m in shards)} for name, shards in per_split.items()],
         "download_size": num_bytes,

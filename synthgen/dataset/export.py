@@ -18,6 +18,7 @@ from synthgen.dataset.catalog import Catalog
 from synthgen.dataset.class_folders import CLASSES_FILE, NamingStyle, class_folders, classes_json
 from synthgen.dataset.formats.tar import TarSample, sample_spans, tar_bytes
 from synthgen.dataset.readers import READABLE_COLUMNS, iter_rows
+from synthgen.dataset.shard_schema import DesignColumns
 from synthgen.errors import UserError
 from synthgen.storage.marker import CommitMarker
 from synthgen.storage.store import Store
@@ -111,7 +112,8 @@ def _imagefolder_shard(catalog: Catalog, target: Store, folders: dict[int, str],
 def _webdataset_shard(catalog: Catalog, target: Store, shard: CommitMarker) -> Counter[str]:
     """One tar per shard, as the webdataset output format writes them (formats/tar.py)."""
     name = f"shard-{shard.shard:05d}.tar"
-    samples = [TarSample.from_row(row) for row in iter_rows(catalog.store, shard, READABLE_COLUMNS)]
+    columns = (*READABLE_COLUMNS, *DesignColumns.of(catalog.plan).names)
+    samples = [TarSample.from_row(row) for row in iter_rows(catalog.store, shard, columns)]
     target.fs.pipe_file(target.path(name), tar_bytes(samples))
     return Counter({name: len(samples)})
 

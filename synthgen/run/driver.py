@@ -17,10 +17,12 @@ from synthgen.dataset.catalog import Catalog, read_markers
 from synthgen.dataset.job_record import JobRecord, ModelRecord, find_job_record, read_job_record
 from synthgen.dataset.status import job_status
 from synthgen.errors import JobFailed, UserError
+from synthgen.models.caption_source import check_caption_model
 from synthgen.models.info import ModelInfo
 from synthgen.models.registry import inspect_model
 from synthgen.models.sources import Fetch, NotCached
 from synthgen.quality.classifiers import check_filter
+from synthgen.run.captions_phase import ensure_captions, wants_captions
 from synthgen.run.finalize import finalize
 from synthgen.run.job import JobContext, ShardResult
 from synthgen.run.plan_checks import check_plan_against_model, label_table
@@ -78,6 +80,7 @@ def prepare(spec: JobSpec, manifest: Manifest | None = None, fetch: Fetch = "con
     except NotCached:
         info = None
     check_plan_against_model(plan, info)
+    check_caption_model(spec, fetch)
     check_filter(plan)
     store = Store(spec.output.uri, spec.output.storage_options)
     check_writable(store)
@@ -126,6 +129,9 @@ def _run_locked(prepared: Prepared, options: RunOptions, lock: JobLock) -> dict[
         return job_status(Catalog.read(store))
     markers = read_markers(store)
     pending = [i for i in range(plan.num_shards) if i not in markers]
+    captions = None
+    if wants_captions(plan):  # the first phase: written once, then read by every run
+        captions = ensure_captions(prepared.job, store, lambda: connect_ray(options.address))
     log.info("job %s: %d samples in %d shards, %d committed, %d to run", plan.job_id,
              plan.total, plan.num_shards, len(markers), len(pending))
     failed: dict[int, str] = {}
@@ -143,7 +149,7 @@ def _run_locked(prepared: Prepared, options: RunOptions, lock: JobLock) -> dict[
                             on_failed=on_failed, on_retry=progress.retried,
                             on_worker_done=progress.worker_done,
                             commit=lambda result: commit_by_driver(store, result))
-            job = replace(prepared.job, driver_commits=not store.conditional)
+            job = replace(prepared.job, driver_commits=not store.conditional, captions=captions)
             failed = Executor(job, events).run(pending).failed
     if failed:
         lines = "; ".join(f"shard {i}: {e}" for i, e in sorted(failed.items()))

@@ -11,7 +11,7 @@ from synthgen.dataset.card import dataset_card
 from synthgen.dataset.catalog import Catalog
 from synthgen.dataset.formats import format_of
 from synthgen.dataset.preview import preview_png
-from synthgen.dataset.shard_schema import METADATA_COLUMNS, shard_schema
+from synthgen.dataset.shard_schema import METADATA_COLUMNS, DesignColumns, shard_schema
 from synthgen.storage.layout import (
     CARD_FILE,
     DATA_DIR,
@@ -73,12 +73,13 @@ def remove_orphans(catalog: Catalog, keep: set[str]) -> None:
 def index_table(catalog: Catalog, files: list[str]) -> pa.Table:
     """Every committed sample's metadata and its data file, no image bytes."""
     store = catalog.store
-    columns = ["label", *METADATA_COLUMNS]
+    design = DesignColumns.of(catalog.plan)
+    columns = ["label", *METADATA_COLUMNS, *design.names]
     tables = []
     for rel in files:
         with store.fs.open(store.path(rel), "rb") as f:
             table = format_of(rel).read_table(f, columns)
         tables.append(table.append_column("file", pa.array([rel] * len(table), pa.string())))
-    schema = shard_schema(catalog.class_names, with_image=False)
+    schema = shard_schema(catalog.class_names, with_image=False, design=design)
     schema = schema.append(pa.field("file", pa.string()))
     return pa.concat_tables([t.cast(schema) for t in tables])

@@ -5,6 +5,7 @@ Small, picklable and free of torch: the driver imports it without paying for tor
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from synthgen.spec.job_spec import JobSpec
@@ -24,10 +25,11 @@ class JobContext:
     spec: JobSpec
     manifest: Manifest
     driver_commits: bool = False
+    captions: Mapping[int, tuple[str, ...]] | None = None  # the committed captions (classes.captions)
 
     @property
     def plan(self) -> Plan:
-        return Plan(spec=self.spec, manifest=self.manifest)
+        return Plan(spec=self.spec, manifest=self.manifest, captions=self.captions)
 
 
 @dataclass(frozen=True)

@@ -46,14 +46,16 @@ def _check_size(plan: Plan, info: ModelInfo) -> None:
 
 def _check_prompts(plan: Plan, info: ModelInfo) -> None:
     """A text-to-image model needs a prompt for every sample, and may refuse negative prompts."""
+    captions = plan.spec.classes is not None and plan.spec.classes.captions is not None
     for i, entry in enumerate(plan.manifest.entries):
-        if not entry.prompts:
+        if not entry.prompts and not captions:  # with captions, a caption is the prompt
             raise UserError("classes.templates", None,
                             f"class {entry.label_name!r} has no prompt and this is a text-to-image "
                             "model; add templates such as 'a photo of a {name}', or prompts per class")
-        if entry.negative_prompt and not info.negative_prompts:
+        negative = entry.negative_prompt or list(entry.negative_prompts)
+        if negative and not info.negative_prompts:
             section = "classes" if plan.spec.classes else "prompts"
-            raise UserError(f"{section}[{i}].negative_prompt", entry.negative_prompt,
+            raise UserError(f"{section}[{i}].negative_prompt", negative,
                             f"{info.pipeline or 'this model'} takes no negative prompt; remove it")
 
 

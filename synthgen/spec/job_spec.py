@@ -7,10 +7,18 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
+from synthgen.spec.distributions import Choice, Uniform, parse_number, parse_text
 from synthgen.spec.scheduler_names import SCHEDULERS
 
 SPLIT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -23,11 +31,22 @@ def ordered_splits(splits: dict[str, float]) -> dict[str, float]:
     rank = {name: i for i, name in enumerate(KNOWN_SPLITS)}
     return {name: splits[name] for name in sorted(splits, key=lambda n: (rank.get(n, len(rank)), n))}
 
+# What makes a template's prompt differ between classes: it must name one of these.
+CLASS_PLACEHOLDERS = ("name", "synonym", "description", "caption")
+
+# A negative prompt: text, or {choice: [...]} drawn per sample.
+NegativePrompt = Annotated[str | Choice | None, BeforeValidator(parse_text)]
+
 
 class Strict(BaseModel):
     """Unknown fields are errors: a typo must not silently fall back to a default."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    # Fields added after outputs existed -> the value (as dumped to JSON) that makes the data
+    # those outputs have: left out of job_id while they hold it (data_fields), so a spec that
+    # does not use a newer field keeps its job_id, and an older output resumes with it set.
+    SAME_DATA_AS_BEFORE: ClassVar[dict[str, Any]] = {}
 
 
 class ModelSpec(Strict):
@@ -41,8 +60,8 @@ class ModelSpec(Strict):
 
 class SamplerSpec(Strict):
     scheduler: str = "ddim"
-    steps: int = Field(25, gt=0, le=10_000)
-    guidance_scale: float = Field(2.0, ge=0.0)
+    steps: int | Choice = 25  # or {choice: [...]}: drawn per sample
+    guidance_scale: float | Uniform | Choice = 2.0  # or {uniform: [lo, hi]}, {choice: [...]}
     eta: float = Field(0.0, ge=0.0)
     height: int | None = Field(None, gt=0)
     width: int | None = Field(None, gt=0)
@@ -54,33 +73,66 @@ class SamplerSpec(Strict):
             raise ValueError(f"unknown scheduler; choose one of {', '.join(SCHEDULERS)}")
         return name
 
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _steps(cls, value: Any) -> Any:
+        return parse_number(value, integer=True, limit=10_000)
+
+    @field_validator("guidance_scale", mode="before")
+    @classmethod
+    def _guidance(cls, value: Any) -> Any:
+        return parse_number(value)
+
+
+class CaptionsSpec(Strict):
+    """LLM-written captions: `per_class` per class, generated once and committed to the output."""
+
+    model: str = Field(min_length=1)  # a transformers causal LM: local dir, hub id or fsspec URL
+    revision: str | None = None
+    per_class: int = Field(gt=0, le=100_000)
+    instruction: str = "Write a one-line description of a photo of a {name}."
+    max_new_tokens: int = Field(40, gt=0, le=2048)
+    temperature: float = Field(0.9, gt=0.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    max_chars: int = Field(300, gt=0)  # longer captions are dropped and redrawn
+    max_draws: int = Field(4, ge=1, le=100)  # draws per caption, on average, before the job fails
+
 
 class ClassEntry(Strict):
+    SAME_DATA_AS_BEFORE = {"attributes": None, "description": None, "synonyms": None}
     name: str = Field(min_length=1)
     count: int | None = Field(None, gt=0)
     model_label: int | None = Field(None, ge=0)
     prompts: list[str] | None = None
-    negative_prompt: str | None = None
+    negative_prompt: NegativePrompt = None
+    attributes: dict[str, Any] | None = None  # adds to or overrides classes.attributes
+    description: str | None = None
+    synonyms: list[str] | None = None
 
 
 class ClassManifest(Strict):
+    SAME_DATA_AS_BEFORE = {"attributes": None, "attribute_mode": "random", "captions": None,
+                           "label_mapping": "name"}
     count: int = Field(100, gt=0)
     names: list[str] | None = None
     entries: list[ClassEntry] | None = None
     source: str | None = None
     templates: list[str] | None = None
-    negative_prompt: str | None = None
+    negative_prompt: NegativePrompt = None
     # How a class-conditional model's class ids are found: by name (entry.model_label, else the
     # model's id2label), or by position (label 0 -> class id 0, ...), which must be asked for.
     label_mapping: Literal["name", "position"] = "name"
     storage_options: dict[str, Any] = Field(default_factory=dict)
+    attributes: dict[str, Any] | str | None = None  # axes: inline, or a file (spec/attributes.py)
+    attribute_mode: Literal["random", "cycle"] = "random"
+    captions: CaptionsSpec | None = None
 
     @field_validator("templates")
     @classmethod
     def _templates_name_the_class(cls, templates: list[str] | None) -> list[str] | None:
-        """A template without {name} would make the same prompt for every class."""
+        """A template naming nothing of its class would make the same prompt for every class."""
         for template in templates or ():
-            if "{name}" not in template:
+            if not any(f"{{{word}}}" in template for word in CLASS_PLACEHOLDERS):
                 raise ValueError(f"template {template!r} has no {{name}}; write e.g. 'a photo of a {{name}}'")
         if templates is not None and not templates:
             raise ValueError("the template list is empty; give at least one, or leave it out")
@@ -98,17 +150,20 @@ class ClassManifest(Strict):
 
 class PromptEntry(Strict):
     prompt: str = Field(min_length=1)
-    negative_prompt: str | None = None
+    negative_prompt: NegativePrompt = None
     label: str | int | None = None
     count: int | None = Field(None, gt=0)
 
 
 class PromptManifest(Strict):
+    SAME_DATA_AS_BEFORE = {"attributes": None, "attribute_mode": "random"}
     items: list[PromptEntry] | None = None
     source: str | None = None
     count: int = Field(1, gt=0)
-    negative_prompt: str | None = None
+    negative_prompt: NegativePrompt = None
     storage_options: dict[str, Any] = Field(default_factory=dict)
+    attributes: dict[str, Any] | str | None = None  # axes that prompts name as {axis}
+    attribute_mode: Literal["random", "cycle"] = "random"
 
     @model_validator(mode="before")
     @classmethod
@@ -131,6 +186,7 @@ class PromptManifest(Strict):
 
 
 class OutputSpec(Strict):
+    SAME_DATA_AS_BEFORE = {"order": "by_class", "splits": None, "format": "parquet"}
     uri: str = "./out/digits"
     image_format: Literal["png", "jpeg", "webp"] = "png"
     shard_size: int = Field(500, gt=0)
@@ -229,18 +285,9 @@ EXECUTION_ONLY = {
 }
 
 
-# Fields added after outputs existed, left out of job_id while they hold the value that makes the
-# data those outputs have: such an output keeps its job_id, and resumes, with that value set.
-SAME_DATA_AS_BEFORE = {
-    ("output", "order"): "by_class",
-    ("output", "splits"): None,
-    ("output", "format"): "parquet",
-    ("classes", "label_mapping"): "name",
-}
-
-
 def data_fields(spec: JobSpec) -> dict[str, Any]:
-    """The spec minus execution-only fields: what job_id fingerprints."""
+    """The spec minus execution-only fields and newer fields at their same-data value: what
+    job_id fingerprints."""
     data = copy.deepcopy(spec.model_dump(mode="json"))
     for section, keys in EXECUTION_ONLY.items():
         if keys is None:
@@ -248,7 +295,20 @@ def data_fields(spec: JobSpec) -> dict[str, Any]:
         elif isinstance(data.get(section), dict):
             for key in keys:
                 data[section].pop(key, None)
-    for (section, key), value in SAME_DATA_AS_BEFORE.items():
-        if isinstance(data.get(section), dict) and data[section].get(key, value) == value:
-            data[section].pop(key, None)
+    _drop_same_data(spec, data)
     return data
+
+
+def _drop_same_data(model: BaseModel, data: dict[str, Any]) -> None:
+    """Remove, at every depth, the fields that hold their SAME_DATA_AS_BEFORE value."""
+    same = getattr(type(model), "SAME_DATA_AS_BEFORE", {})
+    for name in list(data):
+        value = getattr(model, name, None)
+        if name in same and data[name] == same[name]:
+            del data[name]
+        elif isinstance(value, BaseModel) and isinstance(data[name], dict):
+            _drop_same_data(value, data[name])
+        elif isinstance(value, list) and isinstance(data[name], list):
+            for item, dumped in zip(value, data[name], strict=True):
+                if isinstance(item, BaseModel) and isinstance(dumped, dict):
+                    _drop_same_data(item, dumped)

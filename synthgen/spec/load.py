@@ -80,16 +80,19 @@ def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
 
 def _anchor_paths(data: dict[str, Any], base: Path) -> None:
     """Local manifest and model paths are relative to the spec's folder, like an include."""
+    classes = data.get("classes")
+    nested = {"captions": classes.get("captions")} if isinstance(classes, dict) else {}
     for section, key in (("classes", "source"), ("prompts", "source"), ("model", "source"),
-                         ("filter", "classifier")):
-        node = data.get(section)
+                         ("filter", "classifier"), ("classes", "attributes"), ("prompts", "attributes"),
+                         ("captions", "model")):
+        node = nested[section] if section in nested else data.get(section)
         if not isinstance(node, dict) or not isinstance(node.get(key), str):
             continue
         value = node[key]
         if "://" in value or value.startswith("builtin:") or Path(value).is_absolute():
             continue
         candidate = base / value
-        if candidate.exists() or section not in ("model", "filter"):
+        if candidate.exists() or section not in ("model", "filter", "captions"):
             node[key] = str(candidate.resolve())
 
 

@@ -19,6 +19,8 @@ DATA_DIR = "data"
 LOGS_DIR = "_logs"
 LOCK_FILE = "_lock.json"
 PROBE_DIR = "_probe"
+CAPTIONS_FILE = "captions/captions.parquet"  # classes.captions, written once by the first run
+CAPTIONS_MARKER = f"{COMMITS_DIR}/captions.json"  # its commit marker, created only if absent
 
 _RECORD_NAME = re.compile(r"shard-(\d{5,})\.json")
 DATA_SUFFIXES = (".parquet", ".tar")  # the output formats' data files (dataset/formats)

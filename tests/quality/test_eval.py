@@ -69,7 +69,7 @@ def test_shuffled_labels_score_near_chance(tmp_path: Path) -> None:
     names = tuple(str(d) for d in range(10))
     rows = [ShardRow(Sample(i, 0, int(y), names[y], None, None, None, None), png_bytes(image), 8, 8)
             for i, (y, image) in enumerate(zip(shuffled, images, strict=True))]
-    prov = Provenance("job", "real", "x", "none", 0, 1.0, "png")
+    prov = Provenance("job", "real", "x", "none", "png")
     (tmp_path / "data").mkdir()
     pq.write_table(shard_table(rows, prov, names), tmp_path / "data" / "shard-00000.parquet")
     report = evaluate(EvalConfig(str(tmp_path), "builtin:digits"))
