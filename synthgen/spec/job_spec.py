@@ -5,7 +5,6 @@ Unknown fields are errors, and `data_fields` says which fields change the data (
 
 from __future__ import annotations
 
-import copy
 import re
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -272,43 +271,3 @@ class JobSpec(Strict):
         if (self.classes is None) == (self.prompts is None):
             raise ValueError("give exactly one of classes (a class manifest) or prompts")
         return self
-
-
-# Fields that change how a job runs but never the data it produces: left out of job_id.
-EXECUTION_ONLY = {
-    "compute": None,
-    "output": {"uri", "storage_options"},
-    "model": {"device", "storage_options"},
-    "classes": {"storage_options"},
-    "prompts": {"storage_options"},
-    "name": None,
-}
-
-
-def data_fields(spec: JobSpec) -> dict[str, Any]:
-    """The spec minus execution-only fields and newer fields at their same-data value: what
-    job_id fingerprints."""
-    data = copy.deepcopy(spec.model_dump(mode="json"))
-    for section, keys in EXECUTION_ONLY.items():
-        if keys is None:
-            data.pop(section, None)
-        elif isinstance(data.get(section), dict):
-            for key in keys:
-                data[section].pop(key, None)
-    _drop_same_data(spec, data)
-    return data
-
-
-def _drop_same_data(model: BaseModel, data: dict[str, Any]) -> None:
-    """Remove, at every depth, the fields that hold their SAME_DATA_AS_BEFORE value."""
-    same = getattr(type(model), "SAME_DATA_AS_BEFORE", {})
-    for name in list(data):
-        value = getattr(model, name, None)
-        if name in same and data[name] == same[name]:
-            del data[name]
-        elif isinstance(value, BaseModel) and isinstance(data[name], dict):
-            _drop_same_data(value, data[name])
-        elif isinstance(value, list) and isinstance(data[name], list):
-            for item, dumped in zip(value, data[name], strict=True):
-                if isinstance(item, BaseModel) and isinstance(dumped, dict):
-                    _drop_same_data(item, dumped)

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from synthgen.errors import UserError
-from synthgen.spec.job_spec import JobSpec, data_fields, ordered_splits
+from synthgen.spec.fingerprint import data_fields
+from synthgen.spec.job_spec import JobSpec, ordered_splits
 from synthgen.spec.load import validate_spec
 from synthgen.spec.manifest import Entry, Manifest, resolve_manifest
 from synthgen.spec.sample_draws import draw_sample

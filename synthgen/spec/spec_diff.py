@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from synthgen.spec.job_spec import data_fields
+from synthgen.spec.fingerprint import data_fields
 from synthgen.spec.plan import Plan
 from synthgen.storage.redact import redact_options
 

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from synthgen.cli import main
 from synthgen.errors import UserError
+from synthgen.spec.fingerprint import data_fields
 from synthgen.spec.load import validate_spec
 from synthgen.spec.plan import Plan, sample_seed
 from synthgen.spec.sample_draws import unit
@@ -122,7 +123,7 @@ def test_prompt_manifests_use_axes() -> None:
 
 def test_plain_specs_keep_their_job_id_and_new_fields_change_it() -> None:
     base = plan_of()
-    assert "attributes" not in json.dumps(base.to_json())
+    assert "attributes" not in json.dumps(data_fields(base.spec))  # job.json keeps every field
     assert plan_of(sampler={"guidance_scale": {"uniform": [1, 3]}}).job_id != base.job_id
     assert plan_of(classes={"names": ["cat", "dog"], "count": 40, "attributes": AXES,
                             "templates": ["a {name} {background}"]}).job_id != base.job_id
