@@ -134,4 +134,4 @@ def test_tuned_contender_uses_the_workers_allocator_settings() -> None:
 
     names = {M_MMAP_THRESHOLD: "MALLOC_MMAP_THRESHOLD_", M_TRIM_THRESHOLD: "MALLOC_TRIM_THRESHOLD_",
              M_TOP_PAD: "MALLOC_TOP_PAD_"}
-    assert TUNED_MALLOC == {names[param]: str(value) for param, value in SETTINGS}
+    assert {names[param]: str(value) for param, value in SETTINGS} == TUNED_MALLOC
