@@ -58,7 +58,7 @@ def cpu_workers(job: JobContext, cluster: dict[str, float]) -> tuple[int, str]:
     """workers=auto without GPUs: one single-threaded actor per core (or per cpus_per_worker
     cores), as many as memory holds. Independent processes never wait on each other, while one
     process's threads meet at a barrier after every op: on the benchmark job two 1-thread actors
-    made 1.26x the images of one 2-thread actor, the built-in digits model 1.1x (BENCHMARKS.md).
+    made 1.26x the images of one 2-thread actor while generating (BENCHMARKS.md).
     One thread per actor also makes the bits the same on any number of cores (README). Where
     the weights' size is unknown (a hub model not yet on this machine): one actor on all cores."""
     threads = job.spec.compute.cpus_per_worker
