@@ -13,6 +13,7 @@ from synthgen.models.sample_values import by_steps
 if TYPE_CHECKING:
     import torch
 
+    from synthgen.models.runtime import Precision
     from synthgen.spec.job_spec import SamplerSpec
     from synthgen.spec.plan import Sample
 
@@ -23,6 +24,7 @@ class Adapter:
     info: ModelInfo
     device: torch.device
     dtype: torch.dtype
+    precision: Precision  # set by registry.load_adapter
 
     def latent_shape(self, sampler: SamplerSpec) -> tuple[int, int, int]:
         """(channels, height, width) of the initial noise for one sample."""

@@ -16,7 +16,7 @@ from synthgen.models.adapter import Adapter
 from synthgen.models.configs import read_json
 from synthgen.models.families import dit, pipeline, sd, unet
 from synthgen.models.info import ModelInfo
-from synthgen.models.runtime import pick_device, pick_dtype
+from synthgen.models.runtime import pick_device, pick_precision
 from synthgen.models.sources import Fetch, resolve_source
 from synthgen.spec.job_spec import ModelSpec
 
@@ -43,11 +43,17 @@ def inspect_model(spec: ModelSpec, fetch: Fetch = "all") -> ModelInfo:
 
 
 def load_adapter(info: ModelInfo, spec: ModelSpec) -> Adapter:
-    """Load the weights once, onto the device this process should use."""
+    """Load the weights once, onto the device this process should use, in the precision the
+    spec asks for there: with bf16 autocast (a CPU with bf16 kernels) every `generate` call,
+    whoever makes it, runs inside the precision's context."""
     device = pick_device(spec.device)
-    dtype = pick_dtype(spec.dtype, device)
+    precision = pick_precision(spec.dtype, device)
     module = importlib.import_module(FAMILIES[info.family][1])  # torch and diffusers: workers only
-    return module.ADAPTER(info, device, dtype)
+    adapter = module.ADAPTER(info, device, precision.weights)
+    adapter.precision = precision
+    if precision.autocast is not None:
+        adapter.generate = precision.around(adapter.generate, device)  # type: ignore[method-assign]
+    return adapter
 
 
 def detect_family(path: Path, source: str) -> str:

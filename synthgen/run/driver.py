@@ -20,6 +20,7 @@ from synthgen.errors import JobFailed, UserError
 from synthgen.models.caption_source import check_caption_model
 from synthgen.models.info import ModelInfo
 from synthgen.models.registry import inspect_model
+from synthgen.models.runtime import resolve_dtype, weights_bytes
 from synthgen.models.sources import Fetch, NotCached
 from synthgen.quality.classifiers import check_filter
 from synthgen.run.captions_phase import ensure_captions, wants_captions
@@ -53,7 +54,8 @@ class Prepared:
 
     @property
     def job(self) -> JobContext:
-        return JobContext(spec=self.plan.spec, manifest=self.plan.manifest)
+        return JobContext(spec=self.plan.spec, manifest=self.plan.manifest,
+                          model_bytes=weights_bytes(self.info.path) if self.info else None)
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def prepare(spec: JobSpec, manifest: Manifest | None = None, fetch: Fetch = "con
     The driver fetches a remote model's configs (never its weights); `synthgen plan` passes
     fetch="cached" and then checks what it can when the model is not on this machine.
     """
-    plan = Plan.build(spec, manifest)
+    plan = Plan.build(pin_dtype(spec), manifest)
     try:
         info: ModelInfo | None = inspect_model(spec.model, fetch)
     except NotCached:
@@ -85,6 +87,15 @@ def prepare(spec: JobSpec, manifest: Manifest | None = None, fetch: Fetch = "con
     store = Store(spec.output.uri, spec.output.storage_options)
     check_writable(store)
     return Prepared(plan, info, store)
+
+
+def pin_dtype(spec: JobSpec) -> JobSpec:
+    """`model.dtype: auto` as the dtype it resolves to here: the resolved dtype is what changes
+    the data, so it is what job.json, job_id and the card hold (a resume reads it back)."""
+    dtype = resolve_dtype(spec.model.dtype, spec.model.device)
+    if dtype == spec.model.dtype:
+        return spec
+    return spec.model_copy(update={"model": spec.model.model_copy(update={"dtype": dtype})})
 
 
 def load_job(uri: str, overrides: tuple[str, ...] = (), storage_options: dict | None = None
@@ -118,7 +129,7 @@ def run_job(prepared: Prepared, options: RunOptions | None = None) -> dict[str, 
 def _run_locked(prepared: Prepared, options: RunOptions, lock: JobLock) -> dict[str, Any]:
     # ray only once there is something to run: `synthgen plan` never pays for it
     from synthgen.run.executor import Events, Executor
-    from synthgen.run.pool import connect_ray
+    from synthgen.run.pool import connect_ray, stopping_ray
 
     store, plan = prepared.store, prepared.plan
     resumed = claim_output(prepared)
@@ -135,8 +146,9 @@ def _run_locked(prepared: Prepared, options: RunOptions, lock: JobLock) -> dict[
     log.info("job %s: %d samples in %d shards, %d committed, %d to run", plan.job_id,
              plan.total, plan.num_shards, len(markers), len(pending))
     failed: dict[int, str] = {}
+    started_ray = False
     if pending:
-        connect_ray(options.address)
+        started_ray = connect_ray(options.address)
         done = sum(m.rows for m in markers.values())
         with Progress(total=plan.total, done=done, shards_total=plan.num_shards,
                       shards_done=len(markers), per_worker=options.per_worker) as progress:
@@ -151,14 +163,15 @@ def _run_locked(prepared: Prepared, options: RunOptions, lock: JobLock) -> dict[
                             commit=lambda result: commit_by_driver(store, result))
             job = replace(prepared.job, driver_commits=not store.conditional, captions=captions)
             failed = Executor(job, events).run(pending).failed
-    if failed:
-        lines = "; ".join(f"shard {i}: {e}" for i, e in sorted(failed.items()))
-        raise JobFailed(f"{len(failed)} shard(s) failed: {lines}. "
-                        f"Run `synthgen resume {plan.spec.output.uri}` to retry them.")
-    lock.check()
-    catalog = Catalog.read(store)  # every shard committed: finalize and the status read it once
-    finalize(catalog)
-    return job_status(catalog)
+    with stopping_ray(started_ray):
+        if failed:
+            lines = "; ".join(f"shard {i}: {e}" for i, e in sorted(failed.items()))
+            raise JobFailed(f"{len(failed)} shard(s) failed: {lines}. "
+                            f"Run `synthgen resume {plan.spec.output.uri}` to retry them.")
+        lock.check()
+        catalog = Catalog.read(store)  # every shard committed: finalize and the status read it once
+        finalize(catalog)
+        return job_status(catalog)
 
 
 def commit_by_driver(store: Store, result: ShardResult) -> ShardResult:

@@ -93,8 +93,8 @@ class Executor:
         queue: deque[int] = deque(shards)
         attempts: dict[int, int] = dict.fromkeys(shards, 0)
         actors = Actors()
-        log.info("%d shards on %d actors (%.0f CPU, %.2g GPU each)", len(shards),
-                 min(self.target, len(shards)), self.pool.cpus, self.pool.gpus)
+        log.info("%d shards on %d actors (%.0f CPU, %.2g GPU each; %s)", len(shards),
+                 min(self.target, len(shards)), self.pool.cpus, self.pool.gpus, self.pool.why)
         try:
             while queue or actors.busy:
                 self._top_up(actors, len(queue) + len(actors.busy))

@@ -19,13 +19,15 @@ class JobContext:
     """Everything a worker needs, small and picklable: no filesystem, no model.
 
     `driver_commits`: the store ignores create-only writes, so workers put data files only and
-    the driver, alone under the job lock, writes the markers.
+    the driver, alone under the job lock, writes the markers. `model_bytes`: the size of the
+    model's weights where the driver has them (how many CPU actors fit in memory).
     """
 
     spec: JobSpec
     manifest: Manifest
     driver_commits: bool = False
     captions: Mapping[int, tuple[str, ...]] | None = None  # the committed captions (classes.captions)
+    model_bytes: int | None = None
 
     @property
     def plan(self) -> Plan:

@@ -51,7 +51,7 @@ class Strict(BaseModel):
 class ModelSpec(Strict):
     source: str = "builtin:digits"
     revision: str | None = None
-    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    dtype: Literal["float32", "float16", "bfloat16", "auto"] = "float32"  # auto: resolved by the driver
     device: Literal["auto", "cpu", "cuda"] = "auto"
     adapter: str | None = None
     storage_options: dict[str, Any] = Field(default_factory=dict)
