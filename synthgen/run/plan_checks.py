@@ -66,7 +66,7 @@ def _check_labels(plan: Plan, info: ModelInfo) -> None:
         class_id, _ = info.class_id(plan.model_label(entry), entry.label_name, entry.label)
         if class_id is None:
             raise UserError(f"{section}[{i}].name", entry.label_name,
-                            f"not a class name this model knows (its names: {_known_names(info)}); "
+                            f"not a class name in this model's id2label (its names: {_known_names(info)}); "
                             "use one of them, set model_label (its class id) per entry, or set "
                             "classes.label_mapping: position to map classes by position")
         if not 0 <= class_id < limit or class_id == info.null_class:

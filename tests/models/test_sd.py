@@ -36,7 +36,8 @@ def sd_spec(model: Path, out: Path, **sections: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "name": "tiny-sd", "seed": 0, "model": {"source": str(model)},
         "sampler": {"scheduler": "ddim", "steps": 2, "guidance_scale": 3.0},
-        "output": {"uri": str(out), "shard_size": 4}, "compute": {"batch_size": 4, "workers": 1},
+        "output": {"uri": str(out), "shard_size": 4, "order": "by_class"},
+        "compute": {"batch_size": 4, "workers": 1},
     }
     spec.update(sections)
     return spec

@@ -123,7 +123,8 @@ def filtered_output(tmp_path_factory: pytest.TempPathFactory, class_model: Path,
     """3 classes x 7 images by the real `synthgen run`, filtered by a TorchScript classifier."""
     root = tmp_path_factory.mktemp("filtered")
     classifier = tiny_models.linear_classifier(root / "classifier")
-    spec = tiny_spec(class_model, root / "out", filter={"classifier": str(classifier), "max_draws": 40})
+    spec = tiny_spec(class_model, root / "out", filter={"classifier": str(classifier), "max_draws": 40},
+                     output__order="by_class")
     run = synthgen("run", str(write_spec(root / "spec.yaml", spec)), address=ray_address)
     assert run.returncode == 0, run.stderr
     return root / "out"

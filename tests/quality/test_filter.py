@@ -55,7 +55,7 @@ def always_a(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def filtered_worker(model: Path, out: Path, classifier: Path | str, **changes) -> Worker:
-    spec = tiny_spec(model, out, filter={"classifier": str(classifier), **changes})
+    spec = tiny_spec(model, out, filter={"classifier": str(classifier), **changes}, output__order="by_class")
     prepared = prepare(validate_spec(spec))
     claim_output(prepared)
     return Worker(prepared.job, threads=1)
@@ -234,7 +234,7 @@ def test_attempt_cap_fails_the_shard_naming_sample_and_class(tmp_path: Path, cla
 
 
 def test_without_a_filter_the_filter_columns_are_null(tmp_path: Path, class_model: Path) -> None:
-    prepared = prepare(validate_spec(tiny_spec(class_model, tmp_path / "out")))
+    prepared = prepare(validate_spec(tiny_spec(class_model, tmp_path / "out", output__order="by_class")))
     worker = Worker(prepared.job, threads=1)
     worker.run_shard(0)
     table = rows(worker, 0)
