@@ -13,8 +13,8 @@ from typing import Any
 
 from synthgen.dataset.job_record import JobRecord, read_job_record
 from synthgen.spec.plan import Plan
-from synthgen.storage.layout import COMMITS_DIR, FAILED_DIR, shard_index
 from synthgen.storage.marker import CommitMarker
+from synthgen.storage.records import Problem, read_failure_records, read_marker_records
 from synthgen.storage.store import Store
 
 
@@ -23,10 +23,17 @@ class Catalog:
     store: Store
     record: JobRecord
     markers: dict[int, CommitMarker]
+    problems: tuple[Problem, ...] = ()  # stray or corrupt files under _commits/ (never fatal)
 
     @classmethod
     def read(cls, store: Store) -> Catalog:
-        return cls(store, read_job_record(store), read_markers(store))
+        record = read_job_record(store)
+        found = read_marker_records(store)
+        markers, problems = dict(found.good), list(found.problems)
+        for index in [i for i in markers if i >= record.plan.num_shards]:
+            problems.append(Problem(markers.pop(index).path, "a shard the plan does not have",
+                                    ours=True))
+        return cls(store, record, markers, tuple(problems))
 
     @classmethod
     def open(cls, uri: str, storage_options: dict[str, Any] | None = None) -> Catalog:
@@ -56,15 +63,9 @@ class Catalog:
 
 def read_markers(store: Store) -> dict[int, CommitMarker]:
     """Shard index -> its commit marker: the truth about which shards are done."""
-    found = store.read_many_json(_records(store, COMMITS_DIR))
-    return {shard_index(rel.rsplit("/", 1)[1]): CommitMarker.from_json(data) for rel, data in found.items()}
+    return read_marker_records(store).good
 
 
 def read_failures(store: Store) -> dict[int, dict[str, Any]]:
     """Shard index -> the record of its last failure (error, attempts), for shards not committed."""
-    found = store.read_many_json(_records(store, FAILED_DIR))
-    return {shard_index(rel.rsplit("/", 1)[1]): data for rel, data in found.items()}
-
-
-def _records(store: Store, folder: str) -> list[str]:
-    return [f"{folder}/{name}" for name in store.list(folder) if shard_index(name) is not None]
+    return read_failure_records(store).good

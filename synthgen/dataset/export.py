@@ -22,6 +22,7 @@ from synthgen.dataset.catalog import Catalog
 from synthgen.dataset.readers import READABLE_COLUMNS, iter_rows
 from synthgen.errors import UserError
 from synthgen.storage.marker import CommitMarker
+from synthgen.storage.paths import confine
 from synthgen.storage.store import Store
 
 FORMATS = ("imagefolder", "webdataset")
@@ -84,7 +85,7 @@ def folder_names(catalog: Catalog) -> dict[int, str]:
 
 def _safe(name: str, label: int) -> str:
     text = re.sub(r"[/\\\x00]", "_", name).strip()
-    return text if text not in ("", ".", "..") else f"class-{label}"
+    return confine(text, "class name") if text not in ("", ".", "..") else f"class-{label}"
 
 
 def _check_empty(target: Store) -> None:

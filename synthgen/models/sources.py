@@ -17,6 +17,7 @@ from typing import Any, Literal
 from synthgen.errors import UserError
 from synthgen.spec.job_spec import ModelSpec
 from synthgen.storage.filesystem import open_fs
+from synthgen.storage.paths import relative_to
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 
@@ -119,8 +120,11 @@ def _cached_copy(url: str, options: dict[str, Any], configs_only: bool) -> tuple
     fs.invalidate_cache(root)  # a listing cached earlier in this process may predate a new upload
     if not fs.isdir(root):
         raise UserError("model.source", url, "no such folder at that URL")
-    files = {f: info for f, info in fs.find(root, detail=True).items() if info["type"] == "file"}
-    revision = _listing_fingerprint(root, files)
+    # Every listed path is confined to the model's folder: a key holding `..` would otherwise be
+    # copied outside the cache, on every worker.
+    files = {relative_to(root, f, "model.source"): info
+             for f, info in fs.find(root, detail=True).items() if info["type"] == "file"}
+    revision = _listing_fingerprint(files)
     cache = Path(os.environ.get("SYNTHGEN_CACHE", Path.home() / ".cache" / "synthgen")) / "models"
     key = hashlib.sha256(f"{url}|{revision}".encode()).hexdigest()[:24]
     target = cache / (key + ("-configs" if configs_only else ""))
@@ -129,18 +133,18 @@ def _cached_copy(url: str, options: dict[str, Any], configs_only: bool) -> tuple
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (target / ".complete").exists():
             wanted = [f for f in files if not configs_only or f.endswith(".json")]
-            for file in wanted:
-                local = target / file[len(root) + 1:]
+            for rel in wanted:
+                local = target / rel
                 local.parent.mkdir(parents=True, exist_ok=True)
-                fs.get_file(file, str(local))
+                fs.get_file(f"{root}/{rel}", str(local))
             (target / ".complete").write_text(revision)
     return target, revision
 
 
-def _listing_fingerprint(root: str, files: dict[str, dict[str, Any]]) -> str:
+def _listing_fingerprint(files: dict[str, dict[str, Any]]) -> str:
     """A hash of every file's path, size and etag (or mtime): cheap, and the same everywhere."""
     digest = hashlib.sha256()
-    for file, info in sorted(files.items()):
+    for rel, info in sorted(files.items()):
         stamp = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified")
-        digest.update(f"{file[len(root) + 1:]}|{info.get('size')}|{stamp}\n".encode())
+        digest.update(f"{rel}|{info.get('size')}|{stamp}\n".encode())
     return "sha256:" + digest.hexdigest()[:16]

@@ -35,7 +35,7 @@ from synthgen.storage.commit import commit_marker
 from synthgen.storage.layout import JOB_FILE, SUCCESS_FILE, failure_path
 from synthgen.storage.lock import JobLock
 from synthgen.storage.store import DISK_ERRNOS, Store, json_bytes
-from synthgen.storage.writable import check_writable
+from synthgen.storage.writable import check_unclaimed, check_writable
 
 log = logging.getLogger("synthgen")
 
@@ -185,6 +185,7 @@ def holds_job(prepared: Prepared) -> bool:
     """True when the output holds this job; refuses another job's output before any write."""
     existing = find_job_record(prepared.store)
     if existing is None:
+        check_unclaimed(prepared.store)
         return False
     plan = prepared.plan
     if existing.job_id != plan.job_id:

@@ -124,6 +124,14 @@ class OutputSpec(Strict):
     png_compress_level: int = Field(1, ge=0, le=9)
     storage_options: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("uri")
+    @classmethod
+    def _not_empty(cls, uri: str) -> str:
+        """'' would be the working folder: say so instead of guessing."""
+        if not uri.strip():
+            raise ValueError("the output is empty; give a new folder or URL, e.g. ./out/NAME")
+        return uri
+
 
 class ComputeSpec(Strict):
     workers: int | Literal["auto"] = "auto"

@@ -21,6 +21,10 @@ LOCK_FILE = "_lock.json"
 PROBE_DIR = "_probe"
 
 _RECORD_NAME = re.compile(r"shard-(\d{5,})\.json")
+_DATA_NAME = re.compile(r"shard-(\d{5,})-([0-9a-z]+)\.parquet")
+# What synthgen itself puts in an output before job.json exists: an output holding only
+# these (or nothing) is free for a new job; anything else belongs to someone.
+OWN_ENTRIES = {LOCK_FILE, PROBE_DIR, LOGS_DIR}
 
 
 def marker_path(shard_index: int) -> str:
@@ -33,6 +37,13 @@ def failure_path(shard_index: int) -> str:
 
 def data_path(shard_index: int, attempt: str) -> str:
     return f"{DATA_DIR}/shard-{shard_index:05d}-{attempt}.parquet"
+
+
+def data_shard(name: str) -> int | None:
+    """The shard index in a data file's name (`shard-00000-<attempt>.parquet`); None for any
+    other name: a file under data/ that synthgen did not write is never touched."""
+    match = _DATA_NAME.fullmatch(name)
+    return int(match.group(1)) if match else None
 
 
 def shard_index(name: str) -> int | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Callable
 from typing import Any
 
 import fsspec
@@ -85,16 +86,19 @@ class Credentials:
         return f"Credentials({', '.join(sorted(self.values))}: redacted)"
 
 
-def abort_uploads(fs: Any, prefix: str) -> list[str]:
-    """Abort multipart uploads left pending under `prefix` (bucket/key); returns their keys.
+def abort_uploads(fs: Any, prefix: str, ours: Callable[[str], bool]) -> list[str]:
+    """Abort multipart uploads left pending under `prefix` (bucket/key) whose file name `ours`
+    accepts (synthgen's own); returns their keys.
 
     s3fs aborts an upload that raises, but not one whose process died: its parts would linger,
-    invisible and billed, until aborted.
+    invisible and billed, until aborted. Another tool's uploads under the prefix are its own.
     """
     bucket, _, key = prefix.partition("/")
     listing = fs.call_s3("list_multipart_uploads", Bucket=bucket, Prefix=key)
     keys = []
     for upload in listing.get("Uploads", []):
+        if not ours(upload["Key"].rsplit("/", 1)[-1]) or "/" in upload["Key"][len(key):]:
+            continue
         fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=upload["Key"],
                    UploadId=upload["UploadId"])
         keys.append(upload["Key"])
