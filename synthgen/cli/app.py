@@ -13,6 +13,8 @@ import sys
 
 import click
 
+from synthgen.storage.redact import redact_text
+
 # command -> "module:attribute"
 COMMANDS = {
     "plan": "synthgen.cli.runs:plan",
@@ -53,3 +55,12 @@ def main(debug: bool) -> None:
                         format="synthgen: %(message)s", stream=sys.stderr)
     for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(RedactingFormatter("synthgen: %(message)s"))
+
+
+class RedactingFormatter(logging.Formatter):
+    """Console log lines pass the same redaction as the run log and error lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record))

@@ -14,10 +14,8 @@ from typing import Any
 from synthgen.errors import UserError
 from synthgen.spec.plan import Plan
 from synthgen.storage.layout import JOB_FILE
-from synthgen.storage.redact import redact_options
+from synthgen.storage.redact import redact_spec
 from synthgen.storage.store import Store
-
-SECTIONS_WITH_OPTIONS = ("output", "model", "classes", "prompts")
 
 
 @dataclass(frozen=True)
@@ -38,12 +36,9 @@ class JobRecord:
 
     def to_json(self) -> dict[str, Any]:
         data = self.plan.to_json()
-        spec = data["spec"]
-        for section in SECTIONS_WITH_OPTIONS:
-            if spec.get(section):
-                spec[section]["storage_options"] = redact_options(spec[section].get("storage_options", {}))
+        data["spec"] = redact_spec(data["spec"])
         summary = {k: v for k, v in self.plan.summary().items() if k != "per_class"}
-        return {"job_id": self.job_id, **data, "plan": summary, "model": vars(self.model),
+        return {"job_id": self.job_id, **data, "plan": summary, "model": redact_spec(vars(self.model)),
                 "versions": self.versions, "created_at": self.created_at}
 
     @classmethod

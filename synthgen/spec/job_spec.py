@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from synthgen.spec.scheduler_names import SCHEDULERS
+from synthgen.storage.redact import redact_spec
 
 
 class Strict(BaseModel):
@@ -198,8 +199,9 @@ EXECUTION_ONLY = {
 
 
 def data_fields(spec: JobSpec) -> dict[str, Any]:
-    """The spec minus execution-only fields: what job_id fingerprints."""
-    data = copy.deepcopy(spec.model_dump(mode="json"))
+    """The spec minus execution-only fields, redacted as job.json stores it: what job_id
+    fingerprints (so a resume from the stored spec finds the same id)."""
+    data = redact_spec(copy.deepcopy(spec.model_dump(mode="json")))
     for section, keys in EXECUTION_ONLY.items():
         if keys is None:
             data.pop(section, None)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from synthgen.errors import UserError
 from synthgen.spec.job_spec import JobSpec
+from synthgen.storage.redact import redact, redact_spec
 
 
 def load_spec(path: str | Path, overrides: tuple[str, ...] = (), output: str | None = None) -> JobSpec:
@@ -99,7 +100,7 @@ def _user_error(exc: ValidationError, data: dict[str, Any]) -> UserError:
     field = ".".join(loc) or "spec"
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        return UserError(field, err["input"], f"unknown field; {_known_fields(loc)}")
+        return UserError(field, _short(err["input"]), f"unknown field; {_known_fields(loc)}")
     value = err["input"] if loc else None
     if err["type"] in ("model_type", "dict_type") or isinstance(value, dict):
         value = _lookup(data, loc)
@@ -125,5 +126,10 @@ def _lookup(data: Any, loc: list[str]) -> Any:
 
 
 def _short(value: Any) -> Any:
+    """The value as the error line shows it: redacted (a section may hold storage_options with
+    a secret in it), and cut to a readable length."""
+    value = redact_spec({"value": value})["value"] if isinstance(value, (dict, list, str)) else value
+    if isinstance(value, dict):
+        value = redact(value)
     text = repr(value)
     return value if len(text) <= 60 else text[:57] + "..."
