@@ -7,6 +7,7 @@ them; the versions that made the data; and a summary of the plan.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,7 +55,11 @@ def find_job_record(store: Store) -> JobRecord | None:
     """The job the output holds, or None when it holds none yet."""
     if not store.exists(JOB_FILE):
         return None
-    return JobRecord.from_json(store.read_json(JOB_FILE))
+    try:
+        return JobRecord.from_json(json.loads(store.read_bytes(JOB_FILE)))
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise UserError("URI", store.uri, f"its job.json is corrupt ({type(exc).__name__}: {exc}); "
+                        "it is not a job synthgen can read") from None
 
 
 def read_job_record(store: Store) -> JobRecord:

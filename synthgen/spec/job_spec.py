@@ -8,16 +8,32 @@ from __future__ import annotations
 import copy
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from synthgen.spec.scheduler_names import SCHEDULERS
 from synthgen.storage.redact import redact_spec
 
 
 class Strict(BaseModel):
-    """Unknown fields are errors: a typo must not silently fall back to a default."""
+    """Unknown fields are errors: a typo must not silently fall back to a default. So are
+    infinities and NaN, and a boolean where a number belongs (`steps: yes` is not 1)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and info.field_name and not _takes_bool(
+                cls.model_fields[info.field_name].annotation):
+            raise ValueError("a boolean where a number or text belongs; write the value itself")
+        return value
+
+
+def _takes_bool(annotation: Any) -> bool:
+    """Whether a field's annotation admits a bool (bool itself, Any, or a union holding one)."""
+    if annotation in (bool, Any):
+        return True
+    return any(_takes_bool(arg) for arg in getattr(annotation, "__args__", ()))
 
 
 class ModelSpec(Strict):

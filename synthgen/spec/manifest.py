@@ -7,6 +7,7 @@ resume never depends on the manifest file still being there or unchanged.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -138,11 +139,12 @@ def _count(value: Any, default: int, field_name: str) -> int:
 
 
 def _int(value: Any, field_name: str) -> int:
+    """An integer from a manifest cell: never a boolean, NaN or an infinity."""
     try:
-        number = float(value)
+        number = float(value) if not isinstance(value, bool) else math.nan
     except (TypeError, ValueError):
-        number = float("nan")
-    if number != number or number != int(number):
+        number = math.nan
+    if not math.isfinite(number) or number != int(number):
         raise UserError(field_name, value, "must be an integer")
     return int(number)
 
