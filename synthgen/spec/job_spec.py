@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from synthgen.spec.bounds import MAX_BATCH, MAX_COUNT, MAX_IMAGE_SIDE, MAX_SHARD_SIZE, MAX_STEPS
 from synthgen.spec.scheduler_names import SCHEDULERS
 from synthgen.storage.redact import redact_spec
 
@@ -47,11 +48,11 @@ class ModelSpec(Strict):
 
 class SamplerSpec(Strict):
     scheduler: str = "ddim"
-    steps: int = Field(25, gt=0, le=10_000)
+    steps: int = Field(25, gt=0, le=MAX_STEPS)
     guidance_scale: float = Field(2.0, ge=0.0)
     eta: float = Field(0.0, ge=0.0)
-    height: int | None = Field(None, gt=0)
-    width: int | None = Field(None, gt=0)
+    height: int | None = Field(None, gt=0, le=MAX_IMAGE_SIDE)
+    width: int | None = Field(None, gt=0, le=MAX_IMAGE_SIDE)
 
     @field_validator("scheduler")
     @classmethod
@@ -63,14 +64,14 @@ class SamplerSpec(Strict):
 
 class ClassEntry(Strict):
     name: str = Field(min_length=1)
-    count: int | None = Field(None, gt=0)
+    count: int | None = Field(None, gt=0, le=MAX_COUNT)
     model_label: int | None = Field(None, ge=0)
     prompts: list[str] | None = None
     negative_prompt: str | None = None
 
 
 class ClassManifest(Strict):
-    count: int = Field(100, gt=0)
+    count: int = Field(100, gt=0, le=MAX_COUNT)
     names: list[str] | None = None
     entries: list[ClassEntry] | None = None
     source: str | None = None
@@ -103,13 +104,13 @@ class PromptEntry(Strict):
     prompt: str = Field(min_length=1)
     negative_prompt: str | None = None
     label: str | int | None = None
-    count: int | None = Field(None, gt=0)
+    count: int | None = Field(None, gt=0, le=MAX_COUNT)
 
 
 class PromptManifest(Strict):
     items: list[PromptEntry] | None = None
     source: str | None = None
-    count: int = Field(1, gt=0)
+    count: int = Field(1, gt=0, le=MAX_COUNT)
     negative_prompt: str | None = None
     storage_options: dict[str, Any] = Field(default_factory=dict)
 
@@ -136,7 +137,7 @@ class PromptManifest(Strict):
 class OutputSpec(Strict):
     uri: str = "./out/digits"
     image_format: Literal["png", "jpeg", "webp"] = "png"
-    shard_size: int = Field(500, gt=0)
+    shard_size: int = Field(500, gt=0, le=MAX_SHARD_SIZE)
     quality: int = Field(90, ge=1, le=100)
     png_compress_level: int = Field(1, ge=0, le=9)
     storage_options: dict[str, Any] = Field(default_factory=dict)
@@ -154,8 +155,8 @@ class ComputeSpec(Strict):
     workers: int | Literal["auto"] = "auto"
     gpus_per_worker: float = Field(1.0, ge=0.0)
     cpus_per_worker: int | Literal["auto"] = "auto"
-    batch_size: int = Field(64, gt=0)
-    max_retries: int = Field(3, gt=0)
+    batch_size: int = Field(64, gt=0, le=MAX_BATCH)
+    max_retries: int = Field(3, gt=0, le=100)
 
     @field_validator("workers", "cpus_per_worker")
     @classmethod

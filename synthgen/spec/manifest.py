@@ -8,10 +8,12 @@ resume never depends on the manifest file still being there or unchanged.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from synthgen.errors import UserError
+from synthgen.spec.bounds import MAX_COUNT
 from synthgen.spec.job_spec import ClassManifest, JobSpec, PromptManifest
 from synthgen.spec.manifest_files import read_rows
 
@@ -29,11 +31,16 @@ class Entry:
     negative_prompt: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """As asdict gives it, without asdict's deep copies (a million entries in job.json)."""
+        return {name: list(v) if isinstance(v := getattr(self, name), tuple) else v
+                for name in _ENTRY_FIELDS}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Entry:
         return cls(**{**data, "prompts": tuple(data["prompts"]), "templates": tuple(data["templates"])})
+
+
+_ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,7 @@ def _resolve_classes(spec: ClassManifest) -> Manifest:
     for i, name in enumerate(names):
         if not name:
             raise UserError(f"classes[{i}].name", rows[i].get("name"), "every class needs a name")
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = sorted(n for n, k in Counter(names).items() if k > 1)  # linear, not names.count
     if dupes:
         raise UserError("classes.names", dupes[0], "class names must be unique")
     entries = tuple(_class_entry(spec, i, row) for i, row in enumerate(rows))
@@ -110,12 +117,13 @@ def _resolve_prompts(spec: PromptManifest) -> Manifest:
         rows = read_rows(spec.source, spec.storage_options, "prompts.source", text_column="prompt")
     labels = [_label_text(row.get("label")) for row in rows]
     names = tuple(dict.fromkeys(label for label in labels if label is not None))
+    position = {name: i for i, name in enumerate(names)}  # not names.index: quadratic
     entries = []
     for i, row in enumerate(rows):
         prompt = str(row.get("prompt") or "").strip()
         if not prompt:
             raise UserError(f"prompts[{i}].prompt", row.get("prompt"), "every row needs a prompt")
-        label = names.index(labels[i]) if labels[i] is not None else -1
+        label = position[labels[i]] if labels[i] is not None else -1
         negative = row.get("negative_prompt") or spec.negative_prompt
         count = _count(row.get("count"), spec.count, f"prompts[{i}].count")
         entries.append(Entry(label, labels[i], count, None, (prompt,), ("",), negative))
@@ -133,8 +141,8 @@ def _count(value: Any, default: int, field_name: str) -> int:
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
     count = _int(value, field_name)
-    if count <= 0:
-        raise UserError(field_name, value, "a count must be a positive integer")
+    if not 0 < count <= MAX_COUNT:
+        raise UserError(field_name, value, f"a count must be a positive integer up to {MAX_COUNT:,}")
     return count
 
 

@@ -15,6 +15,7 @@ from functools import cached_property
 from itertools import accumulate
 from typing import Any
 
+from synthgen.spec.bounds import check_bounds
 from synthgen.spec.job_spec import JobSpec, data_fields
 from synthgen.spec.load import validate_spec
 from synthgen.spec.manifest import Manifest, resolve_manifest
@@ -59,7 +60,9 @@ class Plan:
 
     @classmethod
     def build(cls, spec: JobSpec, manifest: Manifest | None = None) -> Plan:
-        return cls(spec=spec, manifest=manifest or resolve_manifest(spec))
+        plan = cls(spec=spec, manifest=manifest or resolve_manifest(spec))
+        check_bounds(plan)
+        return plan
 
     def to_json(self) -> dict[str, Any]:
         """The job as data: its spec and resolved manifest (job.json and submit's payload)."""
@@ -120,7 +123,11 @@ class Plan:
     def per_class(self, shards: list[Shard] | None = None) -> dict[str, int]:
         """Sample counts per class name over the given shards (all by default), from ranges."""
         counts: Counter[str] = Counter()
-        for shard in self.shards() if shards is None else shards:
+        if shards is None:  # the whole job: from the entries, never from its shards or samples
+            for entry in self.manifest.entries:
+                counts[entry.label_name or "(unlabeled)"] += entry.count
+            return dict(counts)
+        for shard in shards:
             self._count_range(counts, shard.start, shard.stop)
         return dict(counts)
 
