@@ -33,7 +33,7 @@ from synthgen.spec.manifest import Manifest
 from synthgen.spec.plan import Plan
 from synthgen.storage.commit import commit_marker
 from synthgen.storage.layout import JOB_FILE, SUCCESS_FILE, failure_path
-from synthgen.storage.lock import JobLock
+from synthgen.storage.lock import JobLock, lost_lock, read_lock
 from synthgen.storage.store import DISK_ERRNOS, Store, json_bytes
 from synthgen.storage.writable import check_unclaimed, check_writable
 
@@ -135,14 +135,17 @@ def _run_locked(prepared: Prepared, options: RunOptions, lock: JobLock) -> dict[
                       shards_done=len(markers), per_worker=options.per_worker) as progress:
 
             def on_failed(index: int, error: str, attempts: int) -> None:
+                lock.check()  # a worker refused by the fence: the lock is lost, record nothing
                 progress.failed(index)
                 _record_failure(store, index, error, attempts)
 
             events = Events(on_progress=progress.in_flight, on_done=progress.shard_done,
                             on_failed=on_failed, on_retry=progress.retried,
                             on_worker_done=progress.worker_done,
-                            commit=lambda result: commit_by_driver(store, result))
-            job = replace(prepared.job, driver_commits=not store.conditional)
+                            commit=lambda result: commit_by_driver(store, result, lock.token),
+                            fenced=lambda: lost_lock(store, read_lock(store))
+                            if lock.lost.is_set() else None)
+            job = replace(prepared.job, driver_commits=not store.conditional, lock_token=lock.token)
             failed = Executor(job, events).run(pending).failed
     if failed:
         lines = "; ".join(f"shard {i}: {e}" for i, e in sorted(failed.items()))
@@ -154,11 +157,11 @@ def _run_locked(prepared: Prepared, options: RunOptions, lock: JobLock) -> dict[
     return job_status(catalog)
 
 
-def commit_by_driver(store: Store, result: ShardResult) -> ShardResult:
+def commit_by_driver(store: Store, result: ShardResult, fence: str | None = None) -> ShardResult:
     """The driver's half of `driver_commits`: the same commit as a worker's, made here."""
     if not result.pending:
         return result
-    marker, won = commit_marker(store, replace(result.marker, committed_by="driver"))
+    marker, won = commit_marker(store, replace(result.marker, committed_by="driver"), fence)
     return replace(result, committed=won, marker=marker, pending=False)
 
 

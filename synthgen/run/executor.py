@@ -66,6 +66,7 @@ class Events:
     commit: Callable[[ShardResult], ShardResult] = lambda result: result
     on_retry: Callable[[int, str], None] = lambda shard, error: None
     on_worker_done: Callable[[Any, ShardResult], None] = lambda actor, result: None  # per-worker rates
+    fenced: Callable[[], Exception | None] = lambda: None  # the job lock lost: stop dispatching
 
 
 class Executor:
@@ -97,6 +98,9 @@ class Executor:
                  min(self.target, len(shards)), self.pool.cpus, self.pool.gpus)
         try:
             while queue or actors.busy:
+                lost = self.events.fenced()
+                if lost is not None:
+                    raise lost  # the finally below stops every actor of this driver
                 self._top_up(actors, len(queue) + len(actors.busy))
                 while queue and actors.idle:
                     actor, index = actors.idle.pop(), queue.popleft()

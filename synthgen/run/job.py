@@ -19,11 +19,13 @@ class JobContext:
 
     `driver_commits`: the store ignores create-only writes, so workers put data files only and
     the driver, alone under the job lock, writes the markers.
+    `lock_token`: commits are fenced by it: a driver that lost its lock gets no more commits.
     """
 
     spec: JobSpec
     manifest: Manifest
     driver_commits: bool = False
+    lock_token: str | None = None  # the driver's job lock token: every commit checks it (fencing)
 
     @property
     def plan(self) -> Plan:

@@ -46,6 +46,7 @@ class Worker:
         keep_freed_memory(self.adapter.device)
         self.store = Store(job.spec.output.uri, job.spec.output.storage_options)
         self.driver_commits = job.driver_commits
+        self.lock_token = job.lock_token
         self.encoder = Encoder.from_spec(job.spec.output)
         self.batch_size = job.spec.compute.batch_size
         self.filter = (LabelFilter.load(job.spec.filter, self.plan.manifest.class_names, self.adapter.device)
@@ -139,4 +140,4 @@ class Worker:
 
     def _commit(self, marker: CommitMarker) -> tuple[CommitMarker, bool]:
         """Race for the shard's marker; the loser removes its data file."""
-        return commit_marker(self.store, marker)
+        return commit_marker(self.store, marker, self.lock_token)
