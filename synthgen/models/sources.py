@@ -33,16 +33,17 @@ class NotCached(UserError):
 
 
 def resolve_source(spec: ModelSpec, fetch: Fetch = "all") -> tuple[Path, str]:
-    """The model's local folder and its revision: the hub commit, else a content hash."""
+    """The model's local folder and its revision: the hub commit, else a content hash (a
+    folder's files, a URL's listing). job.json pins it; resumes and workers must match it."""
     source = spec.source
     if source.startswith("builtin:"):
         path = _builtin(source.removeprefix("builtin:"))
-        return path, spec.revision or fingerprint(path)
+        return path, fingerprint(path)
     if "://" in source:
         return _cached_copy(source, spec.storage_options, configs_only=fetch != "all")
     path = Path(source).expanduser()
-    if path.is_dir():
-        return path, spec.revision or fingerprint(path)
+    if path.is_dir():  # a folder's revision is its content, whatever a spec calls it
+        return path, fingerprint(path)
     if path.exists():
         raise UserError("model.source", source, "is a file; give the folder of a diffusers model")
     if _looks_like_hub_id(source):

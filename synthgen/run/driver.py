@@ -16,7 +16,7 @@ from synthgen import __version__
 from synthgen.dataset.catalog import Catalog, read_markers
 from synthgen.dataset.job_record import JobRecord, ModelRecord, find_job_record, read_job_record
 from synthgen.dataset.status import job_status
-from synthgen.errors import JobFailed, UserError
+from synthgen.errors import JobFailed, ModelChanged, UserError
 from synthgen.models.info import ModelInfo
 from synthgen.models.registry import inspect_model
 from synthgen.models.sources import Fetch, NotCached
@@ -145,7 +145,8 @@ def _run_locked(prepared: Prepared, options: RunOptions, lock: JobLock) -> dict[
                             commit=lambda result: commit_by_driver(store, result, lock.token),
                             fenced=lambda: lost_lock(store, read_lock(store))
                             if lock.lost.is_set() else None)
-            job = replace(prepared.job, driver_commits=not store.conditional, lock_token=lock.token)
+            job = replace(prepared.job, driver_commits=not store.conditional, lock_token=lock.token,
+                          model_revision=prepared.info.revision if prepared.info else None)
             failed = Executor(job, events).run(pending).failed
     if failed:
         lines = "; ".join(f"shard {i}: {e}" for i, e in sorted(failed.items()))
@@ -195,6 +196,9 @@ def holds_job(prepared: Prepared) -> bool:
         raise UserError("output.uri", plan.spec.output.uri,
                         f"holds another job ({existing.job_id}, this one is {plan.job_id}); "
                         "choose a new output, or `synthgen resume` that URI")
+    pinned, info = existing.model.revision, prepared.info
+    if pinned is not None and info is not None and info.revision != pinned:
+        raise ModelChanged(plan.spec.model.source, pinned, info.revision)
     return True
 
 

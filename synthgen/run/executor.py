@@ -23,6 +23,7 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from synthgen.errors import UserError
 from synthgen.run.actor import WorkerActor
 from synthgen.run.job import JobContext, ShardResult
 from synthgen.run.pool import pool_plan
@@ -182,6 +183,9 @@ class Executor:
             actors.node[actor] = ray.get(ref)
         except ray.exceptions.RayError as exc:
             self._lost(actor, actors)
+            mistake = _user_error(exc)
+            if mistake is not None:
+                raise mistake from None  # e.g. the model changed on that node: exit 2, no retry
             error = f"actor failed to start: {_cause(exc)}"
             log.warning(error)
             if not getattr(exc, "actor_init_failed", False) or actors.idle or actors.busy:
@@ -288,6 +292,17 @@ def _absolute_output(job: JobContext) -> JobContext:
         return job
     absolute = output.model_copy(update={"uri": os.path.abspath(os.path.expanduser(output.uri))})
     return replace(job, spec=job.spec.model_copy(update={"output": absolute}))
+
+
+def _user_error(exc: BaseException) -> UserError | None:
+    """The UserError an actor raised while starting, through Ray's wrappers."""
+    for _ in range(4):
+        if isinstance(exc, UserError):  # Ray's wrapper may subclass it: rebuild the plain one
+            return UserError(exc.field, exc.value, exc.fix)
+        exc = getattr(exc, "cause", None) or exc.__cause__
+        if exc is None:
+            return None
+    return None
 
 
 def _cause(exc: Exception) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from synthgen.errors import ModelChanged
 from synthgen.spec.job_spec import JobSpec
 from synthgen.spec.manifest import Manifest
 from synthgen.spec.plan import Plan
@@ -26,6 +27,12 @@ class JobContext:
     manifest: Manifest
     driver_commits: bool = False
     lock_token: str | None = None  # the driver's job lock token: every commit checks it (fencing)
+    model_revision: str | None = None  # pinned in job.json: a worker resolving another refuses
+
+    def check_model(self, found: str) -> None:
+        """A job is one model: refuse a worker whose model resolves to another revision."""
+        if self.model_revision is not None and found != self.model_revision:
+            raise ModelChanged(self.spec.model.source, self.model_revision, found)
 
     @property
     def plan(self) -> Plan:

@@ -42,6 +42,7 @@ class Worker:
         self.spec = job.spec
         self.plan = job.plan
         self.info = inspect_model(job.spec.model)
+        job.check_model(self.info.revision)
         self.adapter = load_adapter(self.info, job.spec.model)
         keep_freed_memory(self.adapter.device)
         self.store = Store(job.spec.output.uri, job.spec.output.storage_options)
