@@ -18,6 +18,7 @@ from synthgen.models.families import dit, pipeline, sd, unet
 from synthgen.models.info import ModelInfo
 from synthgen.models.runtime import pick_device, pick_dtype
 from synthgen.models.sources import Fetch, resolve_source
+from synthgen.models.trust import check_libraries
 from synthgen.spec.job_spec import ModelSpec
 
 # family -> (its config reader, the module holding its ADAPTER)
@@ -41,6 +42,7 @@ SD_PIPELINES = {"StableDiffusionPipeline"}
 def inspect_model(spec: ModelSpec, fetch: Fetch = "all") -> ModelInfo:
     """Resolve the source and read the model's configs, without loading weights."""
     path, revision = resolve_source(spec, fetch)
+    check_libraries(read_json(path / "model_index.json"), spec.source, spec.trusted)
     family = spec.adapter or detect_family(path, spec.source)
     if family not in FAMILIES:
         raise UserError("model.adapter", family, f"unknown adapter; choose one of {', '.join(FAMILIES)}")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from synthgen.errors import UserError
+from synthgen.models.trust import folder_files, refuse_pickles
 from synthgen.spec.job_spec import ModelSpec
 from synthgen.storage.filesystem import open_fs
 from synthgen.storage.paths import relative_to
@@ -40,14 +41,16 @@ def resolve_source(spec: ModelSpec, fetch: Fetch = "all") -> tuple[Path, str]:
         path = _builtin(source.removeprefix("builtin:"))
         return path, fingerprint(path)
     if "://" in source:
-        return _cached_copy(source, spec.storage_options, configs_only=fetch != "all")
+        return _cached_copy(spec, configs_only=fetch != "all")
     path = Path(source).expanduser()
     if path.is_dir():  # a folder's revision is its content, whatever a spec calls it
+        refuse_pickles(folder_files(path), "model.trusted", source, spec.trusted)
         return path, fingerprint(path)
     if path.exists():
         raise UserError("model.source", source, "is a file; give the folder of a diffusers model")
     if _looks_like_hub_id(source):
         path = _hub_snapshot(source, spec.revision, fetch)
+        refuse_pickles(folder_files(path), "model.trusted", source, spec.trusted)
         return path, path.name
     raise UserError("model.source", source,
                     "no such folder; give builtin:NAME, a diffusers folder, a hub id or a URL")
@@ -110,13 +113,14 @@ def _hub_snapshot(repo_id: str, revision: str | None, fetch: Fetch) -> Path:
                         "or give a local path") from None
 
 
-def _cached_copy(url: str, options: dict[str, Any], configs_only: bool) -> tuple[Path, str]:
+def _cached_copy(spec: ModelSpec, configs_only: bool) -> tuple[Path, str]:
     """Copy a remote model once per machine; a file lock keeps actors on one node from racing.
 
     The cache key includes a fingerprint of the remote listing, so a changed model is copied
     anew; the same fingerprint is the model's revision on the driver and on every worker.
     """
-    fs, root = open_fs(url, options)
+    url = spec.source
+    fs, root = open_fs(url, spec.storage_options)
     root = root.rstrip("/")
     fs.invalidate_cache(root)  # a listing cached earlier in this process may predate a new upload
     if not fs.isdir(root):
@@ -125,6 +129,7 @@ def _cached_copy(url: str, options: dict[str, Any], configs_only: bool) -> tuple
     # copied outside the cache, on every worker.
     files = {relative_to(root, f, "model.source"): info
              for f, info in fs.find(root, detail=True).items() if info["type"] == "file"}
+    refuse_pickles(files, "model.trusted", url, spec.trusted)  # seen in the listing: no download
     revision = _listing_fingerprint(files)
     cache = Path(os.environ.get("SYNTHGEN_CACHE", Path.home() / ".cache" / "synthgen")) / "models"
     key = hashlib.sha256(f"{url}|{revision}".encode()).hexdigest()[:24]

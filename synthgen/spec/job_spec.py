@@ -43,6 +43,7 @@ class ModelSpec(Strict):
     dtype: Literal["float32", "float16", "bfloat16"] = "float32"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     adapter: str | None = None
+    trusted: bool = False  # load pickled weights and libraries other than diffusers/transformers
     storage_options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -176,6 +177,7 @@ class FilterSpec(Strict):
     require_match: bool = True
     max_draws: int = Field(10, ge=1, le=1000)
     prompt: str = "a photo of a {name}"  # CLIP only: the text each class is matched against
+    trusted: bool = False  # load a classifier that only pickle can load (torch.save, .bin)
 
     @model_validator(mode="after")
     def _has_rule(self) -> FilterSpec:
@@ -208,7 +210,7 @@ class JobSpec(Strict):
 EXECUTION_ONLY = {
     "compute": None,
     "output": {"uri", "storage_options"},
-    "model": {"device", "storage_options"},
+    "model": {"device", "storage_options", "trusted"},
     "classes": {"storage_options"},
     "prompts": {"storage_options"},
     "name": None,
