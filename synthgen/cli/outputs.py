@@ -84,8 +84,10 @@ def preview(uri: str, dest: str, per_row: int, max_rows: int) -> None:
 @click.option("--format", "fmt", required=True, type=click.Choice(["imagefolder", "webdataset"]),
               help="imagefolder: one folder per class; webdataset: tar shards with json metadata.")
 @click.option("--output", "dest", required=True, metavar="DIR", help="A new or empty folder (or URL).")
+@click.option("--partial", is_flag=True, help="Export an unfinished job's committed shards, naming "
+              "the missing ones (refused without it).")
 @handle_errors
-def export(uri: str, fmt: str, dest: str) -> None:
+def export(uri: str, fmt: str, dest: str, partial: bool) -> None:
     """Copy the images of URI into an ImageFolder tree or WebDataset tar shards, then check counts.
 
     \b
@@ -93,9 +95,10 @@ def export(uri: str, fmt: str, dest: str) -> None:
       synthgen export ./out/digits --format imagefolder --output ./digits-imagefolder
       synthgen export s3://bucket/digits --format webdataset --output ./digits-wds
     """
-    done = export_output(uri, fmt, dest)
+    done = export_output(uri, fmt, dest, allow_partial=partial)
     click.echo(f"exported {done.total} images to {dest} ({fmt}, {len(done.counts)} "
-               f"{'folders' if fmt == 'imagefolder' else 'tar files'})")
+               f"{'folders' if fmt == 'imagefolder' else 'tar files'})"
+               + (f"; partial: {len(done.missing)} shards missing" if done.missing else ""))
 
 
 @click.command()

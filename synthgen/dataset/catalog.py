@@ -7,15 +7,19 @@ may hold orphans (lost races, crashed attempts), and only a marker says a data f
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from synthgen.dataset.job_record import JobRecord, read_job_record
+from synthgen.errors import UserError
 from synthgen.spec.plan import Plan
 from synthgen.storage.marker import CommitMarker
 from synthgen.storage.records import Problem, read_failure_records, read_marker_records
 from synthgen.storage.store import Store
+
+log = logging.getLogger("synthgen")
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,26 @@ class Catalog:
     @property
     def rows(self) -> int:
         return sum(m.rows for m in self.markers.values())
+
+    @property
+    def missing(self) -> list[int]:
+        """The planned shards that are not committed (yet)."""
+        return [i for i in range(self.plan.num_shards) if i not in self.markers]
+
+    def require_complete(self, partial: bool) -> list[int]:
+        """Refuse an unfinished job unless `partial`; then the missing shards, named in a warning."""
+        missing = self.missing
+        if not missing:
+            return []
+        shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+        what = (f"{len(missing)} of {self.plan.num_shards} shards ({self.plan.total - self.rows} "
+                f"of {self.plan.total} samples) are not committed: shards {shown}")
+        if not partial:
+            raise UserError("URI", self.store.uri, f"the job is not finished; {what}. Finish it "
+                            f"with `synthgen resume {self.store.uri}`, or pass --partial to export "
+                            "what is committed")
+        log.warning("exporting a partial job: %s", what)
+        return missing
 
     def shard_of(self, sample_id: int) -> CommitMarker | None:
         """The committed shard holding `sample_id`, or None while it is not committed."""

@@ -14,7 +14,7 @@ import tarfile
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -37,6 +37,7 @@ class Exported:
     format: str
     dest: str
     counts: dict[str, int]
+    missing: list[int] = field(default_factory=list)  # shards not committed (--partial only)
 
     @property
     def total(self) -> int:
@@ -44,11 +45,13 @@ class Exported:
 
 
 def export(uri: str, fmt: str, dest: str, storage_options: dict[str, Any] | None = None,
-           dest_options: dict[str, Any] | None = None) -> Exported:
-    """Write every committed sample of `uri` to `dest` in `fmt`; raise if the counts disagree."""
+           dest_options: dict[str, Any] | None = None, allow_partial: bool = False) -> Exported:
+    """Write every committed sample of `uri` to `dest` in `fmt`; raise if the counts disagree.
+    An unfinished job is refused unless `allow_partial` (`missing` names the shards left out)."""
     if fmt not in FORMATS:
         raise UserError("--format", fmt, f"choose one of {', '.join(FORMATS)}")
     catalog = Catalog.open(uri, storage_options)
+    missing = catalog.require_complete(allow_partial)
     target = Store(dest, dict(dest_options or {}))
     _check_empty(target)
     write: Callable[[CommitMarker], Counter[str]]
@@ -66,7 +69,7 @@ def export(uri: str, fmt: str, dest: str, storage_options: dict[str, Any] | None
     if found != dict(written) or sum(found.values()) != catalog.rows:
         raise RuntimeError(f"export to {dest} is incomplete: expected {dict(written)} "
                            f"({catalog.rows} images), found {found}")
-    return Exported(fmt, dest, dict(sorted(found.items())))
+    return Exported(fmt, dest, dict(sorted(found.items())), missing)
 
 
 def folder_names(catalog: Catalog) -> dict[int, str]:
