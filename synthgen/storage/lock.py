@@ -96,8 +96,9 @@ class JobLock:
                             f"is in use by another synthgen driver ({describe(holder)}); wait for "
                             "it to finish, or if it is really dead, rerun with --takeover")
         log.warning("taking over the job lock of %s (%s)", self.store.uri, describe(holder))
-        taken = (replace_if(self.store, LOCK_FILE, json_bytes(record), current[1]) if current
-                 else self.store.create_only(LOCK_FILE, json_bytes(record)))
+        data = json_bytes(record)
+        taken = (replace_if(self.store, LOCK_FILE, data, current[1]) if current
+                 else self.store.create_only(LOCK_FILE, data)) or self._landed(data)
         if not taken:
             raise UserError("output.uri", self.store.uri, "another synthgen driver took it at the "
                             f"same moment ({describe(self._read())}); let that one run")
@@ -132,7 +133,12 @@ class JobLock:
         if current is None or holder is None or holder.get("token") != self.token:
             return False
         beat = json_bytes({**holder, "heartbeat_at": time.time()})
-        return replace_if(self.store, LOCK_FILE, beat, current[1])
+        return replace_if(self.store, LOCK_FILE, beat, current[1]) or self._landed(beat)
+
+    def _landed(self, data: bytes) -> bool:
+        """A swap refused on its retry: the first try landed and only its reply was lost."""
+        current = read_tagged(self.store, LOCK_FILE)
+        return current is not None and current[0] == data
 
     def _read(self) -> dict[str, Any] | None:
         return read_lock(self.store)
