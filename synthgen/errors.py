@@ -30,3 +30,15 @@ class ModelChanged(UserError):
 
 class JobFailed(Exception):
     """The job ran but some shards failed for good: the CLI names them and exits 1."""
+
+
+def user_error_in(exc: BaseException | None) -> UserError | None:
+    """The UserError inside an exception a remote call raised (Ray wraps it, and its wrapper may
+    subclass it), rebuilt plain so it prints as one line; None when there is none."""
+    for _ in range(4):
+        if exc is None:
+            return None
+        if isinstance(exc, UserError):
+            return UserError(exc.field, exc.value, exc.fix)
+        exc = getattr(exc, "cause", None) or exc.__cause__
+    return None

@@ -23,7 +23,7 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from synthgen.errors import UserError
+from synthgen.errors import user_error_in
 from synthgen.run.actor import WorkerActor
 from synthgen.run.job import JobContext, ShardResult
 from synthgen.run.pool import pool_plan
@@ -59,7 +59,8 @@ class Actors:
 @dataclass
 class Events:
     """Callbacks to the driver: progress (images in flight), a shard done, a shard failed;
-    `commit` writes a result's marker where the store leaves that to the driver."""
+    `commit` writes a result's marker where the store leaves that to the driver; `fenced`: the
+    error to stop with once the job lock is lost."""
 
     on_progress: Callable[[int], None] = lambda images: None
     on_done: Callable[[ShardResult], None] = lambda result: None
@@ -67,7 +68,7 @@ class Events:
     commit: Callable[[ShardResult], ShardResult] = lambda result: result
     on_retry: Callable[[int, str], None] = lambda shard, error: None
     on_worker_done: Callable[[Any, ShardResult], None] = lambda actor, result: None  # per-worker rates
-    fenced: Callable[[], Exception | None] = lambda: None  # the job lock lost: stop dispatching
+    fenced: Callable[[], Exception | None] = lambda: None
 
 
 class Executor:
@@ -99,8 +100,7 @@ class Executor:
                  min(self.target, len(shards)), self.pool.cpus, self.pool.gpus)
         try:
             while queue or actors.busy:
-                lost = self.events.fenced()
-                if lost is not None:
+                if (lost := self.events.fenced()) is not None:
                     raise lost  # the finally below stops every actor of this driver
                 self._top_up(actors, len(queue) + len(actors.busy))
                 while queue and actors.idle:
@@ -183,7 +183,7 @@ class Executor:
             actors.node[actor] = ray.get(ref)
         except ray.exceptions.RayError as exc:
             self._lost(actor, actors)
-            mistake = _user_error(exc)
+            mistake = user_error_in(exc)
             if mistake is not None:
                 raise mistake from None  # e.g. the model changed on that node: exit 2, no retry
             error = f"actor failed to start: {_cause(exc)}"
@@ -292,17 +292,6 @@ def _absolute_output(job: JobContext) -> JobContext:
         return job
     absolute = output.model_copy(update={"uri": os.path.abspath(os.path.expanduser(output.uri))})
     return replace(job, spec=job.spec.model_copy(update={"output": absolute}))
-
-
-def _user_error(exc: BaseException) -> UserError | None:
-    """The UserError an actor raised while starting, through Ray's wrappers."""
-    for _ in range(4):
-        if isinstance(exc, UserError):  # Ray's wrapper may subclass it: rebuild the plain one
-            return UserError(exc.field, exc.value, exc.fix)
-        exc = getattr(exc, "cause", None) or exc.__cause__
-        if exc is None:
-            return None
-    return None
 
 
 def _cause(exc: Exception) -> str:
