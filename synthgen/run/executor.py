@@ -58,9 +58,8 @@ class Actors:
 
 @dataclass
 class Events:
-    """Callbacks to the driver: progress (images in flight), a shard done, a shard failed;
-    `commit` writes a result's marker where the store leaves that to the driver; `fenced`: the
-    error to stop with once the job lock is lost."""
+    """Callbacks to the driver: progress, a shard done or failed; `commit` writes a marker where
+    the store leaves that to the driver; `fenced`: the error to stop with once the lock is lost."""
 
     on_progress: Callable[[int], None] = lambda images: None
     on_done: Callable[[ShardResult], None] = lambda result: None
@@ -183,8 +182,7 @@ class Executor:
             actors.node[actor] = ray.get(ref)
         except ray.exceptions.RayError as exc:
             self._lost(actor, actors)
-            mistake = user_error_in(exc)
-            if mistake is not None:
+            if (mistake := user_error_in(exc)) is not None:
                 raise mistake from None  # e.g. the model changed on that node: exit 2, no retry
             error = f"actor failed to start: {_cause(exc)}"
             log.warning(error)
