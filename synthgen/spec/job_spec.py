@@ -213,6 +213,7 @@ EXECUTION_ONLY = {
     "model": {"device", "storage_options", "trusted"},
     "classes": {"storage_options"},
     "prompts": {"storage_options"},
+    "filter": {"trusted"},
     "name": None,
 }
 
