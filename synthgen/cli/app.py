@@ -15,6 +15,7 @@ import click
 
 from synthgen import __version__
 from synthgen.run.notices import quiet_notices
+from synthgen.storage.redact import redact_text
 
 # command -> "module:attribute"
 COMMANDS = {
@@ -59,3 +60,12 @@ def main(debug: bool) -> None:
     for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     quiet_notices(debug)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(RedactingFormatter("synthgen: %(message)s"))
+
+
+class RedactingFormatter(logging.Formatter):
+    """Console log lines pass the same redaction as the run log and error lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record))

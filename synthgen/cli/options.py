@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from synthgen.errors import JobFailed, UserError
+from synthgen.storage.redact import redact_text
 
 EXIT_USER, EXIT_FAILED = 2, 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
@@ -29,10 +30,10 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except UserError as exc:
             if debug:
                 raise
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {_one_line(exc)}", err=True)
             sys.exit(EXIT_USER)
         except JobFailed as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {redact_text(str(exc))}", err=True)
             sys.exit(EXIT_FAILED)
         except KeyboardInterrupt:
             click.echo("\ninterrupted", err=True)
@@ -43,8 +44,8 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:
             if debug:
                 raise
-            click.echo(f"error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
-                       err=True)
+            click.echo(f"error: {type(exc).__name__}: {_one_line(exc)} (rerun with --debug for "
+                       "details)", err=True)
             sys.exit(EXIT_FAILED)
 
     return wrapper
@@ -55,6 +56,11 @@ def _drop_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message, redacted (secrets never reach the terminal), on one line."""
+    return " ".join(redact_text(str(exc)).split())
 
 
 spec_argument = click.argument("spec", type=click.Path(dir_okay=False))

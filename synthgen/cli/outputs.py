@@ -113,8 +113,11 @@ def preview(uri: str, dest: str, per_row: int, max_rows: int) -> None:
               help="ImageFolder folders: prefixed with the label id (00_zero, 01_one), so that "
                    "readers that sort folders keep synthgen's ids; or the plain class names.")
 @click.option("--split", metavar="NAME", help="Export one of the output's splits (output.splits).")
+@click.option("--partial", is_flag=True, help="Export an unfinished job's committed shards, naming "
+              "the missing ones (refused without it).")
 @handle_errors
-def export(uri: str, fmt: str, dest: str, names: NamingStyle, split: str | None) -> None:
+def export(uri: str, fmt: str, dest: str, names: NamingStyle, split: str | None,  # noqa: PLR0913
+           partial: bool) -> None:
     """Copy the images of URI into an ImageFolder tree or WebDataset tar shards, then check counts.
 
     An ImageFolder export also writes classes.json (label id -> class name).
@@ -124,9 +127,10 @@ def export(uri: str, fmt: str, dest: str, names: NamingStyle, split: str | None)
       synthgen export ./out/digits --format imagefolder --output ./digits-imagefolder
       synthgen export s3://bucket/digits --format webdataset --output ./digits-wds
     """
-    done = export_output(uri, fmt, dest, ExportOptions(names=names, split=split))
+    done = export_output(uri, fmt, dest, ExportOptions(names=names, split=split, partial=partial))
     click.echo(f"exported {done.total} images to {dest} ({fmt}, {len(done.counts)} "
-               f"{'folders' if fmt == 'imagefolder' else 'tar files'})")
+               f"{'folders' if fmt == 'imagefolder' else 'tar files'})"
+               + (f"; partial: {len(done.missing)} shards missing" if done.missing else ""))
 
 
 @click.command()

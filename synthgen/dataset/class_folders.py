@@ -13,6 +13,7 @@ import re
 from typing import Literal
 
 from synthgen.errors import UserError
+from synthgen.storage.paths import confine
 
 NamingStyle = Literal["prefixed", "plain"]
 NAMING_STYLES: tuple[NamingStyle, ...] = ("prefixed", "plain")
@@ -63,4 +64,4 @@ def _warn_if_renumbered(folders: dict[int, str]) -> None:
 
 def _safe(name: str, label: int) -> str:
     text = re.sub(r"[/\\\x00]", "_", name).strip()
-    return text if text not in ("", ".", "..") else f"class-{label}"
+    return confine(text, "class name") if text not in ("", ".", "..") else f"class-{label}"

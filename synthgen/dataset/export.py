@@ -35,6 +35,7 @@ class Exported:
     format: str
     dest: str
     counts: dict[str, int]
+    missing: list[int] = field(default_factory=list)  # shards not committed (--partial only)
 
     @property
     def total(self) -> int:
@@ -48,6 +49,7 @@ class ExportOptions:
 
     names: NamingStyle = "prefixed"
     split: str | None = None
+    partial: bool = False  # an unfinished job is refused unless asked (`missing` names the rest)
     storage_options: dict[str, Any] = field(default_factory=dict)  # the source's
     dest_options: dict[str, Any] = field(default_factory=dict)
 
@@ -58,6 +60,7 @@ def export(uri: str, fmt: str, dest: str, options: ExportOptions | None = None) 
     if fmt not in FORMATS:
         raise UserError("--format", fmt, f"choose one of {', '.join(FORMATS)}")
     catalog = Catalog.open(uri, options.storage_options)
+    missing = catalog.require_complete(options.partial)
     shards = catalog.split_shards(options.split)
     target = Store(dest, dict(options.dest_options))
     _check_empty(target)
@@ -80,7 +83,7 @@ def export(uri: str, fmt: str, dest: str, options: ExportOptions | None = None) 
                            f"({rows} images), found {found}")
     if fmt == "imagefolder":
         target.put_json(CLASSES_FILE, classes_json(catalog.class_names))
-    return Exported(fmt, dest, dict(sorted(found.items())))
+    return Exported(fmt, dest, dict(sorted(found.items())), missing)
 
 
 def folder_names(catalog: Catalog, names: NamingStyle = "prefixed") -> dict[int, str]:

@@ -16,7 +16,7 @@ from synthgen import __version__
 from synthgen.dataset.catalog import Catalog, read_markers
 from synthgen.dataset.job_record import JobRecord, ModelRecord, find_job_record, read_job_record
 from synthgen.dataset.status import job_status
-from synthgen.errors import JobFailed, UserError
+from synthgen.errors import JobFailed, ModelChanged, UserError
 from synthgen.models.caption_source import check_caption_model
 from synthgen.models.info import ModelInfo
 from synthgen.models.registry import inspect_model
@@ -37,9 +37,9 @@ from synthgen.spec.plan import Plan
 from synthgen.spec.spec_diff import plan_diff
 from synthgen.storage.commit import commit_marker
 from synthgen.storage.layout import JOB_FILE, SUCCESS_FILE, failure_path
-from synthgen.storage.lock import JobLock
+from synthgen.storage.lock import JobLock, lost_lock, read_lock
 from synthgen.storage.store import DISK_ERRNOS, Store, json_bytes
-from synthgen.storage.writable import check_writable
+from synthgen.storage.writable import check_unclaimed, check_writable
 
 log = logging.getLogger("synthgen")
 
@@ -154,14 +154,19 @@ def _run_locked(prepared: Prepared, options: RunOptions, lock: JobLock) -> dict[
                       shards_done=len(markers), per_worker=options.per_worker) as progress:
 
             def on_failed(index: int, error: str, attempts: int) -> None:
+                lock.check()  # a worker refused by the fence: the lock is lost, record nothing
                 progress.failed(index)
                 _record_failure(store, index, error, attempts)
 
             events = Events(on_progress=progress.in_flight, on_done=progress.shard_done,
                             on_failed=on_failed, on_retry=progress.retried,
                             on_worker_done=progress.worker_done,
-                            commit=lambda result: commit_by_driver(store, result))
-            job = replace(prepared.job, driver_commits=not store.conditional, captions=captions)
+                            commit=lambda result: commit_by_driver(store, result, lock.token),
+                            fenced=lambda: lost_lock(store, read_lock(store))
+                            if lock.lost.is_set() else None)
+            job = replace(prepared.job, driver_commits=not store.conditional, captions=captions,
+                          lock_token=lock.token,
+                          model_revision=prepared.info.revision if prepared.info else None)
             failed = Executor(job, events).run(pending).failed
     with stopping_ray(started_ray):
         if failed:
@@ -174,11 +179,11 @@ def _run_locked(prepared: Prepared, options: RunOptions, lock: JobLock) -> dict[
         return job_status(catalog)
 
 
-def commit_by_driver(store: Store, result: ShardResult) -> ShardResult:
+def commit_by_driver(store: Store, result: ShardResult, fence: str | None = None) -> ShardResult:
     """The driver's half of `driver_commits`: the same commit as a worker's, made here."""
     if not result.pending:
         return result
-    marker, won = commit_marker(store, replace(result.marker, committed_by="driver"))
+    marker, won = commit_marker(store, replace(result.marker, committed_by="driver"), fence)
     return replace(result, committed=won, marker=marker, pending=False)
 
 
@@ -205,6 +210,7 @@ def holds_job(prepared: Prepared) -> bool:
     """True when the output holds this job; refuses another job's output before any write."""
     existing = find_job_record(prepared.store)
     if existing is None:
+        check_unclaimed(prepared.store)
         return False
     plan = prepared.plan
     if existing.job_id != plan.job_id:
@@ -212,6 +218,9 @@ def holds_job(prepared: Prepared) -> bool:
                         f"holds another job ({existing.job_id}, this one is {plan.job_id}; "
                         f"{plan_diff(existing.plan, plan)}); choose a new output, or `synthgen resume` "
                         "that URI")
+    pinned, info = existing.model.revision, prepared.info
+    if pinned is not None and info is not None and info.revision != pinned:
+        raise ModelChanged(plan.spec.model.source, pinned, info.revision)
     return True
 
 

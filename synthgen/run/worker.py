@@ -42,10 +42,12 @@ class Worker:
         self.spec = job.spec
         self.plan = job.plan
         self.info = inspect_model(job.spec.model)
+        job.check_model(self.info.revision)
         self.adapter = load_adapter(self.info, job.spec.model)
         keep_freed_memory(self.adapter.device)
         self.store = Store(job.spec.output.uri, job.spec.output.storage_options)
         self.driver_commits = job.driver_commits
+        self.lock_token = job.lock_token
         self.encoder = Encoder.from_spec(job.spec.output)
         self.format = shard_format(job.spec.output.format)
         self.batch_size = job.spec.compute.batch_size
@@ -139,4 +141,4 @@ class Worker:
 
     def _commit(self, marker: CommitMarker) -> tuple[CommitMarker, bool]:
         """Race for the shard's marker; the loser removes its data file."""
-        return commit_marker(self.store, marker)
+        return commit_marker(self.store, marker, self.lock_token)

@@ -9,22 +9,25 @@ from typing import Any
 from pydantic import BaseModel
 
 from synthgen.spec.job_spec import JobSpec
+from synthgen.storage.redact import redact_spec
 
 # Fields that change how a job runs but never the data it produces: left out of job_id.
 EXECUTION_ONLY = {
     "compute": None,
     "output": {"uri", "storage_options"},
-    "model": {"device", "storage_options"},
+    "model": {"device", "storage_options", "trusted"},
     "classes": {"storage_options"},
     "prompts": {"storage_options"},
+    "filter": {"trusted"},
     "name": None,
 }
 
 
 def data_fields(spec: JobSpec) -> dict[str, Any]:
-    """The spec minus execution-only fields and newer fields at their same-data value: what
-    job_id fingerprints."""
-    data = copy.deepcopy(spec.model_dump(mode="json"))
+    """The spec minus execution-only fields and newer fields at their same-data value, redacted
+    as job.json stores it: what job_id fingerprints (a resume from the stored spec finds the
+    same id)."""
+    data = redact_spec(copy.deepcopy(spec.model_dump(mode="json")))
     for section, keys in EXECUTION_ONLY.items():
         if keys is None:
             data.pop(section, None)

@@ -5,7 +5,6 @@ Unknown fields are errors, and `data_fields` says which fields change the data (
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -13,22 +12,15 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from synthgen.spec.bounds import MAX_BATCH, MAX_COUNT, MAX_IMAGE_SIDE, MAX_SHARD_SIZE, MAX_STEPS
 from synthgen.spec.distributions import Choice, Uniform, parse_number, parse_text
+from synthgen.spec.sample_order import SPLIT_NAME, ordered_splits
 from synthgen.spec.scheduler_names import SCHEDULERS
-
-SPLIT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-KNOWN_SPLITS = ("train", "validation", "test")
-
-
-def ordered_splits(splits: dict[str, float]) -> dict[str, float]:
-    """Splits in their layout order: train, validation, test, then others by name. Never the
-    mapping's own order, which neither job.json (sorted keys) nor job_id keeps."""
-    rank = {name: i for i, name in enumerate(KNOWN_SPLITS)}
-    return {name: splits[name] for name in sorted(splits, key=lambda n: (rank.get(n, len(rank)), n))}
 
 # What makes a template's prompt differ between classes: it must name one of these.
 CLASS_PLACEHOLDERS = ("name", "synonym", "description", "caption")
@@ -38,14 +30,30 @@ NegativePrompt = Annotated[str | Choice | None, BeforeValidator(parse_text)]
 
 
 class Strict(BaseModel):
-    """Unknown fields are errors: a typo must not silently fall back to a default."""
+    """Unknown fields are errors: a typo must not silently fall back to a default. So are
+    infinities and NaN, and a boolean where a number belongs (`steps: yes` is not 1)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     # Fields added after outputs existed -> the value (as dumped to JSON) that makes the data
     # those outputs have: left out of job_id while they hold it (data_fields), so a spec that
     # does not use a newer field keeps its job_id, and an older output resumes with it set.
     SAME_DATA_AS_BEFORE: ClassVar[dict[str, Any]] = {}
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and info.field_name and not _takes_bool(
+                cls.model_fields[info.field_name].annotation):
+            raise ValueError("a boolean where a number or text belongs; write the value itself")
+        return value
+
+
+def _takes_bool(annotation: Any) -> bool:
+    """Whether a field's annotation admits a bool (bool itself, Any, or a union holding one)."""
+    if annotation in (bool, Any):
+        return True
+    return any(_takes_bool(arg) for arg in getattr(annotation, "__args__", ()))
 
 
 class ModelSpec(Strict):
@@ -54,6 +62,7 @@ class ModelSpec(Strict):
     dtype: Literal["float32", "float16", "bfloat16", "auto"] = "float32"  # auto: resolved by the driver
     device: Literal["auto", "cpu", "cuda"] = "auto"
     adapter: str | None = None
+    trusted: bool = False  # load pickled weights and libraries other than diffusers/transformers
     storage_options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -62,8 +71,8 @@ class SamplerSpec(Strict):
     steps: int | Choice = 25  # or {choice: [...]}: drawn per sample
     guidance_scale: float | Uniform | Choice = 2.0  # or {uniform: [lo, hi]}, {choice: [...]}
     eta: float = Field(0.0, ge=0.0)
-    height: int | None = Field(None, gt=0)
-    width: int | None = Field(None, gt=0)
+    height: int | None = Field(None, gt=0, le=MAX_IMAGE_SIDE)
+    width: int | None = Field(None, gt=0, le=MAX_IMAGE_SIDE)
 
     @field_validator("scheduler")
     @classmethod
@@ -75,7 +84,7 @@ class SamplerSpec(Strict):
     @field_validator("steps", mode="before")
     @classmethod
     def _steps(cls, value: Any) -> Any:
-        return parse_number(value, integer=True, limit=10_000)
+        return parse_number(value, integer=True, limit=MAX_STEPS)
 
     @field_validator("guidance_scale", mode="before")
     @classmethod
@@ -100,7 +109,7 @@ class CaptionsSpec(Strict):
 class ClassEntry(Strict):
     SAME_DATA_AS_BEFORE = {"attributes": None, "description": None, "synonyms": None}
     name: str = Field(min_length=1)
-    count: int | None = Field(None, gt=0)
+    count: int | None = Field(None, gt=0, le=MAX_COUNT)
     model_label: int | None = Field(None, ge=0)
     prompts: list[str] | None = None
     negative_prompt: NegativePrompt = None
@@ -112,7 +121,7 @@ class ClassEntry(Strict):
 class ClassManifest(Strict):
     SAME_DATA_AS_BEFORE = {"attributes": None, "attribute_mode": "random", "captions": None,
                            "label_mapping": "name"}
-    count: int = Field(100, gt=0)
+    count: int = Field(100, gt=0, le=MAX_COUNT)
     names: list[str] | None = None
     entries: list[ClassEntry] | None = None
     source: str | None = None
@@ -151,14 +160,14 @@ class PromptEntry(Strict):
     prompt: str = Field(min_length=1)
     negative_prompt: NegativePrompt = None
     label: str | int | None = None
-    count: int | None = Field(None, gt=0)
+    count: int | None = Field(None, gt=0, le=MAX_COUNT)
 
 
 class PromptManifest(Strict):
     SAME_DATA_AS_BEFORE = {"attributes": None, "attribute_mode": "random"}
     items: list[PromptEntry] | None = None
     source: str | None = None
-    count: int = Field(1, gt=0)
+    count: int = Field(1, gt=0, le=MAX_COUNT)
     negative_prompt: NegativePrompt = None
     storage_options: dict[str, Any] = Field(default_factory=dict)
     attributes: dict[str, Any] | str | None = None  # axes that prompts name as {axis}
@@ -188,7 +197,7 @@ class OutputSpec(Strict):
     SAME_DATA_AS_BEFORE = {"order": "by_class", "splits": None, "format": "parquet"}
     uri: str = "./out/digits"
     image_format: Literal["png", "jpeg", "webp"] = "png"
-    shard_size: int = Field(500, gt=0)
+    shard_size: int = Field(500, gt=0, le=MAX_SHARD_SIZE)
     quality: int = Field(90, ge=1, le=100)
     png_compress_level: int = Field(1, ge=0, le=9)
     order: Literal["interleaved", "by_class"] = "interleaved"  # interleaved: every shard mixes classes
@@ -219,13 +228,21 @@ class OutputSpec(Strict):
             raise ValueError(f"the split fractions sum to {sum(splits.values()):g}; they must sum to 1")
         return ordered_splits(splits)
 
+    @field_validator("uri")
+    @classmethod
+    def _not_empty(cls, uri: str) -> str:
+        """'' would be the working folder: say so instead of guessing."""
+        if not uri.strip():
+            raise ValueError("the output is empty; give a new folder or URL, e.g. ./out/NAME")
+        return uri
+
 
 class ComputeSpec(Strict):
     workers: int | Literal["auto"] = "auto"
     gpus_per_worker: float = Field(1.0, ge=0.0)
     cpus_per_worker: int | Literal["auto"] = "auto"
-    batch_size: int = Field(64, gt=0)
-    max_retries: int = Field(3, gt=0)
+    batch_size: int = Field(64, gt=0, le=MAX_BATCH)
+    max_retries: int = Field(3, gt=0, le=100)
 
     @field_validator("workers", "cpus_per_worker")
     @classmethod
@@ -245,6 +262,7 @@ class FilterSpec(Strict):
     require_match: bool = True
     max_draws: int = Field(10, ge=1, le=1000)
     prompt: str = "a photo of a {name}"  # CLIP only: the text each class is matched against
+    trusted: bool = False  # load a classifier that only pickle can load (torch.save, .bin)
 
     @model_validator(mode="after")
     def _has_rule(self) -> FilterSpec:

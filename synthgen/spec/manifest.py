@@ -7,11 +7,14 @@ resume never depends on the manifest file still being there or unchanged.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+from collections import Counter
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from synthgen.errors import UserError
 from synthgen.spec.attributes import Axis, merge_axes, parse_axes
+from synthgen.spec.bounds import MAX_COUNT
 from synthgen.spec.distributions import Choice
 from synthgen.spec.job_spec import ClassManifest, JobSpec, PromptManifest
 from synthgen.spec.manifest_files import read_rows
@@ -35,12 +38,10 @@ class Entry:
     synonyms: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """Fields added later are left out while empty: older jobs keep their job_id."""
-        data = asdict(self)
-        for key in LATER_FIELDS:
-            if not data[key]:
-                del data[key]
-        return data
+        """As asdict gives it, without asdict's deep copies (a million entries in job.json); fields
+        added later are left out while empty, so older jobs keep their job_id."""
+        return {name: list(v) if isinstance(v := getattr(self, name), tuple) else v
+                for name in _ENTRY_FIELDS if name not in LATER_FIELDS or getattr(self, name)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Entry:
@@ -50,6 +51,9 @@ class Entry:
 
 
 LATER_FIELDS = ("negative_prompts", "attributes", "description", "synonyms")
+
+
+_ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,7 @@ def _resolve_classes(spec: ClassManifest) -> Manifest:
     for i, name in enumerate(names):
         if not name:
             raise UserError(f"classes[{i}].name", rows[i].get("name"), "every class needs a name")
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = sorted(n for n, k in Counter(names).items() if k > 1)  # linear, not names.count
     if dupes:
         raise UserError("classes.names", dupes[0], "class names must be unique")
     axes = parse_axes(spec.attributes, "classes.attributes", spec.storage_options)
@@ -140,12 +144,13 @@ def _resolve_prompts(spec: PromptManifest) -> Manifest:
     axes = parse_axes(spec.attributes, "prompts.attributes", spec.storage_options)
     labels = [_label_text(row.get("label")) for row in rows]
     names = tuple(dict.fromkeys(label for label in labels if label is not None))
+    position = {name: i for i, name in enumerate(names)}  # not names.index: quadratic
     entries = []
     for i, row in enumerate(rows):
         prompt = str(row.get("prompt") or "").strip()
         if not prompt:
             raise UserError(f"prompts[{i}].prompt", row.get("prompt"), "every row needs a prompt")
-        label = names.index(labels[i]) if labels[i] is not None else -1
+        label = position[labels[i]] if labels[i] is not None else -1
         negative, negatives = _negative(row.get("negative_prompt") or spec.negative_prompt)
         count = _count(row.get("count"), spec.count, f"prompts[{i}].count")
         entries.append(Entry(label, labels[i], count, None, (prompt,), ("",), negative, negatives, axes))
@@ -163,17 +168,18 @@ def _count(value: Any, default: int, field_name: str) -> int:
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
     count = _int(value, field_name)
-    if count <= 0:
-        raise UserError(field_name, value, "a count must be a positive integer")
+    if not 0 < count <= MAX_COUNT:
+        raise UserError(field_name, value, f"a count must be a positive integer up to {MAX_COUNT:,}")
     return count
 
 
 def _int(value: Any, field_name: str) -> int:
+    """An integer from a manifest cell: never a boolean, NaN or an infinity."""
     try:
-        number = float(value)
+        number = float(value) if not isinstance(value, bool) else math.nan
     except (TypeError, ValueError):
-        number = float("nan")
-    if number != number or number != int(number):
+        number = math.nan
+    if not math.isfinite(number) or number != int(number):
         raise UserError(field_name, value, "must be an integer")
     return int(number)
 

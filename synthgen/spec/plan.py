@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 
 from synthgen.errors import UserError
+from synthgen.spec.bounds import check_bounds
 from synthgen.spec.fingerprint import data_fields
-from synthgen.spec.job_spec import JobSpec, ordered_splits
+from synthgen.spec.job_spec import JobSpec
 from synthgen.spec.load import validate_spec
 from synthgen.spec.manifest import Entry, Manifest, resolve_manifest
 from synthgen.spec.sample_draws import draw_sample
-from synthgen.spec.sample_order import SampleOrder, SplitLayout
+from synthgen.spec.sample_order import SampleOrder, SplitLayout, ordered_splits
 from synthgen.spec.template_checks import check_placeholders
 
 
@@ -81,6 +82,7 @@ class Plan:
         manifest = manifest or resolve_manifest(spec)
         check_placeholders(spec, manifest)
         plan = cls(spec=spec, manifest=manifest)
+        check_bounds(plan)
         for split in plan.order.splits:
             if split.size == 0:
                 raise UserError(f"output.splits.{split.name}", spec.output.splits[split.name],
@@ -176,9 +178,12 @@ class Plan:
     def per_class(self, shards: list[Shard] | None = None) -> dict[str, int]:
         """Sample counts per class name over the given shards (all by default), with no sample
         visited: runs of consecutive shards are counted arithmetically (SplitLayout.counts_in)."""
-        counts = np.zeros(len(self.manifest.entries), dtype=np.int64)
-        for split, start, stop in self._runs(self.shards() if shards is None else shards):
-            counts += split.counts_in(start, stop)
+        if shards is None:  # the whole job: from the entries, never from its shards or samples
+            counts = np.array([e.count for e in self.manifest.entries], dtype=np.int64)
+        else:
+            counts = np.zeros(len(self.manifest.entries), dtype=np.int64)
+            for split, start, stop in self._runs(shards):
+                counts += split.counts_in(start, stop)
         named: dict[str, int] = {}
         for entry, count in zip(self.manifest.entries, counts.tolist(), strict=True):
             name = entry.label_name or "(unlabeled)"

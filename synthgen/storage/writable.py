@@ -7,7 +7,23 @@ import tempfile
 from pathlib import Path
 
 from synthgen.errors import UserError
+from synthgen.storage.layout import OWN_ENTRIES
 from synthgen.storage.store import Store
+
+SHOWN = 3  # foreign entries named in the refusal
+
+
+def check_unclaimed(store: Store) -> None:
+    """An output with no job.json must hold nothing but synthgen's own files: a folder or
+    prefix holding anything else is the user's (`.`, a project, a bucket's root), refused
+    before any write, whatever the URL's spelling (`.`, `file://`, a relative path)."""
+    foreign = [name for name in store.list("") if name not in OWN_ENTRIES]
+    if foreign:
+        shown = ", ".join(foreign[:SHOWN]) + (f" and {len(foreign) - SHOWN} more"
+                                               if len(foreign) > SHOWN else "")
+        raise UserError("output.uri", store.uri,
+                        f"is not empty and holds no synthgen job ({shown}); give a new or empty "
+                        "folder, so that nothing of yours is overwritten or removed")
 
 
 def check_writable(store: Store, field: str = "output.uri") -> None:

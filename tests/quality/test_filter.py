@@ -134,7 +134,7 @@ def test_torch_module_saved_whole_or_scripted_gives_the_same_scores(tmp_path: Pa
     labels = [0, 1, 2, 0, 1, 2]
     names = ("a", "b", "c")
     scripted = LabelFilter.load(FilterSpec(classifier=str(linear_classifier)), names, CPU)
-    whole = LabelFilter.load(FilterSpec(classifier=str(tmp_path / "whole.pt")), names, CPU)
+    whole = LabelFilter.load(FilterSpec(classifier=str(tmp_path / "whole.pt"), trusted=True), names, CPU)
     logits = PixelLinear()(torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255)
     expected = torch.softmax(logits, dim=1).detach().numpy()
     assert np.allclose(scripted.judge(pixels, labels).scores, expected[range(6), labels], atol=1e-6)
