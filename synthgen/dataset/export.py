@@ -60,11 +60,11 @@ def export(uri: str, fmt: str, dest: str, options: ExportOptions | None = None) 
     if fmt not in FORMATS:
         raise UserError("--format", fmt, f"choose one of {', '.join(FORMATS)}")
     catalog = Catalog.open(uri, options.storage_options)
-    missing = catalog.require_complete(options.partial)
     shards = catalog.split_shards(options.split)
     target = Store(dest, dict(options.dest_options))
     _check_empty(target)
     check_writable(target, "--output")
+    missing = catalog.require_complete(options.partial)
     write: Callable[[CommitMarker], Counter[str]]
     if fmt == "imagefolder":
         folders = folder_names(catalog, options.names)

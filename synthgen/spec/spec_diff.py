@@ -1,6 +1,6 @@
 """What differs between two jobs: the dotted spec fields (then manifest fields) that change the
-data, as `key: old -> new`. Storage options go through the redaction first, so no credential
-is ever printed."""
+data, as `key: old -> new`. The fingerprint's fields are redacted (storage/redact.py), so no
+credential is ever printed."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 
 from synthgen.spec.fingerprint import data_fields
 from synthgen.spec.plan import Plan
-from synthgen.storage.redact import redact_options
 
 MAX_VALUE = 60  # characters of a value shown, the rest elided
 MAX_CHANGES = 8  # fields listed, then "and N more"
@@ -18,7 +17,7 @@ ABSENT = object()
 
 def plan_diff(old: Plan, new: Plan) -> str:
     """`sampler.steps: 10 -> 20, classes.count: 100 -> 200` for the fields that differ."""
-    changes = dotted_changes(_redacted(data_fields(old.spec)), _redacted(data_fields(new.spec)))
+    changes = dotted_changes(data_fields(old.spec), data_fields(new.spec))  # redacted already
     if not changes:
         changes = dotted_changes(old.manifest.to_json(), new.manifest.to_json(), "manifest.")
     if not changes:
@@ -38,13 +37,6 @@ def dotted_changes(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any,
             changes += dotted_changes(old.get(key, ABSENT), new.get(key, ABSENT), f"{prefix}{key}.")
         return changes
     return [] if old == new else [(prefix.rstrip("."), old, new)]
-
-
-def _redacted(data: Any) -> Any:
-    if not isinstance(data, dict):
-        return data
-    return {key: redact_options(value) if key == "storage_options" and isinstance(value, dict)
-            else _redacted(value) for key, value in data.items()}
 
 
 def _show(value: Any) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from synthgen.storage import lock
 from synthgen.storage.layout import LOCK_FILE, SUCCESS_FILE
 from tests.conftest import ROOT
 from tests.conftest import synthgen as cli
@@ -36,6 +37,7 @@ def write_lock(out: Path, pid: int, host: str | None = None, heartbeat_ago: floa
     now = time.time()
     (out / LOCK_FILE).write_text(json.dumps({
         "token": "t", "host": host or socket.gethostname(), "pid": pid, "pid_started": None,
+        "boot_id": lock._boot_id(), "pid_ns": lock._pid_namespace(),  # as this host's driver writes
         "started_at": now - 100, "heartbeat_at": now - heartbeat_ago}))
 
 
@@ -84,7 +86,7 @@ def test_verify_reports_uncommitted_shards_of_a_running_job_as_pending(claimed: 
 @pytest.mark.parametrize("command", ["export", "preview", "train"])
 def test_a_read_only_output_is_one_line_and_exit_2(command: str, claimed: Path, read_only_dir: Path) -> None:
     dest = read_only_dir / "x"
-    args = {"export": ["export", str(claimed), "--format", "imagefolder", "--output", str(dest)],
+    args = {"export": ["export", str(claimed), "--format", "imagefolder", "--output", str(dest), "--partial"],
             "preview": ["preview", str(claimed), "--output", str(dest / "grid.png")],
             "train": ["train", "--output", str(dest), "--steps", "2"]}[command]
     run = cli(*args)

@@ -25,9 +25,9 @@ def test_the_diff_lists_dotted_fields_with_old_and_new_values() -> None:
 def test_the_diff_never_shows_a_secret_and_elides_long_values() -> None:
     old = {"output": {"storage_options": {"secret": "hunter2-secret", "endpoint_url": "http://a"}}}
     new = {"output": {"storage_options": {"secret": "other-secret99", "endpoint_url": "http://b"}}}
-    from synthgen.spec.spec_diff import _redacted
+    from synthgen.storage.redact import redact_spec
 
-    changes = dotted_changes(_redacted(old), _redacted(new))
+    changes = dotted_changes(redact_spec(old), redact_spec(new))
     assert changes == [("output.storage_options.endpoint_url", "http://a", "http://b")]
     names = ",".join(f"class-{i}" for i in range(40))
     text = plan_diff(plan(), plan(f"classes.names=[{names}]"))
