@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from synthgen import __version__
@@ -234,8 +234,16 @@ def new_job_record(prepared: Prepared) -> JobRecord:
 
 def versions() -> dict[str, str]:
     """From the installed packages' metadata: importing diffusers here would cost the driver
-    seconds of CPU (it pulls in torch._dynamo) that the actors need while they start."""
-    return {"synthgen": __version__, "torch": version("torch"), "diffusers": version("diffusers")}
+    seconds of CPU (it pulls in torch._dynamo) that the actors need while they start. A driver
+    that drives a cluster may lack torch itself: then it says so rather than failing."""
+    return {"synthgen": __version__, **{name: _installed(name) for name in ("torch", "diffusers")}}
+
+
+def _installed(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed on the driver"
 
 
 def _record_failure(store: Store, index: int, error: str, attempts: int) -> None:

@@ -33,6 +33,10 @@ def claimed(tmp_path: Path) -> Path:
     return out
 
 
+# train and eval load torch: the torch-free smoke check (.ci/smoke-python.sh) skips them.
+NEEDS_TORCH = pytest.mark.skipif(os.environ.get("SYNTHGEN_TEST_WITHOUT_TORCH") == "1", reason="needs torch")
+
+
 def write_lock(out: Path, pid: int, host: str | None = None, heartbeat_ago: float = 0.0) -> None:
     now = time.time()
     (out / LOCK_FILE).write_text(json.dumps({
@@ -96,6 +100,7 @@ def test_a_read_only_output_is_one_line_and_exit_2(command: str, claimed: Path, 
     assert list(read_only_dir.iterdir()) == []
 
 
+@NEEDS_TORCH
 def test_a_short_run_caps_the_default_warmup_and_refuses_a_longer_one(tmp_path: Path) -> None:
     from synthgen.errors import UserError
     from synthgen.train.config import TrainConfig, resolve_warmup
@@ -110,6 +115,7 @@ def test_a_short_run_caps_the_default_warmup_and_refuses_a_longer_one(tmp_path: 
     assert len(run.stderr.strip().splitlines()) == 1 and not (tmp_path / "m").exists()
 
 
+@NEEDS_TORCH
 def test_eval_prints_the_confusion_matrix_and_whole_headers(tmp_path: Path) -> None:
     from PIL import Image
 
