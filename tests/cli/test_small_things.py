@@ -87,7 +87,7 @@ def test_verify_reports_uncommitted_shards_of_a_running_job_as_pending(claimed: 
     assert broken.returncode == 1 and "shard 0: not committed, though _SUCCESS" in broken.stderr
 
 
-@pytest.mark.parametrize("command", ["export", "preview", "train"])
+@pytest.mark.parametrize("command", ["export", "preview", pytest.param("train", marks=NEEDS_TORCH)])
 def test_a_read_only_output_is_one_line_and_exit_2(command: str, claimed: Path, read_only_dir: Path) -> None:
     dest = read_only_dir / "x"
     args = {"export": ["export", str(claimed), "--format", "imagefolder", "--output", str(dest), "--partial"],
