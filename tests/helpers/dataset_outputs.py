@@ -67,11 +67,11 @@ def _build(root: Path, model: Path, items: list[Any], shard_size: int, count: in
                      sampler__steps=2, output__order="by_class")
     del spec["classes"]
     spec["prompts"] = {"items": items, "count": count}
-    return Built(root / "out", run_in_process(spec))
+    return Built(root / "out", run_in_process(spec).plan.total)
 
 
-def run_in_process(spec: dict[str, Any]) -> int:
-    """The whole job by a bare Worker in this process, then finalize; returns its sample count."""
+def run_in_process(spec: dict[str, Any]) -> Any:
+    """The whole job by a bare Worker in this process, then finalize; returns it prepared."""
     from synthgen.dataset.catalog import Catalog
     from synthgen.run.driver import claim_output, prepare
     from synthgen.run.finalize import finalize
@@ -84,7 +84,7 @@ def run_in_process(spec: dict[str, Any]) -> int:
     for index in range(prepared.plan.num_shards):
         worker.run_shard(index)
     finalize(Catalog.read(prepared.store))
-    return prepared.plan.total
+    return prepared
 
 
 def committed_rows(out: Path) -> list[dict[str, Any]]:

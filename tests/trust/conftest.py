@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from synthgen.spec.load import validate_spec
 from synthgen.storage.store import Store
 from tests.conftest import tiny_spec
+from tests.helpers.dataset_outputs import run_in_process
 from tests.helpers.s3server import BUCKET
 
 
@@ -32,17 +32,5 @@ def put(store: Store, rel: str, data: bytes) -> None:
 @pytest.fixture
 def finished(backend: Callable[[str], str], class_model: Path, one_torch_thread: None) -> Any:
     """A finished job (3 shards of 4 samples, in this process, no Ray) on the backend."""
-    from synthgen.dataset.catalog import Catalog
-    from synthgen.run.driver import claim_output, prepare
-    from synthgen.run.finalize import finalize
-    from synthgen.run.worker import Worker
-
-    spec = tiny_spec(class_model, backend("job"), classes__count=4, output__shard_size=4,
-                     sampler__steps=2)
-    prepared = prepare(validate_spec(spec))
-    claim_output(prepared)
-    worker = Worker(prepared.job, threads=1)
-    for index in range(prepared.plan.num_shards):
-        worker.run_shard(index)
-    finalize(Catalog.read(prepared.store))
-    return prepared
+    return run_in_process(tiny_spec(class_model, backend("job"), classes__count=4, output__shard_size=4,
+                                    sampler__steps=2))
