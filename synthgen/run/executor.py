@@ -59,7 +59,7 @@ class Actors:
 @dataclass
 class Events:
     """Callbacks to the driver: progress, a shard done or failed; `commit` writes a marker where
-    the store leaves that to the driver; `fenced`: the error to stop with once the lock is lost."""
+    the store leaves that to the driver; `fenced`: what to stop with (the lock lost, Ctrl-C)."""
 
     on_progress: Callable[[int], None] = lambda images: None
     on_done: Callable[[ShardResult], None] = lambda result: None
@@ -67,7 +67,7 @@ class Events:
     commit: Callable[[ShardResult], ShardResult] = lambda result: result
     on_retry: Callable[[int, str], None] = lambda shard, error: None
     on_worker_done: Callable[[Any, ShardResult], None] = lambda actor, result: None  # per-worker rates
-    fenced: Callable[[], Exception | None] = lambda: None
+    fenced: Callable[[], BaseException | None] = lambda: None
 
 
 class Executor:
