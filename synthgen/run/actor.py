@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import ray
 
 from synthgen.run.job import JobContext, ShardResult
+from synthgen.run.model_cache import ModelCache
 from synthgen.storage import s3
 
 
@@ -19,12 +20,13 @@ class WorkerActor:
     CPU idle, 23,000 context switches a second). One thread keeps one team.
     """
 
-    def __init__(self, job: JobContext, threads: int, credentials: s3.Credentials) -> None:
+    def __init__(self, job: JobContext, threads: int, credentials: s3.Credentials,
+                 models: ModelCache | None = None) -> None:
         from synthgen.run.worker import Worker  # torch: in the actor, never in the driver
 
         credentials.install()
         self.torch_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torch")
-        self.worker = self.torch_thread.submit(Worker, job, threads).result()
+        self.worker = self.torch_thread.submit(Worker, job, threads, models).result()
 
     def run_shard(self, index: int, attempt_no: int) -> ShardResult:
         return self.torch_thread.submit(self.worker.run_shard, index, attempt_no).result()
