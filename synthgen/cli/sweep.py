@@ -24,7 +24,8 @@ from synthgen.spec.grid import MAX_CELLS
                    "(repeatable; the cells are the product of the axes).")
 @click.option("--per-class", type=click.IntRange(min=1), required=True, metavar="N",
               help="Images of each class (each prompt, for a prompt manifest) in every cell.")
-@click.option("--real", metavar="SOURCE", help="Real labeled test data for the CAS (as `synthgen eval` takes).")
+@click.option("--real", metavar="SOURCE",
+              help="Real labeled test data for the CAS (as `synthgen eval` takes).")
 @click.option("--real-train", metavar="SOURCE", help="Real training data for the ratio (as `synthgen eval`).")
 @output_option
 @set_option
@@ -35,7 +36,8 @@ from synthgen.spec.grid import MAX_CELLS
                    "with --real; diversity without).")
 @click.option("--estimate-workers", "workers", type=click.IntRange(min=1), multiple=True, metavar="N",
               help="Also estimate the full job on N workers (repeatable; the sweep's pool always).")
-@click.option("--write-best", "best_file", metavar="FILE", help="Write the spec with the best cell's settings here.")
+@click.option("--write-best", "best_file", metavar="FILE",
+              help="Write the spec with the best cell's settings here.")
 @click.option("--json", "as_json", is_flag=True, help="Print every figure of every cell as JSON.")
 @address_option
 @handle_errors
@@ -123,7 +125,8 @@ def _cost(full: dict[str, Any], workers: int) -> str:
 def _loads(actors: list[dict[str, Any]]) -> str:
     if not actors:
         return "none (every cell was committed already)"
-    return ", ".join(f"actor {a['actor'][:8]} {a['model_loads']}x for {len(a['cells'])} cell(s)" for a in actors)
+    return ", ".join(f"actor {a['actor'][:8]} {a['model_loads']}x for {len(a['cells'])} cell(s)"
+                     for a in actors)
 
 
 def _num(value: float | None, digits: int = 3) -> str:

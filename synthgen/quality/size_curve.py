@@ -54,9 +54,11 @@ def size_curve(config: EvalConfig, sizes: list[float], seed: int = 0) -> dict[st
             for key, (label, make) in CLASSIFIERS.items()}
     points = []
     for fraction, rows in zip(sizes, nested_subsets(synthetic.labels, sizes, seed), strict=True):
-        subset = Labeled(synthetic.features[rows], synthetic.labels[rows], synthetic.class_names, synthetic.source)
+        subset = Labeled(synthetic.features[rows], synthetic.labels[rows], synthetic.class_names,
+                         synthetic.source)
         if len(np.unique(subset.labels)) < 2:
-            raise UserError("--sizes", fraction, "leaves fewer than two classes to train on; use larger sizes")
+            raise UserError("--sizes", fraction, "leaves fewer than two classes to train on; "
+                                                 "use larger sizes")
         scores = {}
         for key, (label, make) in CLASSIFIERS.items():
             accuracy = _score(label, make, subset, test, None, space)["accuracy"]
@@ -70,7 +72,8 @@ def size_curve(config: EvalConfig, sizes: list[float], seed: int = 0) -> dict[st
 def format_curve(curve: dict[str, Any]) -> str:
     """The curve for people: one line per size."""
     keys = list(curve["real_accuracy"])
-    lines = [f"synthetic: {curve['synthetic']}, real test: {curve['real_test']}, subsets seed {curve['seed']}",
+    lines = [f"synthetic: {curve['synthetic']}, real test: {curve['real_test']}, "
+             f"subsets seed {curve['seed']}",
              f"{'size':>6} {'images':>8}" + "".join(f"{k[:22]:>26}" for k in keys)]
     for point in curve["sizes"]:
         cells = ""

@@ -40,7 +40,8 @@ def _panel(panel: Any, axis: dict[str, Any], cells: list[dict[str, Any]]) -> Non
     for name in SCORES:
         means = _means(cells, axis["key"], values, name)
         if any(m is not None for m in means):
-            panel.plot(positions, [m if m is not None else float("nan") for m in means], marker="o", label=name)
+            points = [m if m is not None else float("nan") for m in means]
+            panel.plot(positions, points, marker="o", label=name)
     panel.set_xticks(list(positions), [_label(v) for v in values])
     panel.set_xlabel(axis["key"])
     panel.set_ylabel("score (mean over the other axes)")

@@ -16,13 +16,13 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from synthgen.dataset.catalog import Catalog, read_markers
 from synthgen.errors import JobFailed, UserError
 from synthgen.run.driver import Prepared, claim_output, commit_by_driver, prepare
 from synthgen.run.finalize import finalize
 from synthgen.run.job import ActorStats, JobGroup, ShardResult
 from synthgen.run.progress import Progress
 from synthgen.run.run_log import run_log
-from synthgen.dataset.catalog import Catalog, read_markers
 from synthgen.spec.grid import MAX_CELLS, Axis, Cell, cell_spec, grid_cells, parse_axis
 from synthgen.spec.job_spec import JobSpec
 from synthgen.spec.load import load_spec, set_dotted, validate_spec

@@ -45,7 +45,8 @@ def sweep_results(plan: SweepPlan, run: SweepRun, scoring: dict[str, Any]) -> di
                       "job_id": cell.prepared.plan.job_id, **scores, "metrics": metrics(scores)})
     order = ranked(cells, scoring["rank"])
     results = {"output": plan.uri, "rank": scoring["rank"], "real": scoring["real"],
-               "per_class": plan.per_class, "axes": [{"key": a.key, "values": list(a.values)} for a in plan.axes],
+               "per_class": plan.per_class,
+               "axes": [{"key": a.key, "values": list(a.values)} for a in plan.axes],
                "pool": pool, "actors": list(run.actors.values()), "shards_run": run.shards_run,
                "cells_run": run.cells_run, "best": order[0]["cell"], "order": [c["cell"] for c in order],
                "cells": cells}

@@ -45,7 +45,8 @@ class Worker:
         self.plan = job.plan
         self.info = inspect_model(job.spec.model)
         # a group actor's Workers share one loaded model (run/group_actor.py)
-        self.adapter = models.adapter(self.info, job.spec.model) if models else load_adapter(self.info, job.spec.model)
+        self.adapter = (models.adapter(self.info, job.spec.model) if models
+                        else load_adapter(self.info, job.spec.model))
         keep_freed_memory(self.adapter.device)
         self.store = Store(job.spec.output.uri, job.spec.output.storage_options)
         self.driver_commits = job.driver_commits

@@ -70,7 +70,8 @@ def parse_axis(item: str) -> Axis:
     if not isinstance(values, list):
         raise UserError("--grid", item, "its values do not read as a YAML list; quote values "
                                         "holding {, [ or :, e.g. '[\"a {name}\"]'")
-    refused = next((why for prefix, why in REFUSED.items() if key == prefix or key.startswith(prefix + ".")), None)
+    refused = next((why for prefix, why in REFUSED.items()
+                    if key == prefix or key.startswith(prefix + ".")), None)
     if refused:
         raise UserError("--grid", key, refused)
     seen: list[Any] = []

@@ -57,5 +57,6 @@ def test_curve_grows_and_its_whole_point_is_the_plain_eval(real_folder: Path) ->
 
 
 def test_bad_sizes_are_one_line_exit_2(real_folder: Path) -> None:
-    result = CliRunner().invoke(main, ["eval", str(real_folder), "--real", "builtin:digits", "--sizes", "0.5,a"])
+    result = CliRunner().invoke(main, ["eval", str(real_folder), "--real", "builtin:digits",
+                                       "--sizes", "0.5,a"])
     assert result.exit_code == 2 and result.output.count("\n") == 1 and "--sizes" in result.output
