@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from synthgen.cli.options import address_option, handle_errors, output_option, set_option, spec_argument
+from synthgen.errors import UserError
+from synthgen.quality.size_curve import format_curve, parse_sizes
 from synthgen.quality.sweep_scores import RANKS, check_rank, check_real
 from synthgen.run.progress import format_duration
 from synthgen.run.sweep import SweepRequest, plan_sweep, run_sweep
@@ -36,6 +38,8 @@ from synthgen.spec.grid import MAX_CELLS
                    "with --real; diversity without).")
 @click.option("--estimate-workers", "workers", type=click.IntRange(min=1), multiple=True, metavar="N",
               help="Also estimate the full job on N workers (repeatable; the sweep's pool always).")
+@click.option("--sizes", metavar="F1,F2,...",
+              help="Also the best cell's CAS against nested subsets of it (as `synthgen eval --sizes`).")
 @click.option("--write-best", "best_file", metavar="FILE",
               help="Write the spec with the best cell's settings here.")
 @click.option("--json", "as_json", is_flag=True, help="Print every figure of every cell as JSON.")
@@ -57,6 +61,9 @@ def sweep(spec: str, **options: Any) -> None:
     """
     real, best_file = options["real"], options["best_file"]
     rank = check_rank(options["rank"], real)
+    sizes = parse_sizes(options["sizes"]) if options["sizes"] else None
+    if sizes and not real:
+        raise UserError("--sizes", options["sizes"], "needs a real set to score against; give --real SOURCE")
     if best_file:
         check_best_path(best_file)
     plan = plan_sweep(SweepRequest(spec, options["grid"], options["per_class"], options["overrides"],
@@ -65,13 +72,16 @@ def sweep(spec: str, **options: Any) -> None:
         check_real(real, options["real_train"], plan.store.storage_options)
     run = run_sweep(plan, options["address"])
     results = sweep_results(plan, run, {"real": real, "real_train": options["real_train"], "rank": rank,
-                                        "workers": options["workers"]})
+                                        "workers": options["workers"], "sizes": sizes})
     if best_file:
         results["best_spec"] = str(write_best(plan, results, best_file))
     if options["as_json"]:
         click.echo(json.dumps(results, indent=2))
-    else:
-        _table(results)
+        return
+    _table(results)
+    if results["best_curve"]:
+        click.echo(f"the best cell ({results['best']}) against the share of it trained on:")
+        click.echo(format_curve(results["best_curve"]))
 
 
 def _table(results: dict[str, Any]) -> None:
@@ -87,7 +97,7 @@ def _table(results: dict[str, Any]) -> None:
     filtered = any(c["filter"] for c in results["cells"])
     names = ["CAS LR (ratio)", "CAS SVM (ratio)"] if real else []
     names += ["diversity", "near-dup", *(["accepted"] if filtered else []), "img/s", "s/1k img",
-              f"full job ({results['pool']['workers']} workers)"]
+              f"full job, {results['pool']['workers']} worker(s)"]
     for column in names:
         table.add_column(column, justify="right")
     by_cell = {c["cell"]: c for c in results["cells"]}

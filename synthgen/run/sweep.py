@@ -186,9 +186,10 @@ def _execute(plan: SweepPlan, todo: dict[int, list[int]], run: SweepRun, address
             for k in todo}
     total = sum(cells[k].prepared.plan.total for k in todo)
     done = total - sum(cells[k].prepared.plan.shard(i).size for k, shards in todo.items() for i in shards)
+    shards = sum(cells[k].prepared.plan.num_shards for k in todo)
     connect_ray(address)
-    with Progress(total=total, done=done, shards_total=sum(cells[k].prepared.plan.num_shards for k in todo),
-                  shards_done=0) as progress:
+    with Progress(total=total, done=done, shards_total=shards,
+                  shards_done=shards - sum(map(len, todo.values()))) as progress:
 
         def on_done(result: ShardResult) -> None:
             progress.shard_done(result)
@@ -210,9 +211,10 @@ def _execute(plan: SweepPlan, todo: dict[int, list[int]], run: SweepRun, address
 
 def cluster_pool(plan: SweepPlan) -> dict[str, Any]:
     """The pool the sweep ran on (or would run on here): the hardware the figures are for."""
-    import ray  # the pool's shape needs the cluster's resources: only once Ray is up
+    # ray: the pool's shape needs the cluster's resources, read once Ray is up
+    import ray
 
-    from synthgen.run.pool import pool_plan
+    from synthgen.run.pool import pool_plan  # it imports ray too
 
     cluster = ray.cluster_resources() if ray.is_initialized() else {"CPU": float(os.cpu_count() or 1)}
     pool = pool_plan(plan.cells[0].prepared.job, cluster)

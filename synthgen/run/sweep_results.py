@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 
 from synthgen.errors import UserError
+from synthgen.quality.evaluation import EvalConfig
+from synthgen.quality.size_curve import size_curve
 from synthgen.quality.sweep_plot import sweep_figure
 from synthgen.quality.sweep_scores import metrics, ranked, score_cell
 from synthgen.run.calibrate import project
@@ -30,11 +32,12 @@ BEST_HEADER = "# written by `synthgen sweep --write-best`"
 
 def sweep_results(plan: SweepPlan, run: SweepRun, scoring: dict[str, Any]) -> dict[str, Any]:
     """Score every cell, rank them, store sweep.json and sweep.png; the whole result as data.
-    `scoring`: real, real_train, rank, workers (the worker counts to estimate the full job on)."""
-    previous = plan.store.read_json(SWEEP_FILE)
-    pool = (previous.get("results") or {}).get("pool") if not run.actors else None
-    pool = pool or cluster_pool(plan)
-    load_s = max((a["load_s"] for a in run.actors.values()), default=0.0)
+    `scoring`: real, real_train, rank, workers (the worker counts to estimate the full job on),
+    sizes (fractions: the best cell's CAS curve, as `synthgen eval --sizes`)."""
+    previous = (plan.store.read_json(SWEEP_FILE).get("results") or {}) if not run.actors else {}
+    pool = previous.get("pool") or cluster_pool(plan)  # nothing ran now: the hardware that ran it
+    load_s = max((a["load_s"] for a in run.actors.values()),
+                 default=previous.get("model_load_s", 0.0))
     options = plan.store.storage_options
     cells = []
     for cell in plan.cells:
@@ -44,12 +47,16 @@ def sweep_results(plan: SweepPlan, run: SweepRun, scoring: dict[str, Any]) -> di
         cells.append({"cell": cell.cell.index, "settings": cell.cell.settings, "uri": cell.uri,
                       "job_id": cell.prepared.plan.job_id, **scores, "metrics": metrics(scores)})
     order = ranked(cells, scoring["rank"])
+    best = next(c for c in plan.cells if c.cell.index == order[0]["cell"])
+    config = EvalConfig(best.uri, scoring["real"], scoring.get("real_train"), storage_options=options)
+    curve = size_curve(config, scoring["sizes"]) if scoring.get("sizes") else None
     results = {"output": plan.uri, "rank": scoring["rank"], "real": scoring["real"],
                "per_class": plan.per_class,
                "axes": [{"key": a.key, "values": list(a.values)} for a in plan.axes],
-               "pool": pool, "actors": list(run.actors.values()), "shards_run": run.shards_run,
+               "pool": pool, "model_load_s": load_s, "actors": list(run.actors.values()),
+               "shards_run": run.shards_run,
                "cells_run": run.cells_run, "best": order[0]["cell"], "order": [c["cell"] for c in order],
-               "cells": cells}
+               "best_curve": curve, "cells": cells}
     plan.store.put_json(SWEEP_FILE, {"sweep": plan.record(), "results": results})
     plan.store.put_bytes(PLOT_FILE, sweep_figure(results))
     return results

@@ -56,6 +56,18 @@ def test_acceptance_digits_sweep(tmp_path: Path, ray_address: str) -> None:
     assert f"guidance_scale: {best['settings']['sampler.guidance_scale']}" in text
     assert f"steps: {best['settings']['sampler.steps']}" in text
 
+    # run again complete: nothing runs, the same figures, and the best cell's curve on request
+    again = synthgen("sweep", "pipelines/digits.yaml", "--grid", "sampler.guidance_scale=1.0,2.5",
+                     "--grid", "sampler.steps=5,10", "--per-class", "20", "--real", "builtin:digits",
+                     "--output", str(out), "--json", "--write-best", str(out / "best.yaml"),
+                     "--sizes", "0.5,1", address=ray_address, timeout=900)
+    assert again.returncode == 0, again.stderr
+    rerun = json.loads(again.stdout)
+    assert rerun["shards_run"] == 0 and rerun["actors"] == [] and rerun["best"] == report["best"]
+    assert rerun["model_load_s"] == report["model_load_s"] > 0
+    curve = rerun["best_curve"]["sizes"]
+    assert [p["images"] for p in curve] == [100, 200]
+    assert curve[-1]["classifiers"]["svm_rbf"]["accuracy"] == best["classifiers"]["svm_rbf"]["accuracy"]
 
 def test_killed_sweep_resumes_without_redoing_committed_cells(tmp_path: Path, class_model: Path,
                                                               ray_address: str) -> None:
