@@ -25,7 +25,9 @@ class GroupActor(WorkerActor):
         from synthgen.run.worker import Worker  # torch: in the actor, never in the driver
 
         self.group, self.threads, self.make = group, threads, Worker
-        self.actor_id = ray.get_runtime_context().get_actor_id() or "local"
+        # bare (tests, benchmarks): no Ray to ask, and asking would start one
+        inside = ray.get_runtime_context().get_actor_id() if ray.is_initialized() else None
+        self.actor_id = inside or "local"
         self.models = ModelCache()
         self.workers: dict[str, Worker] = {}
         super().__init__(next(iter(group.jobs.values())), threads, credentials, models=self.models)
