@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from synthgen.cli.options import address_option, handle_errors, output_option, set_option, spec_argument
+from synthgen.cli.options import address_option, handle_errors, set_option, spec_argument
 from synthgen.errors import UserError
 from synthgen.quality.size_curve import format_curve, parse_sizes
 from synthgen.quality.sweep_scores import RANKS, check_rank, check_real
@@ -29,7 +29,8 @@ from synthgen.spec.grid import MAX_CELLS
 @click.option("--real", metavar="SOURCE",
               help="Real labeled test data for the CAS (as `synthgen eval` takes).")
 @click.option("--real-train", metavar="SOURCE", help="Real training data for the ratio (as `synthgen eval`).")
-@output_option
+@click.option("--output", metavar="URI",
+              help="The sweep's folder: cells/<k>/, sweep.json, sweep.png (default: output.uri + '-sweep').")
 @set_option
 @click.option("--max-cells", type=click.IntRange(min=1), default=MAX_CELLS, show_default=True,
               help="Refuse a grid with more cells than this.")

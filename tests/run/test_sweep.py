@@ -69,6 +69,7 @@ def test_acceptance_digits_sweep(tmp_path: Path, ray_address: str) -> None:
     assert [p["images"] for p in curve] == [100, 200]
     assert curve[-1]["classifiers"]["svm_rbf"]["accuracy"] == best["classifiers"]["svm_rbf"]["accuracy"]
 
+
 def test_killed_sweep_resumes_without_redoing_committed_cells(tmp_path: Path, class_model: Path,
                                                               ray_address: str) -> None:
     """Cell 0 is one shard, cell 1 three; cell 1's shard 1 holds, the driver is killed, and the
@@ -103,3 +104,23 @@ def test_killed_sweep_resumes_without_redoing_committed_cells(tmp_path: Path, cl
     assert 1 <= len(report["actors"]) <= 2 and all(a["model_loads"] == 1 for a in report["actors"])
     again = synthgen("sweep", *args[4:], address=ray_address)
     assert again.returncode == 0 and json.loads(again.stdout)["shards_run"] == 0
+
+
+def test_filter_axis_reports_acceptance(tmp_path: Path, ray_address: str) -> None:
+    """A grid over the filter's threshold: the same seeds, so a stricter one never accepts more."""
+    out = tmp_path / "sweep"
+    result = synthgen("sweep", "pipelines/digits.yaml", "--set", "filter.classifier=builtin:digits",
+                      "--set", "filter.max_draws=20", "--set", "sampler.steps=5",
+                      "--grid", "filter.min_prob=0.5,0.8", "--per-class", "3", "--output", str(out),
+                      "--rank", "acceptance_rate", "--json", address=ray_address)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    loose, strict = report["cells"]
+    for cell in (loose, strict):
+        accepted = cell["filter"]
+        assert cell["images"] == 30 and accepted["draws"] >= 30
+        assert accepted["acceptance_rate"] == round(30 / accepted["draws"], 4)
+        assert set(accepted["per_class"]) == set("0123456789")
+    assert loose["filter"]["acceptance_rate"] >= strict["filter"]["acceptance_rate"]
+    rates = [c["filter"]["acceptance_rate"] for c in (loose, strict)]
+    assert report["order"][0] == 0 or rates[0] == rates[1]
