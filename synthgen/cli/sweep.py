@@ -104,7 +104,7 @@ def _table(results: dict[str, Any]) -> None:
     by_cell = {c["cell"]: c for c in results["cells"]}
     for place, index in enumerate(results["order"], start=1):
         cell = by_cell[index]
-        row = [str(place), str(index), *(json.dumps(cell["settings"][k]) for k in keys)]
+        row = [str(place), str(index), *(_setting(cell["settings"][k]) for k in keys)]
         if real:
             row += [_cas(cell["classifiers"].get(k)) for k in ("logistic_regression", "svm_rbf")]
         row += [_num(cell["diversity"]["mean_distance"]), _pct(cell["diversity"]["near_duplicate_share"])]
@@ -117,6 +117,10 @@ def _table(results: dict[str, Any]) -> None:
     console.print(f"model loads: {_loads(results['actors'])}; figures in {results['output']}/sweep.json, "
                   f"plot in {results['output']}/sweep.png"
                   + (f"; best spec in {results['best_spec']}" if results.get("best_spec") else ""))
+
+
+def _setting(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _cas(result: dict[str, Any] | None) -> str:
