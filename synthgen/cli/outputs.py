@@ -9,16 +9,28 @@ import click
 
 from synthgen.cli.options import EXIT_FAILED, handle_errors
 from synthgen.dataset.catalog import Catalog
+from synthgen.dataset.class_folders import NAMING_STYLES, NamingStyle
+from synthgen.dataset.export import ExportOptions
 from synthgen.dataset.export import export as export_output
 from synthgen.dataset.preview import PreviewOptions, write_preview
 from synthgen.dataset.show import show as show_output
 from synthgen.dataset.status import job_status
+from synthgen.dataset.verify import pending_shards
 from synthgen.dataset.verify import verify as verify_store
 from synthgen.errors import UserError
 from synthgen.run.regenerate import regenerate
 from synthgen.storage.filesystem import write_url
-from synthgen.storage.lock import describe
+from synthgen.storage.lock import current_holder, describe, holder_state
 from synthgen.storage.store import Store
+
+# How `status` reads the job lock's holder (storage/lock.py holder_state).
+LOCK_STATES = {
+    "alive": " (holds the job lock)",
+    "dead": ("; that process is no longer running, so its job lock is stale: a plain `synthgen run` "
+             "of the spec or `synthgen resume {uri}` takes it over"),
+    "silent": ("; it has stopped sending heartbeats, so its job lock is probably stale: if that driver "
+               "is dead, `synthgen resume {uri} --takeover` takes it over"),
+}
 
 
 @click.command()
@@ -42,7 +54,7 @@ def status(uri: str, as_json: bool) -> None:
     for failure in state["failed_shards"]:
         click.echo(f"failed shard {failure['shard']}: {failure['error']}")
     if state["driver"]:
-        click.echo(f"driver: {describe(state['driver'])} (holds the job lock)")
+        click.echo(f"driver: {describe(state['driver'])}{LOCK_STATES[state['driver_state']].format(uri=uri)}")
 
 
 @click.command()
@@ -55,12 +67,22 @@ def verify(uri: str) -> None:
     Example:
       synthgen verify ./out/digits
     """
-    problems = verify_store(Store(uri))
+    store = Store(uri)
+    problems = verify_store(store)
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
         sys.exit(EXIT_FAILED)
-    click.echo(f"ok: every shard of {uri} matches its marker")
+    catalog = Catalog.read(store)
+    pending = pending_shards(catalog)
+    if not pending:
+        click.echo(f"ok: every shard of {uri} matches its marker")
+        return
+    driver = current_holder(store)
+    state = (f"the job is running (driver {describe(driver)})" if driver and holder_state(driver) == "alive"
+             else f"the job is not finished; `synthgen resume {uri}` runs them")
+    click.echo(f"ok: the {len(catalog.markers)} committed shards of {uri} match their markers; "
+               f"{len(pending)} of {catalog.plan.num_shards} shards pending (not committed yet): {state}")
 
 
 @click.command()
@@ -87,18 +109,28 @@ def preview(uri: str, dest: str, per_row: int, max_rows: int) -> None:
 @click.option("--format", "fmt", required=True, type=click.Choice(["imagefolder", "webdataset"]),
               help="imagefolder: one folder per class; webdataset: tar shards with json metadata.")
 @click.option("--output", "dest", required=True, metavar="DIR", help="A new or empty folder (or URL).")
+@click.option("--names", type=click.Choice(NAMING_STYLES), default="prefixed", show_default=True,
+              help="ImageFolder folders: prefixed with the label id (00_zero, 01_one), so that "
+                   "readers that sort folders keep synthgen's ids; or the plain class names.")
+@click.option("--split", metavar="NAME", help="Export one of the output's splits (output.splits).")
+@click.option("--partial", is_flag=True, help="Export an unfinished job's committed shards, naming "
+              "the missing ones (refused without it).")
 @handle_errors
-def export(uri: str, fmt: str, dest: str) -> None:
+def export(uri: str, fmt: str, dest: str, names: NamingStyle, split: str | None,  # noqa: PLR0913
+           partial: bool) -> None:
     """Copy the images of URI into an ImageFolder tree or WebDataset tar shards, then check counts.
+
+    An ImageFolder export also writes classes.json (label id -> class name).
 
     \b
     Examples:
       synthgen export ./out/digits --format imagefolder --output ./digits-imagefolder
       synthgen export s3://bucket/digits --format webdataset --output ./digits-wds
     """
-    done = export_output(uri, fmt, dest)
+    done = export_output(uri, fmt, dest, ExportOptions(names=names, split=split, partial=partial))
     click.echo(f"exported {done.total} images to {dest} ({fmt}, {len(done.counts)} "
-               f"{'folders' if fmt == 'imagefolder' else 'tar files'})")
+               f"{'folders' if fmt == 'imagefolder' else 'tar files'})"
+               + (f"; partial: {len(done.missing)} shards missing" if done.missing else ""))
 
 
 @click.command()

@@ -1,4 +1,4 @@
-"""Commands that run a job: plan, run, resume."""
+"""Commands that run a job: plan, run, resume, captions."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from synthgen.cli.interrupted import resumable
 from synthgen.cli.options import (
     address_option,
     handle_errors,
@@ -97,7 +98,9 @@ def run(spec: str, output: str | None, overrides: tuple[str, ...], address: str 
       synthgen run pipelines/digits.yaml --output s3://bucket/digits --set sampler.steps=10
     """
     options = RunOptions(address=address, takeover=takeover, per_worker=per_worker)
-    report(run_job(prepare(load_spec(spec, overrides, output)), options))
+    prepared = prepare(load_spec(spec, overrides, output))
+    with resumable(prepared, address):
+        report(run_job(prepared, options))
 
 
 @click.command()
@@ -123,4 +126,27 @@ def resume(uri: str, overrides: tuple[str, ...], address: str | None, takeover: 
     """
     spec, manifest = load_job(uri, overrides)
     options = RunOptions(address=address, takeover=takeover, repair=repair, per_worker=per_worker)
-    report(run_job(prepare(spec, manifest), options))
+    prepared = prepare(spec, manifest)
+    with resumable(prepared, address):
+        report(run_job(prepared, options))
+
+
+@click.command()
+@spec_argument
+@output_option
+@set_option
+@address_option
+@handle_errors
+def captions(spec: str, output: str | None, overrides: tuple[str, ...], address: str | None) -> None:
+    """Write the captions of SPEC's classes.captions into its output (or show the committed ones),
+    without making images; a later `synthgen run` of SPEC uses them.
+
+    \b
+    Example:
+      synthgen captions pipelines/my-job.yaml --output ./out/my-job
+    """
+    from synthgen.run.captions_job import job_captions  # ray: only for this command
+
+    table = job_captions(prepare(load_spec(spec, overrides, output)), address)
+    for row in table.to_pylist():
+        click.echo(f"{row['label_name']}\t{row['caption_id']}\t{row['caption']}")

@@ -19,6 +19,7 @@ from synthgen.storage.marker import CommitMarker
 from synthgen.storage.store import Store
 
 READABLE_COLUMNS = ("image", "label", *METADATA_COLUMNS)
+DESIGN_COLUMNS = ("attributes", "caption_id")  # in jobs that use axes / captions (DesignColumns)
 
 
 def data_files(uri: str, storage_options: dict[str, Any] | None = None,
@@ -32,7 +33,7 @@ def data_files(uri: str, storage_options: dict[str, Any] | None = None,
 
 
 def check_columns(columns: Sequence[str]) -> tuple[str, ...]:
-    unknown = [c for c in columns if c not in READABLE_COLUMNS]
+    unknown = [c for c in columns if c not in (*READABLE_COLUMNS, *DESIGN_COLUMNS)]
     if unknown:
         raise UserError("columns", unknown[0], f"unknown column; choose from {', '.join(READABLE_COLUMNS)}")
     return tuple(columns)

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthgen.models.info import ModelInfo
+from synthgen.models.sample_values import by_steps
 
 if TYPE_CHECKING:
     import torch
 
+    from synthgen.models.runtime import Precision
     from synthgen.spec.job_spec import SamplerSpec
     from synthgen.spec.plan import Sample
 
@@ -22,6 +24,7 @@ class Adapter:
     info: ModelInfo
     device: torch.device
     dtype: torch.dtype
+    precision: Precision  # set by registry.load_adapter
 
     def latent_shape(self, sampler: SamplerSpec) -> tuple[int, int, int]:
         """(channels, height, width) of the initial noise for one sample."""
@@ -40,7 +43,8 @@ class Adapter:
         raise NotImplementedError
 
     def generate(self, samples: Sequence[Sample], sampler: SamplerSpec) -> np.ndarray:
-        """Images for a batch; adapters that cannot expose their loop override this."""
+        """Images for a batch, one loop per steps value; adapters that cannot expose their loop
+        override this."""
         from synthgen.models.reverse_loop import reverse_loop  # torch: loaded with the adapter only
 
-        return reverse_loop(self, samples, sampler)
+        return by_steps(samples, sampler, lambda group, fixed: reverse_loop(self, group, fixed))

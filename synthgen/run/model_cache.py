@@ -1,6 +1,6 @@
 """Loaded models kept by what defines them, so that the jobs of a group load theirs once.
 
-Worker side (torch): a group actor (run/group_actor.py) hands one cache to the Worker of each
+Worker side (torch): a group actor (GroupActor in run/actor.py) hands one cache to the Worker of each
 job it runs; jobs whose model spec and resolved revision agree get the same loaded adapter.
 """
 

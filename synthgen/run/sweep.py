@@ -18,9 +18,10 @@ from typing import Any
 
 from synthgen.dataset.catalog import Catalog, read_markers
 from synthgen.errors import JobFailed, UserError
+from synthgen.run.captions_phase import ensure_captions, wants_captions
 from synthgen.run.driver import Prepared, claim_output, commit_by_driver, prepare
 from synthgen.run.finalize import finalize
-from synthgen.run.job import ActorStats, JobGroup, ShardResult
+from synthgen.run.job import ActorStats, JobContext, JobGroup, ShardResult
 from synthgen.run.progress import Progress
 from synthgen.run.run_log import run_log
 from synthgen.spec.grid import MAX_CELLS, Axis, Cell, cell_spec, grid_cells, parse_axis
@@ -85,6 +86,7 @@ class SweepRun:
     actors: dict[str, dict[str, Any]] = field(default_factory=dict)
     shards_run: int = 0
     cells_run: list[int] = field(default_factory=list)
+    pool: dict[str, Any] | None = None  # the pool it ran on (read while Ray was up)
 
     def actor_done(self, result: ShardResult) -> None:
         stats: ActorStats | None = result.actor
@@ -102,6 +104,8 @@ def plan_sweep(request: SweepRequest) -> SweepPlan:
     spec = load_spec(request.spec, request.overrides)
     base = spec.model_dump(mode="json")
     uri = (request.output or f"{spec.output.uri.rstrip('/')}-sweep").rstrip("/")
+    if "://" not in uri:  # the actors run elsewhere: a local path is made absolute here
+        uri = os.path.abspath(os.path.expanduser(uri))
     axes = [parse_axis(item) for item in request.grid]
     cells = []
     for cell in grid_cells(axes, request.max_cells):
@@ -146,12 +150,12 @@ def run_sweep(plan: SweepPlan, address: str | None = None) -> SweepRun:
     with run_log(plan.store, "sweep"), contextlib.ExitStack() as locks:
         held = {c.cell.index: locks.enter_context(JobLock.acquire(c.prepared.store)) for c in plan.cells}
         todo = _pending(plan)
-        if todo:
-            _execute(plan, todo, run, address)
-        for cell in plan.cells:
-            if not cell.prepared.store.exists(SUCCESS_FILE):
-                held[cell.cell.index].check()
-                finalize(Catalog.read(cell.prepared.store))
+        started = _execute(plan, todo, run, (held, address)) if todo else False
+        with _stopping(started):
+            for cell in plan.cells:
+                if not cell.prepared.store.exists(SUCCESS_FILE):
+                    held[cell.cell.index].check()
+                    finalize(Catalog.read(cell.prepared.store))
         for actor in run.actors.values():
             log.info("actor %s: model loaded %d time(s) in %.1f s for %d shard(s) of %d cell(s)",
                      actor["actor"][:12], actor["model_loads"], actor["load_s"], actor["shards"],
@@ -176,18 +180,21 @@ def _pending(plan: SweepPlan) -> dict[int, list[int]]:
     return todo
 
 
-def _execute(plan: SweepPlan, todo: dict[int, list[int]], run: SweepRun, address: str | None) -> None:
+def _execute(plan: SweepPlan, todo: dict[int, list[int]], run: SweepRun,
+             where: tuple[dict[int, JobLock], str | None]) -> bool:
+    """Run the pending shards; True when this started an embedded Ray (to stop once done)."""
     # ray only once there is something to run: planning a sweep never pays for it
     from synthgen.run.executor import Events, Executor
     from synthgen.run.pool import connect_ray
 
+    held, address = where
     cells = {c.cell.index: c for c in plan.cells}
-    jobs = {str(k): replace(cells[k].prepared.job, driver_commits=not cells[k].prepared.store.conditional)
-            for k in todo}
+    jobs = {str(k): _cell_job(cells[k].prepared, held[k], address) for k in todo}
     total = sum(cells[k].prepared.plan.total for k in todo)
     done = total - sum(cells[k].prepared.plan.shard(i).size for k, shards in todo.items() for i in shards)
     shards = sum(cells[k].prepared.plan.num_shards for k in todo)
-    connect_ray(address)
+    started = connect_ray(address)
+    run.pool = cluster_pool(plan)
     with Progress(total=total, done=done, shards_total=shards,
                   shards_done=shards - sum(map(len, todo.values()))) as progress:
 
@@ -199,14 +206,38 @@ def _execute(plan: SweepPlan, todo: dict[int, list[int]], run: SweepRun, address
 
         events = Events(on_progress=progress.in_flight, on_done=on_done, on_retry=progress.retried,
                         on_failed=lambda address, error, attempts: progress.failed(address),
-                        commit=lambda r: commit_by_driver(cells[int(r.job)].prepared.store, r))
+                        commit=lambda r: commit_by_driver(cells[int(r.job)].prepared.store, r,
+                                                          held[int(r.job)].token))
         addresses = [(str(k), i) for k, shards in todo.items() for i in shards]
         failed = Executor(JobGroup(jobs), events).run(addresses).failed
     run.cells_run = sorted(todo)
     if failed:
         lines = "; ".join(f"cell {k} shard {i}: {e}" for (k, i), e in sorted(failed.items()))
-        raise JobFailed(f"{len(failed)} shard(s) failed: {lines}. Run the same `synthgen sweep` "
-                        "again to retry them.")
+        with _stopping(started):
+            raise JobFailed(f"{len(failed)} shard(s) failed: {lines}. Run the same `synthgen sweep` "
+                            "again to retry them.")
+    return started
+
+
+def _stopping(started: bool) -> contextlib.AbstractContextManager[None]:
+    """Shut down the embedded Ray this sweep started, while the cells are finished."""
+    if not started:
+        return contextlib.nullcontext()
+    from synthgen.run.pool import stopping_ray  # ray: only once this sweep started one
+
+    return stopping_ray(True)
+
+
+def _cell_job(prepared: Prepared, lock: JobLock, address: str | None) -> JobContext:
+    """The cell's job as `synthgen run` hands it to its actors: captions (made once, as a first
+    phase), the lock's fence and the pinned model revision."""
+    from synthgen.run.pool import connect_ray  # ray: the caption phase may need it
+
+    captions = (ensure_captions(prepared.job, prepared.store, lambda: connect_ray(address))
+                if wants_captions(prepared.plan) else None)
+    return replace(prepared.job, driver_commits=not prepared.store.conditional, captions=captions,
+                   lock_token=lock.token,
+                   model_revision=prepared.info.revision if prepared.info else None)
 
 
 def cluster_pool(plan: SweepPlan) -> dict[str, Any]:

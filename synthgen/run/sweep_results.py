@@ -35,7 +35,7 @@ def sweep_results(plan: SweepPlan, run: SweepRun, scoring: dict[str, Any]) -> di
     `scoring`: real, real_train, rank, workers (the worker counts to estimate the full job on),
     sizes (fractions: the best cell's CAS curve, as `synthgen eval --sizes`)."""
     previous = (plan.store.read_json(SWEEP_FILE).get("results") or {}) if not run.actors else {}
-    pool = previous.get("pool") or cluster_pool(plan)  # nothing ran now: the hardware that ran it
+    pool = run.pool or previous.get("pool") or cluster_pool(plan)  # nothing ran: what ran it
     load_s = max((a["load_s"] for a in run.actors.values()),
                  default=previous.get("model_load_s", 0.0))
     options = plan.store.storage_options

@@ -20,7 +20,7 @@ import torch
 from synthgen.dataset import diversity
 from synthgen.dataset.formats import shard_format
 from synthgen.dataset.image_encoding import Encoder
-from synthgen.dataset.shard_schema import Provenance, shard_table
+from synthgen.dataset.shard_schema import DesignColumns, Provenance, shard_table
 from synthgen.models.registry import inspect_model, load_adapter
 from synthgen.models.runtime import keep_freed_memory
 from synthgen.quality.filter import LabelFilter
@@ -44,12 +44,14 @@ class Worker:
         self.spec = job.spec
         self.plan = job.plan
         self.info = inspect_model(job.spec.model)
-        # a group actor's Workers share one loaded model (run/group_actor.py)
+        job.check_model(self.info.revision)
+        # a group actor's Workers share one loaded model (GroupActor in run/actor.py)
         self.adapter = (models.adapter(self.info, job.spec.model) if models
                         else load_adapter(self.info, job.spec.model))
         keep_freed_memory(self.adapter.device)
         self.store = Store(job.spec.output.uri, job.spec.output.storage_options)
         self.driver_commits = job.driver_commits
+        self.lock_token = job.lock_token
         self.encoder = Encoder.from_spec(job.spec.output)
         self.format = shard_format(job.spec.output.format)
         self.batch_size = job.spec.compute.batch_size
@@ -59,9 +61,7 @@ class Worker:
         self.done = 0
         self.provenance = Provenance(
             job_id=self.plan.job_id, model=job.spec.model.source, model_revision=self.info.revision,
-            scheduler=job.spec.sampler.scheduler, steps=job.spec.sampler.steps,
-            guidance_scale=job.spec.sampler.guidance_scale,
-            image_format=job.spec.output.image_format,
+            scheduler=job.spec.sampler.scheduler, image_format=job.spec.output.image_format,
         )
 
     def progress(self) -> int:
@@ -77,7 +77,8 @@ class Worker:
             return ShardResult(shard=index, rows=marker.rows, seconds=0.0, committed=False,
                                marker=marker, batch_size=self.batch_size)
         drawn = self._generate_shard(self.plan.samples(shard), index)
-        data = self.format.encode(shard_table(drawn.rows(), self.provenance, self.plan.manifest.class_names))
+        data = self.format.encode(shard_table(drawn.rows(), self.provenance, self.plan.manifest.class_names,
+                                              DesignColumns.of(self.plan)))
         marker = self._put_data(shard, data, attempt_no, drawn, start)
         won = False
         if not self.driver_commits:
@@ -144,4 +145,4 @@ class Worker:
 
     def _commit(self, marker: CommitMarker) -> tuple[CommitMarker, bool]:
         """Race for the shard's marker; the loser removes its data file."""
-        return commit_marker(self.store, marker)
+        return commit_marker(self.store, marker, self.lock_token)

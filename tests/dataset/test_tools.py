@@ -140,11 +140,11 @@ def test_export_imagefolder_writes_every_image_into_class_folders(class_output: 
     run = cli("export", str(class_output.path), "--format", "imagefolder", "--output", str(dest))
     assert run.returncode == 0, run.stderr
     assert "exported 21 images" in run.stdout
-    assert sorted(p.name for p in dest.iterdir()) == list(LABELS)
+    assert sorted(p.name for p in dest.iterdir()) == ["00_a", "01_b", "02_c", "classes.json"]
     stored = image_bytes(class_output.path)
     plan = Catalog.open(str(class_output.path)).plan
     for label, name in enumerate(LABELS):
-        files = sorted((dest / name).iterdir())
+        files = sorted((dest / f"{label:02d}_{name}").iterdir())
         ids = [sid for sid in range(21) if plan.sample(sid).label == label]
         assert [f.name for f in files] == [f"{sid:09d}.png" for sid in ids]
         assert all(f.read_bytes() == stored[int(f.stem)] for f in files)
@@ -157,7 +157,7 @@ def test_export_imagefolder_of_a_prompt_job_puts_unlabeled_images_apart(prompt_o
     from synthgen.dataset.export import export
 
     done = export(str(prompt_output.path), "imagefolder", str(tmp_path / "x"))
-    assert done.counts == {"fox": 3, "frog": 3, "unlabeled": 2}
+    assert done.counts == {"00_fox": 3, "01_frog": 3, "unlabeled": 2}
     assert sorted(p.name for p in (tmp_path / "x/unlabeled").iterdir()) == ["000000003.png", "000000004.png"]
 
 
@@ -187,7 +187,8 @@ def test_export_and_preview_from_s3(class_output: Built, s3: S3, tmp_path: Path)
     uri = f"s3://{BUCKET}/digits"
     run = cli("export", uri, "--format", "imagefolder", "--output", str(tmp_path / "x"), env=s3.env)
     assert run.returncode == 0, run.stderr
-    assert {p.name: len(list(p.iterdir())) for p in (tmp_path / "x").iterdir()} == dict.fromkeys(LABELS, 7)
+    folders = {p.name: len(list(p.iterdir())) for p in (tmp_path / "x").iterdir() if p.is_dir()}
+    assert folders == {f"{i:02d}_{name}": 7 for i, name in enumerate(LABELS)}
     from synthgen.dataset.preview import write_preview
 
     write_preview(uri, str(tmp_path / "grid.png"))

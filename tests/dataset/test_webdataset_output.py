@@ -159,7 +159,8 @@ def test_verify_fails_on_a_corrupted_tar_and_repair_regenerates_it(wds_output: P
 def test_export_preview_and_status_of_a_webdataset_output(wds_output: Path, tmp_path: Path) -> None:
     folder = cli("export", str(wds_output), "--format", "imagefolder", "--output", str(tmp_path / "folder"))
     assert folder.returncode == 0, folder.stderr
-    assert sorted(len(list((tmp_path / "folder" / n).iterdir())) for n in NAMES) == [7, 7, 7]
+    folders = [f"{i:02d}_{n}" for i, n in enumerate(NAMES)]  # ImageFolder names in label order
+    assert sorted(len(list((tmp_path / "folder" / n).iterdir())) for n in folders) == [7, 7, 7]
     tars = cli("export", str(wds_output), "--format", "webdataset", "--output", str(tmp_path / "tars"))
     assert tars.returncode == 0, tars.stderr
     exported = sorted(str(p) for p in (tmp_path / "tars").glob("*.tar"))

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from synthgen.models.registry import inspect_model
+from synthgen.run.actor import GroupActor
 from synthgen.run.driver import claim_output, prepare
-from synthgen.run.group_actor import GroupActor
 from synthgen.run.job import JobGroup
 from synthgen.run.model_cache import ModelCache
 from synthgen.run.worker import Worker

@@ -96,6 +96,7 @@ def test_other_spec_on_same_output_is_refused(tmp_path: Path, class_model: Path,
     result = synthgen("run", str(spec))
     assert result.returncode == 2
     assert "holds another job" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "; seed: 0 -> 1)" in result.stderr  # which fields differ (spec/spec_diff.py)
     assert tree(out) == before
 
 

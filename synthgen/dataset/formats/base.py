@@ -14,7 +14,7 @@ from typing import Any, BinaryIO, ClassVar, Protocol
 
 import pyarrow as pa
 
-from synthgen.dataset.shard_schema import METADATA_COLUMNS, shard_schema
+from synthgen.dataset.shard_schema import METADATA_COLUMNS, DesignColumns, shard_schema
 from synthgen.storage.store import Store
 
 
@@ -49,13 +49,17 @@ class ShardFormat(ABC):
         """Random access to rows of this format's files in `store`."""
 
     @abstractmethod
-    def card_features(self, class_names: Sequence[str], image_ext: str) -> list[dict[str, Any]]:
+    def card_features(self, class_names: Sequence[str], image_ext: str,
+                      design: DesignColumns) -> list[dict[str, Any]]:
         """The card's `dataset_info.features`: the columns `datasets` gives for these files."""
 
 
-def column_schema(columns: Sequence[str]) -> pa.Schema:
-    """The shard schema's fields for `columns`, in that order."""
+def column_schema(columns: Sequence[str]) -> pa.Schema | None:
+    """The shard schema's fields for `columns`, in that order; None where a column is one of a
+    job's design columns (their types depend on the job: inferred, then cast by the caller)."""
     schema = shard_schema(())
+    if any(c not in schema.names for c in columns):
+        return None
     return pa.schema([schema.field(c) for c in columns])
 
 
@@ -66,6 +70,13 @@ def label_dtype(class_names: Sequence[str]) -> Any:
     return {"class_label": {"names": {str(i): name for i, name in enumerate(class_names)}}}
 
 
-def metadata_features() -> list[dict[str, Any]]:
-    """The card's features of the metadata columns (their `datasets` Value dtypes)."""
-    return [{"name": n, "dtype": dtype} for n, (_, dtype) in METADATA_COLUMNS.items()]
+def metadata_features(design: DesignColumns) -> list[dict[str, Any]]:
+    """The card's features of the metadata columns (their `datasets` Value dtypes), then the
+    job's design columns (`attributes`, a struct of strings; `caption_id`)."""
+    features = [{"name": n, "dtype": dtype} for n, (_, dtype) in METADATA_COLUMNS.items()]
+    if design.axes:
+        struct = [{"name": a, "dtype": "string"} for a in design.axes]
+        features.append({"name": "attributes", "struct": struct})
+    if design.captions:
+        features.append({"name": "caption_id", "dtype": "int64"})
+    return features

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from synthgen.dataset.formats.base import ShardFormat, label_dtype, metadata_features
+from synthgen.dataset.shard_schema import DesignColumns
 from synthgen.storage.parquet import read_parquet, table_bytes
 from synthgen.storage.store import Store
 
@@ -37,9 +38,10 @@ class ParquetFormat(ShardFormat):
     def row_reader(self, store: Store, columns: Sequence[str], cache_size: int) -> ParquetRows:
         return ParquetRows(store, columns, cache_size)
 
-    def card_features(self, class_names: Sequence[str], image_ext: str) -> list[dict[str, Any]]:
+    def card_features(self, class_names: Sequence[str], image_ext: str,
+                      design: DesignColumns) -> list[dict[str, Any]]:
         return [{"name": "image", "dtype": "image"}, {"name": "label", "dtype": label_dtype(class_names)},
-                *metadata_features()]
+                *metadata_features(design)]
 
 
 class ParquetRows:

@@ -24,6 +24,7 @@ from synthgen.dataset.formats.tar import (
     sample_spans,
     tar_bytes,
 )
+from synthgen.dataset.shard_schema import DesignColumns
 from synthgen.storage.store import Store
 
 
@@ -52,12 +53,14 @@ class WebDatasetFormat(ShardFormat):
     def row_reader(self, store: Store, columns: Sequence[str], cache_size: int) -> TarRows:
         return TarRows(store, columns)  # no cache to size: a row is one small range read
 
-    def card_features(self, class_names: Sequence[str], image_ext: str) -> list[dict[str, Any]]:
+    def card_features(self, class_names: Sequence[str], image_ext: str,
+                      design: DesignColumns) -> list[dict[str, Any]]:
         """The columns of `datasets`' webdataset builder: one per member extension, then the
         sample's key and its tar's URL."""
         return [{"name": image_ext, "dtype": "image"},
                 {"name": LABEL_EXT, "dtype": label_dtype(class_names)},
-                {"name": META_EXT, "struct": [{"name": "label", "dtype": "int64"}, *metadata_features()]},
+                {"name": META_EXT,
+                 "struct": [{"name": "label", "dtype": "int64"}, *metadata_features(design)]},
                 {"name": "__key__", "dtype": "string"}, {"name": "__url__", "dtype": "string"}]
 
 
