@@ -62,13 +62,17 @@ class ShardResult:
 class JobGroup:
     """Several jobs that share one model and one pool of actors (a sweep's cells). Each actor
     loads the model once for all of them; a shard is addressed as (job key, shard index).
-    `spec` is the lead job's: the pool, the retries and the model come from it."""
+    `spec` and `model_bytes` are the lead job's: the pool, the retries and the model come from it."""
 
     jobs: dict[str, JobContext]
 
     @property
     def spec(self) -> JobSpec:
         return next(iter(self.jobs.values())).spec
+
+    @property
+    def model_bytes(self) -> int | None:
+        return next(iter(self.jobs.values())).model_bytes
 
 
 @dataclass(frozen=True)

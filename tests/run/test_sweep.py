@@ -37,8 +37,9 @@ def test_acceptance_digits_sweep(tmp_path: Path, ray_address: str) -> None:
         assert cell["cas_ratio_min"] == min(c["ratio"] for c in cell["classifiers"].values())
         assert cell["speed"]["images_per_s"] > 0 and set(cell["diversity"]["per_class"]) == set("0123456789")
         full = cell["full_job"]
-        assert full["samples"] == 1000 and [e["workers"] for e in full["estimates"]] == [1, 8]
-        assert full["estimates"][1]["wall_s"] < full["estimates"][0]["wall_s"]
+        assert full["samples"] == 1000
+        assert [e["workers"] for e in full["estimates"]] == sorted({report["pool"]["workers"], 8})
+        assert full["estimates"][-1]["wall_s"] < full["estimates"][0]["wall_s"]
     order = [c["cas_ratio_min"] for c in sorted(cells, key=lambda c: report["order"].index(c["cell"]))]
     assert order == sorted(order, reverse=True) and report["best"] == report["order"][0]
     # one pool for the whole sweep: every actor loaded the model once, whatever cells it ran
