@@ -30,7 +30,10 @@ def job_spec(cfg: BenchConfig, out: Path, dtype: str = "float32", **compute: Any
         "model": {"source": cfg.model, "dtype": dtype},
         "sampler": {"scheduler": "ddim", "steps": cfg.steps, "guidance_scale": 1.0},
         "classes": {"count": cfg.per_class, "names": class_names(cfg.classes)},
-        "output": {"uri": str(out), "image_format": "png", "shard_size": cfg.shard_size},
+        # by_class: the bare loop (benchmarks/bare.py, no synthgen import) walks the samples in
+        # that layout; the order changes which seed lands in which batch, not the work.
+        "output": {"uri": str(out), "image_format": "png", "shard_size": cfg.shard_size,
+                   "order": "by_class"},
         "compute": {"workers": 1, "batch_size": cfg.batch_size, "cpus_per_worker": cfg.threads,
                     **compute},
     }

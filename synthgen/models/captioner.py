@@ -17,7 +17,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessorLis
 from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
 from transformers.utils import logging as transformers_logging
 
-from synthgen.models.runtime import pick_device, pick_dtype
+from synthgen.models.runtime import pick_device, pick_precision
 from synthgen.spec.job_spec import CaptionsSpec
 
 
@@ -32,7 +32,8 @@ class Captioner:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=pick_dtype(dtype, self.device))
+        weights = pick_precision(dtype, self.device).weights  # float32 on CPUs (autocast is for images)
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=weights)
         self.model = self.model.to(self.device).eval()
         self.warpers = LogitsProcessorList([TemperatureLogitsWarper(spec.temperature),
                                             TopPLogitsWarper(spec.top_p)])

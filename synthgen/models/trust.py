@@ -18,12 +18,14 @@ from synthgen.errors import UserError
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 KNOWN_LIBRARIES = {"diffusers", "transformers"}
+TRAIN_CHECKPOINTS = "checkpoints/"  # train/checkpoints.py writes them; no model loader reads them
 
 
 def pickled_files(names: Iterable[str]) -> list[str]:
     """Weight files that only pickle can load: a pickle suffix, and no .safetensors beside it
-    (diffusers and transformers prefer safetensors, so a pickle next to one is never read)."""
-    names = list(names)
+    (diffusers and transformers prefer safetensors, so a pickle next to one is never read).
+    `checkpoints/` (synthgen train's resume state beside the model it saves) is never loaded."""
+    names = [n for n in names if not n.startswith(TRAIN_CHECKPOINTS)]
     safe = {posixpath.dirname(n) for n in names if n.endswith(".safetensors")}
     return sorted(n for n in names if n.endswith(PICKLE_SUFFIXES) and posixpath.dirname(n) not in safe)
 

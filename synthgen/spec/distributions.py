@@ -6,6 +6,7 @@ field and never a union member), and drawn in spec/sample_draws.py from the samp
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -92,6 +93,10 @@ def parse_text(value: Any) -> Any:
 def _check_number(value: Any, integer: bool, limit: float | None) -> None:
     if isinstance(value, Uniform | Choice):
         return
+    if isinstance(value, bool):
+        raise ValueError("a boolean where a number belongs; write the value itself")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a finite number")
     if not _is_number(value) or value < 0 or (integer and (int(value) != value or value <= 0)):
         raise ValueError(f"{value!r} is not {'a positive integer' if integer else 'a number >= 0'}")
     if limit is not None and value > limit:

@@ -21,11 +21,13 @@ from tests.conftest import ROOT
 DIGITS = str(ROOT / "pipelines/digits.yaml")
 NOTICES = ("Token authentication", "accelerate", "was not found in config", "Instantiating",
            "were initialized from the model checkpoint")
-LIBRARY_SETTINGS = ("RAY_LOGGER_LEVEL", "DIFFUSERS_VERBOSITY", "TRANSFORMERS_VERBOSITY", "RAY_ADDRESS")
+# RAY_AUTH_MODE too: this suite's `ray.init` sets it in the test process (Ray then stays silent)
+LIBRARY_SETTINGS = ("RAY_LOGGER_LEVEL", "DIFFUSERS_VERBOSITY", "TRANSFORMERS_VERBOSITY", "RAY_ADDRESS",
+                    "RAY_AUTH_MODE")
 
 
 def user_env(**extra: str) -> dict[str, str]:
-    """This environment without the libraries' own log settings or a cluster address."""
+    """A fresh shell's environment: none of the libraries' own settings, no cluster address."""
     env = {k: v for k, v in os.environ.items() if k not in LIBRARY_SETTINGS}
     return {**env, **extra}
 

@@ -100,7 +100,7 @@ def test_local_listing_confinement_on_disk(tmp_path: Path) -> None:
 
 
 def test_class_names_as_folders_are_confined() -> None:
-    from synthgen.dataset.export import _safe
+    from synthgen.dataset.class_folders import _safe
 
     assert _safe("../../etc", 0) == ".._.._etc"
     assert _safe("..", 3) == "class-3"
