@@ -13,6 +13,7 @@ from synthgen.cli.options import address_option, handle_errors, set_option, spec
 from synthgen.errors import UserError
 from synthgen.quality.size_curve import format_curve, parse_sizes
 from synthgen.quality.sweep_scores import RANKS, check_rank, check_real
+from synthgen.run.ctrl_c import remembering_ctrl_c
 from synthgen.run.progress import format_duration
 from synthgen.run.sweep import SweepRequest, plan_sweep, run_sweep
 from synthgen.run.sweep_results import check_best_path, sweep_results, write_best
@@ -71,7 +72,8 @@ def sweep(spec: str, **options: Any) -> None:
                                    options["output"], options["max_cells"]))
     if real:
         check_real(real, options["real_train"], plan.store.storage_options)
-    run = run_sweep(plan, options["address"])
+    with remembering_ctrl_c():
+        run = run_sweep(plan, options["address"])
     results = sweep_results(plan, run, {"real": real, "real_train": options["real_train"], "rank": rank,
                                         "workers": options["workers"], "sizes": sizes})
     if best_file:

@@ -18,6 +18,7 @@ from typing import Any
 
 from synthgen.dataset.catalog import Catalog, read_markers
 from synthgen.errors import JobFailed, UserError
+from synthgen.run import ctrl_c
 from synthgen.run.captions_phase import ensure_captions, wants_captions
 from synthgen.run.driver import Prepared, claim_output, commit_by_driver, prepare
 from synthgen.run.finalize import finalize
@@ -207,7 +208,8 @@ def _execute(plan: SweepPlan, todo: dict[int, list[int]], run: SweepRun,
         events = Events(on_progress=progress.in_flight, on_done=on_done, on_retry=progress.retried,
                         on_failed=lambda address, error, attempts: progress.failed(address),
                         commit=lambda r: commit_by_driver(cells[int(r.job)].prepared.store, r,
-                                                          held[int(r.job)].token))
+                                                          held[int(r.job)].token),
+                        fenced=ctrl_c.pressed)
         addresses = [(str(k), i) for k, shards in todo.items() for i in shards]
         failed = Executor(JobGroup(jobs), events).run(addresses).failed
     run.cells_run = sorted(todo)
