@@ -30,6 +30,7 @@ class ModelInfo:
     size_multiple: int | None = None  # output sizes must be multiples of this; None: fixed size
     label_fallback: bool = True  # a class id may default to the entry's label index
     pipeline: str | None = None  # the diffusers pipeline class named in model_index.json
+    img2img: bool = True  # can vary init images (the pipeline family: if diffusers has its img2img)
 
     @property
     def class_conditional(self) -> bool:

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from synthgen.errors import UserError
+from synthgen.spec.ranges import Uniform
 from synthgen.spec.scheduler_names import SCHEDULERS
 
 SPLIT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -65,7 +67,8 @@ class ClassEntry(Strict):
 
 class ClassManifest(Strict):
     count: int = Field(100, gt=0)
-    names: list[str] | None = None
+    # With `init`, names pick a subset of the source's classes, and a mapping renames them.
+    names: list[str] | dict[str, str] | None = None
     entries: list[ClassEntry] | None = None
     source: str | None = None
     templates: list[str] | None = None
@@ -88,8 +91,9 @@ class ClassManifest(Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> ClassManifest:
+        """At most one here; exactly one unless the job has `init` (JobSpec checks)."""
         given = [k for k in ("names", "entries", "source") if getattr(self, k) is not None]
-        if len(given) != 1:
+        if len(given) > 1:
             raise ValueError("give exactly one of names, entries or source")
         if self.names is not None and not self.names or self.entries is not None and not self.entries:
             raise ValueError("the class list is empty; name at least one class")
@@ -193,6 +197,25 @@ class FilterSpec(Strict):
         return self
 
 
+class InitSpec(Strict):
+    """Variations of labeled real images (img2img): the classes come from the source."""
+
+    source: str = Field(min_length=1)  # image folder, Parquet dataset, synthgen output, builtin:digits
+    strength: float | Uniform = 0.5  # 0: the encoded source; 1: plain generation
+    per_image: int = Field(1, gt=0)  # variations of every source image
+    resize: Literal["center-crop", "pad", "stretch"] = "center-crop"
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("strength")
+    @classmethod
+    def _unit_interval(cls, strength: float | Uniform) -> float | Uniform:
+        bounds = strength.uniform if isinstance(strength, Uniform) else (strength,)
+        if any(not 0.0 <= b <= 1.0 for b in bounds):
+            raise ValueError("strength must be in [0, 1] (0 keeps the source, 1 ignores it), "
+                             "a number or {uniform: [lo, hi]}")
+        return strength
+
+
 class JobSpec(Strict):
     name: str = Field("job", min_length=1)
     seed: int = Field(0, ge=0)
@@ -203,11 +226,31 @@ class JobSpec(Strict):
     output: OutputSpec = Field(default_factory=OutputSpec)
     compute: ComputeSpec = Field(default_factory=ComputeSpec)
     filter: FilterSpec | None = None
+    init: InitSpec | None = None
 
     @model_validator(mode="after")
     def _one_manifest(self) -> JobSpec:
+        if self.init is not None:
+            return self._init_classes()
         if (self.classes is None) == (self.prompts is None):
             raise ValueError("give exactly one of classes (a class manifest) or prompts")
+        classes = self.classes
+        if classes is not None and all(getattr(classes, k) is None for k in ("names", "entries", "source")):
+            raise UserError("classes", None, "give exactly one of names, entries or source")
+        if classes is not None and isinstance(classes.names, dict):
+            raise UserError("classes.names", classes.names,
+                            "a mapping renames the classes of an init source only; list the names")
+        return self
+
+    def _init_classes(self) -> JobSpec:
+        """With init the classes are the source's: `classes` may pick (names) and rename (a mapping)."""
+        if self.prompts is not None:
+            raise UserError("prompts", "(given)", "with init the classes come from init.source; "
+                                                  "use classes.templates for prompts instead")
+        if self.classes is not None and (self.classes.entries is not None or self.classes.source is not None):
+            raise UserError("classes.entries" if self.classes.entries is not None else "classes.source",
+                            "(given)", "with init the classes come from init.source; list names "
+                                       "(a subset) or a mapping {source name: new name}")
         return self
 
 
@@ -218,6 +261,7 @@ EXECUTION_ONLY = {
     "model": {"device", "storage_options"},
     "classes": {"storage_options"},
     "prompts": {"storage_options"},
+    "init": {"storage_options"},
     "name": None,
 }
 
@@ -240,6 +284,8 @@ def data_fields(spec: JobSpec) -> dict[str, Any]:
         elif isinstance(data.get(section), dict):
             for key in keys:
                 data[section].pop(key, None)
+    if data.get("init") is None:
+        data.pop("init", None)  # a spec without init fingerprints as it did before init existed
     for (section, key), value in SAME_DATA_AS_BEFORE.items():
         if isinstance(data.get(section), dict) and data[section].get(key, value) == value:
             data[section].pop(key, None)

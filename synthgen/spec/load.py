@@ -81,7 +81,7 @@ def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
 def _anchor_paths(data: dict[str, Any], base: Path) -> None:
     """Local manifest and model paths are relative to the spec's folder, like an include."""
     for section, key in (("classes", "source"), ("prompts", "source"), ("model", "source"),
-                         ("filter", "classifier")):
+                         ("filter", "classifier"), ("init", "source")):
         node = data.get(section)
         if not isinstance(node, dict) or not isinstance(node.get(key), str):
             continue

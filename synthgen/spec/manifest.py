@@ -26,13 +26,22 @@ class Entry:
     prompts: tuple[str, ...] = ()
     templates: tuple[str, ...] = ()
     negative_prompt: str | None = None
+    # With `init`: the keys of the class's source images (sample k varies image k // per_image),
+    # and the class's name in the source (label_name may rename it).
+    inits: tuple[str, ...] = ()
+    init_label: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """Without init, the fields of before init existed: their job_ids stay."""
+        data = asdict(self)
+        if not self.inits:
+            del data["inits"], data["init_label"]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Entry:
-        return cls(**{**data, "prompts": tuple(data["prompts"]), "templates": tuple(data["templates"])})
+        return cls(**{**data, "prompts": tuple(data["prompts"]), "templates": tuple(data["templates"]),
+                      "inits": tuple(data.get("inits", ()))})
 
 
 @dataclass(frozen=True)
@@ -41,18 +50,26 @@ class Manifest:
 
     entries: tuple[Entry, ...]
     class_names: tuple[str, ...] = field(default=())
+    # With `init`: the source's kind, description, image count and fingerprint (its listing with
+    # sizes and ETags or mtimes, or a content hash), part of job_id through the manifest.
+    init: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"class_names": list(self.class_names), "entries": [e.to_json() for e in self.entries]}
+        data = {"class_names": list(self.class_names), "entries": [e.to_json() for e in self.entries]}
+        return data if self.init is None else {**data, "init": self.init}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Manifest:
         entries = tuple(Entry.from_json(e) for e in data["entries"])
-        return cls(entries=entries, class_names=tuple(data["class_names"]))
+        return cls(entries=entries, class_names=tuple(data["class_names"]), init=data.get("init"))
 
 
 def resolve_manifest(spec: JobSpec) -> Manifest:
-    """Expand the spec's class or prompt manifest into entries, reading a source file if any."""
+    """Expand the spec's class or prompt manifest into entries, reading a source file if any.
+    A job with `init` lists its source first (dataset/init_listing.py, then init_manifest.py)."""
+    if spec.init is not None:
+        raise UserError("init.source", spec.init.source,
+                        "an init job's manifest comes from its source listing; plan it with synthgen plan")
     manifest = _resolve_classes(spec.classes) if spec.classes else _resolve_prompts(spec.prompts)
     if not manifest.entries:
         section = "classes" if spec.classes else "prompts"

@@ -21,6 +21,7 @@ from synthgen.errors import UserError
 from synthgen.spec.job_spec import JobSpec, data_fields, ordered_splits
 from synthgen.spec.load import validate_spec
 from synthgen.spec.manifest import Entry, Manifest, resolve_manifest
+from synthgen.spec.ranges import draw
 from synthgen.spec.sample_order import SampleOrder, SplitLayout
 
 
@@ -37,6 +38,10 @@ class Sample:
     negative_prompt: str | None
     model_label: int | None
     split: str = "train"
+    # init (img2img): the source image's key, its class name in the source, and the strength
+    init_id: str | None = None
+    init_label: str | None = None
+    strength: float | None = None
 
 
 @dataclass(frozen=True)
@@ -139,9 +144,16 @@ class Plan:
         entry = self.manifest.entries[entry_index]
         prompt = entry.prompts[k % len(entry.prompts)] if entry.prompts else None
         template = entry.templates[k % len(entry.templates)] if entry.templates else None
+        seed = sample_seed(self.spec.seed, sample_id)
+        init = self.spec.init
+        if init is not None and entry.inits:  # variation k % per_image of image k // per_image
+            extra = {"init_id": entry.inits[k // init.per_image], "init_label": entry.init_label,
+                     "strength": draw(init.strength, seed, "init.strength")}
+        else:
+            extra = {}
         return Sample(
             sample_id=sample_id,
-            seed=sample_seed(self.spec.seed, sample_id),
+            seed=seed,
             label=entry.label,
             label_name=entry.label_name,
             prompt=prompt,
@@ -149,6 +161,7 @@ class Plan:
             negative_prompt=entry.negative_prompt,
             model_label=self.model_label(entry),
             split=split,
+            **extra,
         )
 
     def model_label(self, entry: Entry) -> int | None:
