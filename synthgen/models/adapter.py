@@ -39,8 +39,16 @@ class Adapter:
         """Final latents -> uint8 images, shape (N, H, W, C)."""
         raise NotImplementedError
 
-    def generate(self, samples: Sequence[Sample], sampler: SamplerSpec) -> np.ndarray:
-        """Images for a batch; adapters that cannot expose their loop override this."""
-        from synthgen.models.reverse_loop import reverse_loop  # torch: loaded with the adapter only
+    def encode(self, pixels: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
+        """Init images, float (N, C, H, W) in [-1, 1] -> latents (img2img); a latent model draws
+        from its VAE's distribution with each sample's generator."""
+        raise NotImplementedError
 
-        return reverse_loop(self, samples, sampler)
+    def generate(self, samples: Sequence[Sample], sampler: SamplerSpec,
+                 init: np.ndarray | None = None) -> np.ndarray:
+        """Images for a batch; with `init` (float (N, C, H, W) in [-1, 1]), variations of those
+        images at each sample's strength. Adapters that cannot expose their loop override this."""
+        from synthgen.models.reverse_loop import reverse_loop  # torch: loaded with the adapter only
+        from synthgen.models.variations import vary  # torch: loaded with the adapter only
+
+        return reverse_loop(self, samples, sampler) if init is None else vary(self, samples, sampler, init)
