@@ -87,7 +87,7 @@ def test_strength_extremes_in_pixel_space(tmp_path: Path) -> None:
     assert np.array_equal(kept[..., 0], np.stack([np.asarray(im) for im in source])), "strength 0: the source"
     plain = adapter.generate([dataclasses.replace(s, init_id=None, strength=None) for s in samples([1, 1])],
                              sampler)
-    assert np.array_equal(adapter.generate(samples([1.0, 1.0]), sampler, pixels), plain), "1: plain generation"
+    assert np.array_equal(adapter.generate(samples([1.0, 1.0]), sampler, pixels), plain), "1: plain"
     near = adapter.generate(samples([0.05, 0.05]), sampler, pixels).astype(float)
     far = adapter.generate(samples([0.99, 0.99]), sampler, pixels).astype(float)
     truth = np.stack([np.asarray(im) for im in source])[..., None].astype(float)
