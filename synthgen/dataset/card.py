@@ -17,6 +17,7 @@ from synthgen.dataset import diversity
 from synthgen.dataset.catalog import Catalog
 from synthgen.dataset.shard_schema import METADATA_COLUMNS
 from synthgen.spec.plan import Plan
+from synthgen.spec.ranges import Uniform
 from synthgen.storage.layout import INDEX_FILE, JOB_FILE
 from synthgen.storage.marker import CommitMarker
 
@@ -69,6 +70,7 @@ def dataset_card(catalog: Catalog, index: pa.Table, preview: str | None = None) 
          else "- model license: not stated by the model"),
         f"- sampler: {sampler.scheduler}, {sampler.steps} steps, guidance scale "
         f"{sampler.guidance_scale}, eta {sampler.eta}; dtype {spec.model.dtype}",
+        *init_lines(plan),
         f"- seeds: job seed {spec.seed}; each image's own seed is in the `seed` column "
         f"(`blake2b(f\"{{job_seed}}:{{sample_id}}\", digest_size=8) >> 1`), and its initial "
         "noise depends on that seed alone",
@@ -82,6 +84,19 @@ def dataset_card(catalog: Catalog, index: pa.Table, preview: str | None = None) 
         *_loading(spec.output.uri, plan.split_names),
     ]
     return "\n".join(lines) + "\n"
+
+
+def init_lines(plan: Plan) -> list[str]:
+    """img2img jobs: the real images the rows vary, and how (the rows name theirs in init_id)."""
+    init, listed = plan.spec.init, plan.manifest.init
+    if init is None or listed is None:
+        return []
+    strength = (f"drawn per image in [{init.strength.uniform[0]}, {init.strength.uniform[1]}]"
+                if isinstance(init.strength, Uniform) else f"{init.strength}")
+    return [f"- init images (img2img): {listed['images']} labeled images of `{listed['source']}` "
+            f"({listed['kind']}, fingerprint `{listed['fingerprint']}`), {init.per_image} variation(s) "
+            f"of each, strength {strength}, resized by {init.resize}; each row names its source image "
+            "in `init_id`, the source's class in `init_label` and its strength in `strength`"]
 
 
 def quality_section(plan: Plan, markers: tuple[CommitMarker, ...], index: pa.Table) -> list[str]:

@@ -11,6 +11,9 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
+from synthgen.dataset.labeled_keys import read_keyed
+from synthgen.spec.job_spec import InitSpec
+
 RESAMPLE = Image.Resampling.BICUBIC
 
 
@@ -33,3 +36,12 @@ def init_pixels(images: Sequence[Image.Image], size: tuple[int, int], channels: 
     arrays = [np.asarray(fit(im.convert(mode), size, resize), dtype=np.float32) for im in images]
     batch = np.stack([a[..., None] if a.ndim == 2 else a for a in arrays]).transpose(0, 3, 1, 2)
     return batch / 127.5 - 1.0
+
+
+def read_init_pixels(init: InitSpec, keys: Sequence[str], size: tuple[int, int],
+                     channels: int) -> dict[str, np.ndarray]:
+    """Each key's image read straight from the source, as the model takes it: (C, H, W)."""
+    images = read_keyed(init.source, init.storage_options, keys)
+    names = list(images)
+    pixels = init_pixels([images[k] for k in names], size, channels, init.resize) if names else []
+    return dict(zip(names, pixels, strict=True))

@@ -38,6 +38,10 @@ METADATA_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     # the row's class, and how many draws the sample took (1: its first image was accepted).
     "filter_score": (pa.float64(), "float64"),
     "filter_draws": (pa.int64(), "int64"),
+    # init (img2img; null without it): the source image's key, its class in the source, strength
+    "init_id": (pa.string(), "string"),
+    "init_label": (pa.string(), "string"),
+    "strength": (pa.float64(), "float64"),
 }
 
 
@@ -113,5 +117,8 @@ def shard_table(rows: Sequence[ShardRow], prov: Provenance, class_names: Sequenc
         "job_id": [prov.job_id] * n,
         "filter_score": [r.filter_score for r in rows],
         "filter_draws": [r.filter_draws for r in rows],
+        "init_id": [s.init_id for s in samples],
+        "init_label": [s.init_label for s in samples],
+        "strength": [s.strength for s in samples],
     }
     return pa.Table.from_pydict(columns, schema=shard_schema(class_names))

@@ -33,6 +33,11 @@ class ModelInfo:
     img2img: bool = True  # can vary init images (the pipeline family: if diffusers has its img2img)
 
     @property
+    def image_channels(self) -> int:
+        """Channels of the images the model takes in (img2img): a UNet's own, else RGB for a VAE."""
+        return self.channels if self.family == "unet" else 3
+
+    @property
     def class_conditional(self) -> bool:
         return self.num_class_embeds is not None
 

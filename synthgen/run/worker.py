@@ -19,6 +19,7 @@ import torch
 
 from synthgen.dataset import diversity
 from synthgen.dataset.image_encoding import Encoder
+from synthgen.dataset.init_images import read_init_pixels
 from synthgen.dataset.shard_schema import Provenance, shard_table
 from synthgen.models.registry import inspect_model, load_adapter
 from synthgen.models.runtime import keep_freed_memory
@@ -51,6 +52,7 @@ class Worker:
         self.filter = (LabelFilter.load(job.spec.filter, self.plan.manifest.class_names, self.adapter.device)
                        if job.spec.filter else None)
         self.max_draws = job.spec.filter.max_draws if job.spec.filter else 1
+        self.init_pixels: dict[str, np.ndarray] = {}  # img2img: the shard in hand's init images
         self.done = 0
         self.provenance = Provenance(
             job_id=self.plan.job_id, model=job.spec.model.source, model_revision=self.info.revision,
@@ -85,6 +87,7 @@ class Worker:
         """Sample batch after batch while a thread encodes the previous one. With a filter, the
         samples it rejects are drawn again with the seeds of draw 1, 2, ... (see shard_draws.py)."""
         self.done = 0
+        self.init_pixels = self._read_init_images(samples)
         drawn = ShardDraws(samples, self.spec.seed, self.filter)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as pool:
             for draw in range(self.max_draws):
@@ -120,7 +123,17 @@ class Worker:
 
     def _generate_chunk(self, chunk: list[Sample]) -> np.ndarray:
         """One model call's worth of samples (at most the batch size)."""
-        return self.adapter.generate(chunk, self.spec.sampler)
+        init = np.stack([self.init_pixels[s.init_id] for s in chunk]) if self.init_pixels else None
+        return self.adapter.generate(chunk, self.spec.sampler, init)
+
+    def _read_init_images(self, samples: list[Sample]) -> dict[str, np.ndarray]:
+        """img2img: the shard's init images, read from the source by key (never via the driver)."""
+        if self.spec.init is None:
+            return {}
+        sampler, size = self.spec.sampler, self.info.sample_size
+        keys = [s.init_id for s in samples if s.init_id is not None]
+        return read_init_pixels(self.spec.init, keys, (sampler.width or size, sampler.height or size),
+                                self.info.image_channels)
 
     def _put_data(self, shard: Shard, data: bytes, attempt_no: int, drawn: ShardDraws,
                   started: float) -> CommitMarker:
