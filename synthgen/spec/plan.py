@@ -204,4 +204,5 @@ class Plan:
             "per_class": self.per_class(),
             "order": self.spec.output.order,
             "splits": self.per_split(),
+            **({"init": self.manifest.init} if self.manifest.init else {}),
         }
