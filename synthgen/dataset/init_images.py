@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from synthgen.dataset.labeled_keys import read_keyed
+from synthgen.dataset.readers import load_image
 from synthgen.spec.job_spec import InitSpec
 
 RESAMPLE = Image.Resampling.BICUBIC
@@ -38,10 +39,22 @@ def init_pixels(images: Sequence[Image.Image], size: tuple[int, int], channels: 
     return batch / 127.5 - 1.0
 
 
-def read_init_pixels(init: InitSpec, keys: Sequence[str], size: tuple[int, int],
-                     channels: int) -> dict[str, np.ndarray]:
-    """Each key's image read straight from the source, as the model takes it: (C, H, W)."""
-    images = read_keyed(init.source, init.storage_options, keys)
-    names = list(images)
-    pixels = init_pixels([images[k] for k in names], size, channels, init.resize) if names else []
-    return dict(zip(names, pixels, strict=True))
+
+def decode_init_pixels(init: InitSpec, encoded: Sequence[tuple[str, bytes]], size: tuple[int, int],
+                       channels: int) -> np.ndarray:
+    """(key, encoded image) pairs -> the model's input; a file that cannot be decoded is named."""
+    images = []
+    for key, data in encoded:
+        try:
+            images.append(load_image(data))
+        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+            raise ValueError(f"init image {key} of {init.source} cannot be decoded: {exc}") from None
+    return init_pixels(images, size, channels, init.resize)
+
+
+def read_init_images(init: InitSpec | None, keys: Sequence[str | None]) -> dict[str, bytes]:
+    """A shard's init images, encoded, read from the source by key (never via the driver);
+    none for a job without init."""
+    if init is None:
+        return {}
+    return read_keyed(init.source, init.storage_options, [k for k in keys if k is not None])

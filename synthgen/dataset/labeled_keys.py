@@ -11,6 +11,7 @@ corrupt file is named before any model loads), and a content hash of the built-i
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import posixpath
 from collections import defaultdict
@@ -24,15 +25,14 @@ from PIL import Image, UnidentifiedImageError
 from synthgen.dataset.catalog import Catalog
 from synthgen.dataset.labeled_sources import (
     BUILTIN_DIGITS,
+    cell_bytes,
     class_folders,
-    decode_cell,
     folder_images,
     parquet_class_names,
     parquet_columns,
     parquet_files,
     source_kind,
 )
-from synthgen.dataset.readers import load_image
 from synthgen.errors import UserError
 from synthgen.spec.init_manifest import InitListing
 
@@ -62,30 +62,31 @@ def list_labeled(source: str, options: dict[str, Any]) -> InitListing:
                        listing.keys, listing.fingerprint)
 
 
-def read_keyed(source: str, options: dict[str, Any], keys: Sequence[str]) -> dict[str, Image.Image]:
-    """The images of these keys, read straight from the source (each Parquet file once)."""
+def read_keyed(source: str, options: dict[str, Any], keys: Sequence[str]) -> dict[str, bytes]:
+    """The encoded images of these keys, read straight from the source (each Parquet file once);
+    encoded, so that a shard's worth stays small until a batch decodes its own."""
     wanted = list(dict.fromkeys(keys))
     if source.startswith("builtin:"):
         from synthgen.dataset.builtin_digits import load_digits_split  # scikit-learn: digits only
 
         digits = load_digits_split("train")
-        return {k: _digit_image(digits.images[int(k.removeprefix(DIGITS_KEY))]) for k in wanted}
+        return {k: _digit_png(digits.images[int(k.removeprefix(DIGITS_KEY))]) for k in wanted}
     fs, root, kind = source_kind(source, options, FIELD)
     if kind == "image-folder":
-        return {k: _open_image(fs, posixpath.join(root, k), k) for k in wanted}
+        return {k: fs.cat_file(posixpath.join(root, k)) for k in wanted}
     base = root if fs.isdir(root) else posixpath.dirname(root)
     by_file: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for key in wanted:
         file, _, row = key.rpartition("#")
         by_file[file].append((key, int(row)))
-    images = {}
+    images: dict[str, bytes] = {}
     for file, rows in by_file.items():
         path = posixpath.join(base, file)
         _, image_col = parquet_columns(fs, [path], source, FIELD)
         with fs.open(path, "rb") as f:
             cells = pq.ParquetFile(f).read(columns=[image_col]).column(image_col)
         for key, row in rows:
-            images[key] = decode_cell(fs, path, cells[row].as_py(), source)
+            images[key] = cell_bytes(fs, path, cells[row].as_py(), source)
     return images
 
 
@@ -99,9 +100,11 @@ def _digits_listing(source: str) -> InitListing:
     return InitListing("builtin", f"{BUILTIN_DIGITS}:train", digits.class_names, keys, digest)
 
 
-def _digit_image(pixels: np.ndarray) -> Image.Image:
-    """A digit (0..1 ink) as the 8-bit gray image an image folder of digits would hold."""
-    return Image.fromarray((pixels * 255).round().astype(np.uint8), mode="L")
+def _digit_png(pixels: np.ndarray) -> bytes:
+    """A digit (0..1 ink) as the 8-bit gray PNG an image folder of digits would hold."""
+    buffer = io.BytesIO()
+    Image.fromarray((pixels * 255).round().astype(np.uint8), mode="L").save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _folder_listing(fs: Any, root: str, source: str) -> InitListing:
@@ -162,9 +165,3 @@ def _check_header(fs: Any, path: str, source: str) -> None:
         raise UserError(FIELD, path, f"not a readable image ({type(exc).__name__}); "
                                      "replace or remove the file") from None
 
-
-def _open_image(fs: Any, path: str, key: str) -> Image.Image:
-    try:
-        return load_image(fs.cat_file(path))
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValueError(f"init image {key} ({path}) cannot be read: {exc}") from None

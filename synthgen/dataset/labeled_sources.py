@@ -174,13 +174,17 @@ def _label_values(fs: Any, files: list[str]) -> tuple[str, ...]:
 
 
 def decode_cell(fs: Any, file: str, cell: Any, source: str) -> Image.Image:
-    """An image cell: its bytes, or else its path relative to the Parquet file's folder."""
+    return load_image(cell_bytes(fs, file, cell, source))
+
+
+def cell_bytes(fs: Any, file: str, cell: Any, source: str) -> bytes:
+    """An image cell's encoded image: its bytes, or else its path relative to the Parquet file's folder."""
     data = cell.get("bytes") if isinstance(cell, dict) else cell
     if not data and isinstance(cell, dict) and cell.get("path"):
         data = fs.cat_file(posixpath.join(posixpath.dirname(file), cell["path"]))
     if not data:
         raise UserError("source", source, "every row needs its image bytes or an image path")
-    return load_image(data)
+    return data
 
 
 def _image_folder(fs: Any, root: str, source: str) -> LabeledSource:
