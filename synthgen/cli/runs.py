@@ -51,6 +51,10 @@ def plan(spec: str, overrides: tuple[str, ...], output: str | None, as_json: boo
     summary["splits"] = ", ".join(f"{name} {n}" for name, n in summary["splits"].items())
     for key in ("job_id", "samples", "shards", "shard_size", "order", "splits", "classes", "model", "output"):
         click.echo(f"{key:>12}: {summary[key]}")
+    if "init" in summary:  # img2img: the source listed, with its fingerprint
+        init = summary["init"]
+        click.echo(f"{'init':>12}: {init['images']} images of {init['source']} ({init['kind']}, "
+                   f"fingerprint {init['fingerprint']}), {plan.spec.init.per_image} per image")
     _echo_labels(summary["labels"], plan.manifest.entries)
 
 
