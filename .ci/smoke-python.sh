@@ -54,7 +54,7 @@ trap 'rm -rf "$work"' EXIT
 "$py" -m venv "$work/venv"
 vpy=$work/venv/bin/python
 
-# The project's dependencies but torch and torchsde, and pytest + pytest-timeout from `test`.
+# The project's dependencies but torch and what needs it (torchsde, accelerate), and pytest + pytest-timeout from `test`.
 "$vpy" - >"$work/requirements.txt" <<'EOF'
 import re
 import tomllib
@@ -66,7 +66,7 @@ def name(requirement):
     return re.match(r"[A-Za-z0-9._-]+", requirement).group(0).lower().replace("_", "-")
 
 
-wanted = [r for r in project["dependencies"] if name(r) not in {"torch", "torchsde"}]
+wanted = [r for r in project["dependencies"] if name(r) not in {"torch", "torchsde", "accelerate"}]
 wanted += [r for r in project["optional-dependencies"]["test"] if name(r) in {"pytest", "pytest-timeout"}]
 print("\n".join(wanted))
 EOF

@@ -1,8 +1,9 @@
 """The benchmark command: `python -m benchmarks.run` (see BENCHMARKS.md).
 
-Runs (a) the bare reverse loop, (b) `synthgen run`, (c) a plain diffusers loop saving PNG files
-and Ray Data's batch-inference pattern, on the same model, steps, batch size and threads, each
-as a whole process, then prints images/s and the ratios. `--extras` adds 1 vs 2 workers, peak
+Runs (a) the bare reverse loop, (at) the same with synthgen's allocator settings, (b) `synthgen
+run`, (c) a plain diffusers loop saving PNG files and Ray Data's batch-inference pattern, on the
+same model, steps, batch size and threads, each as a whole process, then prints images/s and the
+ratios; the target is (b)/(at) >= 0.95. `--extras` adds 1 vs 2 workers, peak
 memory and the driver's dispatch rate; `--quick` is a small job to try the command out.
 """
 
@@ -24,7 +25,7 @@ from benchmarks.contenders import CONTENDERS, Row
 from benchmarks.model import build_model, describe
 from benchmarks.procs import ROOT, env_without_ray_address
 
-TARGET = 0.90
+TARGET = 0.95  # (b) against (at): the loop with the same allocator settings and threads
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -58,7 +59,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--shard-size", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                         help="torch threads in every contender (synthgen: compute.cpus_per_worker)")
-    parser.add_argument("--only", default="a,b,c1,c2", help="contenders, comma-separated")
+    parser.add_argument("--only", default="a,at,b,c1,c2",
+                        help="contenders, comma-separated (b16: synthgen run in bfloat16)")
     parser.add_argument("--repeat", type=int, default=1, help="rounds; each contender's best is kept")
     parser.add_argument("--quick", action="store_true", help="a small job: 3 x 64 images, 4 steps")
     parser.add_argument("--extras", action="store_true",
@@ -112,22 +114,29 @@ def row_json(row: Row) -> dict:
 
 def table(rows: list[Row]) -> str:
     by_key = {r.key: r for r in rows}
-    ceiling = by_key.get("a")
-    lines = [f"{'':4} {'contender':<46} {'wall s':>8} {'images/s':>9} {'vs (a)':>7} {'fixed s':>8} "
-             f"{'load':>5}"]
+    ceiling, tuned = by_key.get("a"), by_key.get("at")
+    lines = [f"{'':4} {'contender':<46} {'wall s':>8} {'images/s':>9} {'vs (a)':>7} {'vs (at)':>8} "
+             f"{'fixed s':>8} {'load':>5}"]
     for r in rows:
         ratio = f"{r.rate / ceiling.rate:.3f}" if ceiling else "-"
+        to_tuned = f"{r.rate / tuned.rate:.3f}" if tuned else "-"
         lines.append(f"{'(' + r.key + ')':<4} {r.name:<46} {r.wall_s:8.1f} {r.rate:9.1f} {ratio:>7} "
-                     f"{r.fixed_s:8.1f} {r.load:5.1f}")
+                     f"{to_tuned:>8} {r.fixed_s:8.1f} {r.load:5.1f}")
     lines += [f"({r.key}) fixed cost: {r.detail}" for r in rows if r.detail]
     ours = by_key.get("b")
+    if ours and tuned:
+        verdict = "met" if ours.rate / tuned.rate >= TARGET else "NOT met"
+        lines.append(f"(b)/(at) = {ours.rate / tuned.rate:.3f}: synthgen run against the bare loop with "
+                     f"the same allocator settings and threads (target >= {TARGET}: {verdict})")
     if ours and ceiling:
-        verdict = "met" if ours.rate / ceiling.rate >= TARGET else "NOT met"
-        lines.append(f"(b)/(a) = {ours.rate / ceiling.rate:.3f} (target >= {TARGET}: {verdict})")
+        lines.append(f"(b)/(a) = {ours.rate / ceiling.rate:.3f}: against the bare loop with glibc's defaults")
     for key in ("c1", "c2"):
         if ours and key in by_key:
             speedup = ours.rate / by_key[key].rate
             lines.append(f"(b)/({key}) = {speedup:.3f} ({'faster' if speedup > 1 else 'SLOWER'})")
+    if len({round(r.load) for r in rows}) > 1 or any(r.load > 1.5 for r in rows):
+        lines.append("note: the load average moved or was high during the run: other work shared the "
+                     "CPUs; rerun on a quiet machine, or with --repeat N")
     return "\n".join(lines)
 
 

@@ -1,13 +1,17 @@
-"""The sampler guide: Classification Accuracy Score (CAS) and images/s of a class-conditional
-digits model across samplers, steps and guidance scales, plus the label-fidelity filter.
+"""The sampler guide: Classification Accuracy Score (CAS), per-class diversity and images/s of a
+class-conditional digits model across samplers, steps, guidance scales and per-sample guidance
+ranges (`{uniform: [1, 3]}`, `{choice: [1, 1.5, 2, 3]}`), plus the label-fidelity filter.
 
 Each row generates `--per-class` images of every digit with the bare Worker (synthgen's real
 path: reverse loop, PNG encoding, Parquet shard, commit marker; no Ray), times it (model loading
 excluded), then scores the output with `synthgen.quality.evaluation` against the held-out real digits
 (load_digits index >= 1200): CAS and its ratio to real-trained accuracy, for a logistic
-regression and an RBF SVM. Guidance rows use the sampler of pipelines/digits.yaml.
+regression and an RBF SVM. Guidance rows use the sampler of pipelines/digits.yaml. Diversity is
+the card's (dataset/diversity.py): the mean RMS distance between two images of a class, averaged
+over the classes.
 
     python -m benchmarks.sampler_guide                      # the README table (built-in model)
+    python -m benchmarks.sampler_guide --samplers "" --no-filter   # the guidance-range rows
     python -m benchmarks.sampler_guide --samplers ddim:10,ddpm:1000 --guidance 2 --per-class 100
     python -m benchmarks.sampler_guide --model DIR --quick  # a few rows on any digits model
 
@@ -36,15 +40,30 @@ ROOT = Path(__file__).resolve().parents[1]
 DIGITS_SPEC = ROOT / "pipelines" / "digits.yaml"
 SAMPLERS = "ddim:10,ddim:25,ddim:50,dpm++:10,dpm++:20,euler-a:25,ddpm:100"
 GUIDANCE = "1,1.5,2,3"
-QUICK = ("ddim:10,dpm++:10", "1")
+RANGES = "uniform:1:3,choice:1:1.5:2:3"
+QUICK = ("ddim:10,dpm++:10", "1", "uniform:1:3")
 
 
 @dataclass(frozen=True)
 class Row:
     scheduler: str
     steps: int
-    guidance_scale: float
+    guidance_scale: float | str  # a number, or a range as written: uniform:1:3, choice:1:2:3
     filtered: bool = False
+
+    @property
+    def guidance_spec(self) -> Any:
+        if isinstance(self.guidance_scale, float):
+            return self.guidance_scale
+        form, *values = self.guidance_scale.split(":")
+        return {form: [float(v) for v in values]}
+
+    @property
+    def guidance_text(self) -> str:
+        if isinstance(self.guidance_scale, float):
+            return f"{self.guidance_scale:g}"
+        form, *values = self.guidance_scale.split(":")
+        return f"{form} [{', '.join(values)}]"
 
 
 @dataclass(frozen=True)
@@ -68,20 +87,23 @@ class Result:
     cas_svm: float
     ratio_svm: float
     draws_per_image: float | None
+    diversity: float | None
 
     @property
     def images_per_s(self) -> float:
         return self.images / self.seconds
 
 
-def rows(default: dict[str, Any], samplers: str, guidance_scales: str, filtered: bool = True) -> list[Row]:
-    """Samplers ("name:steps,...") at the default guidance; guidance scales at the default
-    sampler; then the default settings with the built-in filter."""
+def rows(default: dict[str, Any], samplers: str, guidance_scales: str, ranges: str = "",
+         filtered: bool = True) -> list[Row]:
+    """Samplers ("name:steps,...") at the default guidance; guidance scales, then guidance ranges
+    at the default sampler; then the default settings with the built-in filter."""
     guidance = float(default["guidance_scale"])
     out = [Row(name, int(steps), guidance)
            for name, steps in (s.rsplit(":", 1) for s in samplers.split(",") if s)]
     base = (default["scheduler"], int(default["steps"]))
     out += [Row(*base, float(g)) for g in guidance_scales.split(",") if g and Row(*base, float(g)) not in out]
+    out += [Row(*base, r) for r in ranges.split(",") if r]
     return [*out, Row(*base, guidance, filtered=True)] if filtered else out
 
 
@@ -91,10 +113,10 @@ def measure(row: Row, settings: Settings, work: Path) -> Result:
     from synthgen.run.worker import Worker
     from synthgen.spec.load import validate_spec
 
-    out = work / f"{row.scheduler}-{row.steps}-{row.guidance_scale}-{int(row.filtered)}"
+    out = work / f"{row.scheduler}-{row.steps}-{row.guidance_scale}-{int(row.filtered)}".replace(":", "_")
     spec: dict[str, Any] = {
         "name": "sampler-guide", "seed": settings.seed, "model": {"source": settings.model, "device": "cpu"},
-        "sampler": {"scheduler": row.scheduler, "steps": row.steps, "guidance_scale": row.guidance_scale},
+        "sampler": {"scheduler": row.scheduler, "steps": row.steps, "guidance_scale": row.guidance_spec},
         "classes": {"count": settings.per_class, "names": [str(d) for d in range(10)]},
         "output": {"uri": str(out), "shard_size": 500},
         "compute": {"batch_size": settings.batch_size},
@@ -112,7 +134,17 @@ def measure(row: Row, settings: Settings, work: Path) -> Result:
     report = evaluate(EvalConfig(str(out), "builtin:digits"))
     lr, svm = report["classifiers"]["logistic_regression"], report["classifiers"]["svm_rbf"]
     return Result(row, prepared.plan.total, seconds, lr["accuracy"], lr["ratio"], svm["accuracy"],
-                  svm["ratio"], _draws_per_image(out) if row.filtered else None)
+                  svm["ratio"], _draws_per_image(out) if row.filtered else None, _diversity(out))
+
+
+def _diversity(out: Path) -> float | None:
+    """The card's per-class mean distance, averaged over the classes."""
+    from synthgen.dataset import diversity
+    from synthgen.dataset.catalog import Catalog
+
+    stats = diversity.from_markers(Catalog.open(str(out)).shards)
+    means = [s.mean_distance for s in stats.values() if s.mean_distance is not None]
+    return sum(means) / len(means) if means else None
 
 
 def _draws_per_image(out: Path) -> float:
@@ -127,15 +159,17 @@ def _draws_per_image(out: Path) -> float:
 
 
 def table(results: list[Result]) -> str:
-    lines = ["| sampler | steps | guidance | CAS logistic (ratio) | CAS RBF SVM (ratio) | images/s |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| sampler | steps | guidance | CAS logistic (ratio) | CAS RBF SVM (ratio) | diversity "
+             "| images/s |",
+             "|---|---|---|---|---|---|---|"]
     for r in results:
         name = r.row.scheduler + (" + filter" if r.row.filtered else "")
         speed = f"{r.images_per_s:.0f}"
         if r.draws_per_image:
             speed += f" ({r.draws_per_image:.2f} draws/image)"
         cas = f"{r.cas_lr:.3f} ({r.ratio_lr:.3f}) | {r.cas_svm:.3f} ({r.ratio_svm:.3f})"
-        lines.append(f"| {name} | {r.row.steps} | {r.row.guidance_scale:g} | {cas} | {speed} |")
+        spread = "n/a" if r.diversity is None else f"{r.diversity:.3f}"
+        lines.append(f"| {name} | {r.row.steps} | {r.row.guidance_text} | {cas} | {spread} | {speed} |")
     return "\n".join(lines)
 
 
@@ -148,6 +182,8 @@ def main(argv: list[str] | None = None) -> list[Result]:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads.")
     parser.add_argument("--samplers", default=SAMPLERS, help=f"name:steps,... (default {SAMPLERS})")
     parser.add_argument("--guidance", default=GUIDANCE, help=f"Guidance scales (default {GUIDANCE}).")
+    parser.add_argument("--ranges", default=RANGES,
+                        help=f"Per-sample guidance ranges, form:values,... (default {RANGES}).")
     parser.add_argument("--no-filter", action="store_true", help="Leave out the filter row.")
     parser.add_argument("--quick", action="store_true", help=f"Only {QUICK[0]} and guidance {QUICK[1]}.")
     parser.add_argument("--json", metavar="FILE", help="Also write the results as JSON.")
@@ -158,7 +194,7 @@ def main(argv: list[str] | None = None) -> list[Result]:
     results = []
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
-        chosen = QUICK if args.quick else (args.samplers, args.guidance)
+        chosen = QUICK if args.quick else (args.samplers, args.guidance, args.ranges)
         for row in rows(default["sampler"], *chosen, filtered=not args.no_filter):
             try:
                 result = measure(row, settings, Path(tmp))

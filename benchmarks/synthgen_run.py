@@ -21,16 +21,19 @@ from benchmarks.procs import Timed, env_without_ray_address, run_timed
 CLASS_NAMES = ["cat", "dog", "ship", "car", "bird", "frog", "deer", "horse", "plane", "truck"]
 
 
-def job_spec(cfg: BenchConfig, out: Path, **compute: Any) -> dict[str, Any]:
+def job_spec(cfg: BenchConfig, out: Path, dtype: str = "float32", **compute: Any) -> dict[str, Any]:
     """The job a new user writes for the acceptance model. torch gets `cfg.threads` threads
     (`compute.cpus_per_worker`; with one worker that is what `auto` gives on this machine)."""
     return {
         "name": "benchmark",
         "seed": cfg.seed,
-        "model": {"source": cfg.model},
+        "model": {"source": cfg.model, "dtype": dtype},
         "sampler": {"scheduler": "ddim", "steps": cfg.steps, "guidance_scale": 1.0},
         "classes": {"count": cfg.per_class, "names": class_names(cfg.classes)},
-        "output": {"uri": str(out), "image_format": "png", "shard_size": cfg.shard_size},
+        # by_class: the bare loop (benchmarks/bare.py, no synthgen import) walks the samples in
+        # that layout; the order changes which seed lands in which batch, not the work.
+        "output": {"uri": str(out), "image_format": "png", "shard_size": cfg.shard_size,
+                   "order": "by_class"},
         "compute": {"workers": 1, "batch_size": cfg.batch_size, "cpus_per_worker": cfg.threads,
                     **compute},
     }
@@ -47,7 +50,8 @@ def synthgen_command() -> list[str]:
 
 
 def run_synthgen(cfg: BenchConfig, workdir: Path, watch_every_s: float | None = None,
-                 address: str | None = None, **compute: Any) -> tuple[Timed, dict[str, float]]:
+                 address: str | None = None, dtype: str = "float32",
+                 **compute: Any) -> tuple[Timed, dict[str, float]]:
     """Run the job in a fresh output under `workdir`; the timing and its phases.
 
     Without `address` (the benchmark) the run starts its own embedded Ray, as a user's does.
@@ -56,7 +60,7 @@ def run_synthgen(cfg: BenchConfig, workdir: Path, watch_every_s: float | None = 
     shutil.rmtree(out, ignore_errors=True)
     workdir.mkdir(parents=True, exist_ok=True)
     spec = workdir / "spec.yaml"
-    spec.write_text(yaml.safe_dump(job_spec(cfg, out, **compute)))
+    spec.write_text(yaml.safe_dump(job_spec(cfg, out, dtype, **compute)))
     env = env_without_ray_address({"RAY_ADDRESS": address} if address else None)
     timed = run_timed([*synthgen_command(), "run", str(spec)], env=env, watch_every_s=watch_every_s)
     if timed.returncode != 0:

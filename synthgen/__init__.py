@@ -6,6 +6,8 @@ import importlib
 from typing import Any
 
 __version__ = "0.1.0"
+# The distribution's name on the package registry, where "synthgen" is an unrelated project.
+DISTRIBUTION = "synthgen-images"
 
 # Readers load on first use, so that `import synthgen` stays light (no torch, no pyarrow).
 _LAZY = {"open_dataset": "synthgen.dataset.torch_dataset", "data_files": "synthgen.dataset.readers"}

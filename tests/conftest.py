@@ -127,5 +127,8 @@ def synthgen(*args: str, address: str | None = None, env: dict[str, str] | None 
 # Finished outputs for the dataset tests, built once per session; see tests/dataset_outputs.py.
 from tests.helpers.dataset_outputs import class_output, prompt_output, unlabeled_output  # noqa: E402, F401
 
+# A folder the tests cannot write to (chmod, or a read-only tmpfs for root); see tests/helpers/read_only.py.
+from tests.helpers.read_only import read_only_dir  # noqa: E402, F401
+
 # S3: a moto server for the session (reset per test) and a fault proxy; see tests/s3server.py.
 from tests.helpers.s3server import flaky_s3, moto_server, s3  # noqa: E402, F401

@@ -115,9 +115,36 @@ def test_tree_watcher_sees_a_child_peak(tmp_path: Path) -> None:
 
 
 def test_table_prints_images_per_second_and_ratios() -> None:
-    rows = [Row("a", "bare", 600, 10.0, 9.0, 0.5), Row("b", "synthgen", 600, 10.5, 9.2, 0.5),
+    rows = [Row("a", "bare", 600, 12.0, 11.0, 0.5), Row("at", "bare tuned", 600, 10.0, 9.0, 0.5),
+            Row("b", "synthgen", 600, 10.5, 9.2, 0.5),
             Row("c1", "diffusers", 600, 11.0, 10.0, 0.5), Row("c2", "ray data", 600, 20.0, 15.0, 0.5)]
     text = table(rows)
-    assert "(b)/(a) = 0.952 (target >= 0.9: met)" in text
+    assert "(b)/(at) = 0.952: synthgen run against the bare loop with the same allocator settings " \
+           "and threads (target >= 0.95: met)" in text
+    assert "(b)/(a) = 1.143" in text and "note:" not in text
+    slower = table([rows[1], Row("b", "synthgen", 600, 11.0, 9.2, 2.5)])
+    assert "(target >= 0.95: NOT met)" in slower and "note: the load average" in slower
     assert "(b)/(c1) = 1.048 (faster)" in text and "(b)/(c2) = 1.905 (faster)" in text
     assert "60.0" in text  # (a)'s images/s
+
+
+def test_sampler_guide_rows_take_guidance_ranges_the_spec_accepts() -> None:
+    from benchmarks import sampler_guide
+    from synthgen.spec.distributions import Choice, Uniform
+    from synthgen.spec.load import validate_spec
+
+    rows = sampler_guide.rows({"scheduler": "dpm++", "steps": 10, "guidance_scale": 1.5}, "", "2",
+                              sampler_guide.RANGES, filtered=False)
+    assert [r.guidance_text for r in rows] == ["2", "uniform [1, 3]", "choice [1, 1.5, 2, 3]"]
+    forms = [validate_spec({"classes": {"names": ["0"]}, "sampler": {"guidance_scale": r.guidance_spec}})
+             .sampler.guidance_scale for r in rows]
+    assert forms == [2.0, Uniform(uniform=(1.0, 3.0)), Choice(choice=(1.0, 1.5, 2.0, 3.0))]
+
+
+def test_tuned_contender_uses_the_workers_allocator_settings() -> None:
+    from benchmarks.contenders import TUNED_MALLOC
+    from synthgen.models.runtime import M_MMAP_THRESHOLD, M_TOP_PAD, M_TRIM_THRESHOLD, SETTINGS
+
+    names = {M_MMAP_THRESHOLD: "MALLOC_MMAP_THRESHOLD_", M_TRIM_THRESHOLD: "MALLOC_TRIM_THRESHOLD_",
+             M_TOP_PAD: "MALLOC_TOP_PAD_"}
+    assert {names[param]: str(value) for param, value in SETTINGS} == TUNED_MALLOC

@@ -54,4 +54,24 @@ def test_readme_and_card_state_the_minimum() -> None:
     readme = (ROOT / "README.md").read_text()
     top = readme.split("\n## ", 1)[0]
     assert f"Python {need} or later" in top and "3.10+" not in readme
-    assert any(f"Python {need} or later" in line for line in _loading("./out/digits"))
+    assert any(f"Python {need} or later" in line for line in _loading("./out/digits", "parquet", ("train",)))
+
+
+def test_the_distribution_name_is_ours_everywhere_and_no_install_line_fetches_another() -> None:
+    """pyproject's name is synthgen.DISTRIBUTION (checked free on the registry: README
+    "Installing"); no install line anywhere names the registry's unrelated `synthgen`."""
+    import synthgen
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["name"] == synthgen.DISTRIBUTION != "synthgen"
+    assert project["scripts"] == {"synthgen": "synthgen.cli:main"}
+    assert any(re.match(r"accelerate\b", dep) for dep in project["dependencies"])
+    other = re.compile(r"pip3? install(?:[^\n`&;|]*?\s)?[\"']?synthgen(?![\w-])")  # one command
+    texts = {str(p.relative_to(ROOT)): p.read_text() for p in
+             [ROOT / "README.md", *(ROOT / "cluster").iterdir(), *(ROOT / ".ci").iterdir()] if p.is_file()}
+    texts["card"] = "\n".join(_loading("./out/digits", "parquet", ("train",)))
+    assert {name: other.findall(text) for name, text in texts.items() if other.search(text)} == {}
+    assert f"pip install {synthgen.DISTRIBUTION} " in texts["card"]
+    readme = texts["README.md"]
+    assert f"pip index versions\n{synthgen.DISTRIBUTION}`" in readme or \
+        f"pip index versions {synthgen.DISTRIBUTION}" in readme

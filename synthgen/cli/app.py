@@ -13,16 +13,22 @@ import sys
 
 import click
 
+from synthgen import __version__
+from synthgen.run.notices import quiet_notices
+from synthgen.storage.redact import redact_text
+
 # command -> "module:attribute"
 COMMANDS = {
     "plan": "synthgen.cli.runs:plan",
     "run": "synthgen.cli.runs:run",
     "resume": "synthgen.cli.runs:resume",
+    "captions": "synthgen.cli.runs:captions",
     "status": "synthgen.cli.outputs:status",
     "verify": "synthgen.cli.outputs:verify",
     "preview": "synthgen.cli.outputs:preview",
     "export": "synthgen.cli.outputs:export",
     "show": "synthgen.cli.outputs:show",
+    "sample": "synthgen.cli.outputs:sample",
     "eval": "synthgen.cli.scores:eval_",
     "train": "synthgen.cli.training:train",
     "submit": "synthgen.cli.cluster:submit",
@@ -46,10 +52,20 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Full tracebacks and debug logs.")
-@click.version_option(package_name="synthgen")
+@click.version_option(version=__version__, prog_name="synthgen")
 def main(debug: bool) -> None:
     """synthgen: labeled synthetic image datasets from diffusion models, at cluster scale."""
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                         format="synthgen: %(message)s", stream=sys.stderr)
     for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_notices(debug)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(RedactingFormatter("synthgen: %(message)s"))
+
+
+class RedactingFormatter(logging.Formatter):
+    """Console log lines pass the same redaction as the run log and error lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record))

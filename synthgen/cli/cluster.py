@@ -9,6 +9,7 @@ import click
 
 from synthgen.cli.options import (
     EXIT_FAILED,
+    EXIT_INTERRUPTED,
     EXIT_USER,
     dashboard_option,
     handle_errors,
@@ -115,7 +116,7 @@ def _follow(address: str, ray_job: str) -> None:
     except KeyboardInterrupt:
         click.echo(f"\nstopped following; the job goes on (`synthgen cancel {ray_job} --address "
                    f"{address}` stops it)", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     if done.status != "SUCCEEDED":
         click.echo(f"error: {done.describe()}", err=True)
         sys.exit(EXIT_USER if done.exit_code == EXIT_USER else EXIT_FAILED)

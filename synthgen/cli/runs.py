@@ -1,4 +1,4 @@
-"""Commands that run a job: plan, run, resume."""
+"""Commands that run a job: plan, run, resume, captions."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from synthgen.cli.interrupted import resumable
 from synthgen.cli.options import (
     address_option,
     handle_errors,
@@ -17,8 +18,11 @@ from synthgen.cli.options import (
     spec_argument,
     takeover_option,
 )
+from synthgen.run.calibrate import calibrate as calibrate_job
 from synthgen.run.driver import RunOptions, load_job, prepare, run_job
+from synthgen.run.estimate import estimate_size
 from synthgen.run.plan_checks import label_table
+from synthgen.spec.init_manifest import describe_init
 from synthgen.spec.load import load_spec
 from synthgen.spec.manifest import Entry
 
@@ -28,13 +32,17 @@ from synthgen.spec.manifest import Entry
 @set_option
 @output_option
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--calibrate", is_flag=True,
+              help="Also load the model here, time a batch and project the job's wall time.")
 @handle_errors
-def plan(spec: str, overrides: tuple[str, ...], output: str | None, as_json: bool) -> None:
-    """Validate SPEC and print its plan, without loading a model or writing anything.
+def plan(spec: str, overrides: tuple[str, ...], output: str | None, as_json: bool, calibrate: bool) -> None:
+    """Validate SPEC and print its plan and estimated size, without loading a model or writing
+    anything (`--calibrate` loads the model here, and still writes nothing).
 
     \b
-    Example:
+    Examples:
       synthgen plan pipelines/digits.yaml --set classes.count=200
+      synthgen plan pipelines/digits.yaml --calibrate
     """
     prepared = prepare(load_spec(spec, overrides, output), fetch="cached")
     info, plan = prepared.info, prepared.plan
@@ -43,6 +51,10 @@ def plan(spec: str, overrides: tuple[str, ...], output: str | None, as_json: boo
                "model_revision": info.revision if info else None, "output": plan.spec.output.uri,
                "labels": label_table(plan, info),
                "first_shard": {"split": plan.shard(0).split, "per_class": plan.per_class([plan.shard(0)])}}
+    size = estimate_size(plan, info)
+    summary["estimate"] = size.to_json() if size else None
+    timing = calibrate_job(plan) if calibrate else None
+    summary["calibration"] = timing.to_json() if timing else None
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
@@ -51,11 +63,12 @@ def plan(spec: str, overrides: tuple[str, ...], output: str | None, as_json: boo
     summary["splits"] = ", ".join(f"{name} {n}" for name, n in summary["splits"].items())
     for key in ("job_id", "samples", "shards", "shard_size", "order", "splits", "classes", "model", "output"):
         click.echo(f"{key:>12}: {summary[key]}")
-    if "init" in summary:  # img2img: the source listed, with its fingerprint
-        init = summary["init"]
-        click.echo(f"{'init':>12}: {init['images']} images of {init['source']} ({init['kind']}, "
-                   f"fingerprint {init['fingerprint']}), {plan.spec.init.per_image} per image")
+    if plan.spec.init and "init" in summary:  # img2img: the source listed, with its fingerprint
+        click.echo(f"{'init':>12}: {describe_init(plan.spec.init, summary['init'])}")
     _echo_labels(summary["labels"], plan.manifest.entries)
+    click.echo(f"{'disk':>12}: {size.describe() if size else 'unknown until the model is on this machine'}")
+    for i, line in enumerate(timing.describe(summary["samples"]) if timing else []):
+        click.echo(f"{'calibration' if i == 0 else 'wall time':>12}: {line}")
 
 
 def _echo_labels(labels: list[dict[str, Any]], entries: tuple[Entry, ...], shown: int = 50) -> None:
@@ -88,7 +101,9 @@ def run(spec: str, output: str | None, overrides: tuple[str, ...], address: str 
       synthgen run pipelines/digits.yaml --output s3://bucket/digits --set sampler.steps=10
     """
     options = RunOptions(address=address, takeover=takeover, per_worker=per_worker)
-    report(run_job(prepare(load_spec(spec, overrides, output)), options))
+    prepared = prepare(load_spec(spec, overrides, output))
+    with resumable(prepared, address):
+        report(run_job(prepared, options))
 
 
 @click.command()
@@ -114,4 +129,27 @@ def resume(uri: str, overrides: tuple[str, ...], address: str | None, takeover: 
     """
     spec, manifest = load_job(uri, overrides)
     options = RunOptions(address=address, takeover=takeover, repair=repair, per_worker=per_worker)
-    report(run_job(prepare(spec, manifest), options))
+    prepared = prepare(spec, manifest)
+    with resumable(prepared, address):
+        report(run_job(prepared, options))
+
+
+@click.command()
+@spec_argument
+@output_option
+@set_option
+@address_option
+@handle_errors
+def captions(spec: str, output: str | None, overrides: tuple[str, ...], address: str | None) -> None:
+    """Write the captions of SPEC's classes.captions into its output (or show the committed ones),
+    without making images; a later `synthgen run` of SPEC uses them.
+
+    \b
+    Example:
+      synthgen captions pipelines/my-job.yaml --output ./out/my-job
+    """
+    from synthgen.run.captions_job import job_captions  # ray: only for this command
+
+    table = job_captions(prepare(load_spec(spec, overrides, output)), address)
+    for row in table.to_pylist():
+        click.echo(f"{row['label_name']}\t{row['caption_id']}\t{row['caption']}")

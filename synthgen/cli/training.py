@@ -9,6 +9,8 @@ import click
 
 from synthgen.cli.options import handle_errors
 from synthgen.errors import UserError
+from synthgen.storage.store import Store
+from synthgen.storage.writable import check_writable
 from synthgen.train.config import TrainConfig
 
 # `synthgen train` options: (TrainConfig field, type, help). Defaults live in TrainConfig alone.
@@ -19,7 +21,7 @@ TRAIN_OPTIONS: list[tuple[str, Any, str]] = [
     ("epochs", int, "Train for this many passes over the data instead of --steps."),
     ("batch_size", int, "Images per step."),
     ("lr", float, "Peak learning rate (warmup, then cosine decay)."),
-    ("warmup_steps", int, "Linear warmup steps."),
+    ("warmup_steps", int, "Linear warmup steps (default: 200, capped to a tenth of the steps)."),
     ("weight_decay", float, "AdamW weight decay."),
     ("ema_decay", float, "EMA decay of the saved weights."),
     ("cond_dropout", float, "Share of labels dropped, for classifier-free guidance."),
@@ -76,6 +78,7 @@ def train(output: str, **options: Any) -> None:
     """
     from synthgen.train.trainer import train as train_model  # torch: only when training
 
+    check_writable(Store(output), "--output")  # before training, not after its minutes of work
     given = {k: v for k, v in options.items() if v is not None}
     if "channels" in given:
         given["channels"] = int(given["channels"])

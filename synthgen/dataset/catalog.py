@@ -7,6 +7,7 @@ may hold orphans (lost races, crashed attempts), and only a marker says a data f
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -14,9 +15,11 @@ from typing import Any
 from synthgen.dataset.job_record import JobRecord, read_job_record
 from synthgen.errors import UserError
 from synthgen.spec.plan import Plan
-from synthgen.storage.layout import COMMITS_DIR, FAILED_DIR, shard_index
 from synthgen.storage.marker import CommitMarker
+from synthgen.storage.records import Problem, read_failure_records, read_marker_records
 from synthgen.storage.store import Store
+
+log = logging.getLogger("synthgen")
 
 
 @dataclass(frozen=True)
@@ -24,10 +27,17 @@ class Catalog:
     store: Store
     record: JobRecord
     markers: dict[int, CommitMarker]
+    problems: tuple[Problem, ...] = ()  # stray or corrupt files under _commits/ (never fatal)
 
     @classmethod
     def read(cls, store: Store) -> Catalog:
-        return cls(store, read_job_record(store), read_markers(store))
+        record = read_job_record(store)
+        found = read_marker_records(store)
+        markers, problems = dict(found.good), list(found.problems)
+        for index in [i for i in markers if i >= record.plan.num_shards]:
+            problems.append(Problem(markers.pop(index).path, "a shard the plan does not have",
+                                    ours=True))
+        return cls(store, record, markers, tuple(problems))
 
     @classmethod
     def open(cls, uri: str, storage_options: dict[str, Any] | None = None) -> Catalog:
@@ -50,6 +60,26 @@ class Catalog:
     def rows(self) -> int:
         return sum(m.rows for m in self.markers.values())
 
+    @property
+    def missing(self) -> list[int]:
+        """The planned shards that are not committed (yet)."""
+        return [i for i in range(self.plan.num_shards) if i not in self.markers]
+
+    def require_complete(self, partial: bool) -> list[int]:
+        """Refuse an unfinished job unless `partial`; then the missing shards, named in a warning."""
+        missing = self.missing
+        if not missing:
+            return []
+        shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+        what = (f"{len(missing)} of {self.plan.num_shards} shards ({self.plan.total - self.rows} "
+                f"of {self.plan.total} samples) are not committed: shards {shown}")
+        if not partial:
+            raise UserError("URI", self.store.uri, f"the job is not finished; {what}. Finish it "
+                            f"with `synthgen resume {self.store.uri}`, or pass --partial to export "
+                            "what is committed")
+        log.warning("exporting a partial job: %s", what)
+        return missing
+
     def shard_of(self, sample_id: int) -> CommitMarker | None:
         """The committed shard holding `sample_id`, or None while it is not committed."""
         return self.markers.get(self.plan.shard_of(sample_id).index)
@@ -65,15 +95,9 @@ class Catalog:
 
 def read_markers(store: Store) -> dict[int, CommitMarker]:
     """Shard index -> its commit marker: the truth about which shards are done."""
-    found = store.read_many_json(_records(store, COMMITS_DIR))
-    return {shard_index(rel.rsplit("/", 1)[1]): CommitMarker.from_json(data) for rel, data in found.items()}
+    return read_marker_records(store).good
 
 
 def read_failures(store: Store) -> dict[int, dict[str, Any]]:
     """Shard index -> the record of its last failure (error, attempts), for shards not committed."""
-    found = store.read_many_json(_records(store, FAILED_DIR))
-    return {shard_index(rel.rsplit("/", 1)[1]): data for rel, data in found.items()}
-
-
-def _records(store: Store, folder: str) -> list[str]:
-    return [f"{folder}/{name}" for name in store.list(folder) if shard_index(name) is not None]
+    return read_failure_records(store).good

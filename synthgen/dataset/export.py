@@ -6,26 +6,25 @@ may the destination. Rows come from the committed shards only (their commit mark
 
 from __future__ import annotations
 
-import io
-import json
 import posixpath
-import re
-import tarfile
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from synthgen.dataset.catalog import Catalog
+from synthgen.dataset.class_folders import CLASSES_FILE, NamingStyle, class_folders, classes_json
+from synthgen.dataset.formats.tar import TarSample, sample_spans, tar_bytes
 from synthgen.dataset.readers import READABLE_COLUMNS, iter_rows
+from synthgen.dataset.shard_schema import DesignColumns
 from synthgen.errors import UserError
 from synthgen.storage.marker import CommitMarker
 from synthgen.storage.store import Store
+from synthgen.storage.writable import check_writable
 
 FORMATS = ("imagefolder", "webdataset")
-UNLABELED = "unlabeled"
 THREADS = 4
 
 
@@ -36,23 +35,39 @@ class Exported:
     format: str
     dest: str
     counts: dict[str, int]
+    missing: list[int] = field(default_factory=list)  # shards not committed (--partial only)
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
 
 
-def export(uri: str, fmt: str, dest: str, storage_options: dict[str, Any] | None = None,
-           dest_options: dict[str, Any] | None = None) -> Exported:
+@dataclass(frozen=True)
+class ExportOptions:
+    """`names`: ImageFolder folders `00_zero` (sorting in label order) or the plain class names;
+    `split`: one of the job's output.splits (default: every committed sample)."""
+
+    names: NamingStyle = "prefixed"
+    split: str | None = None
+    partial: bool = False  # an unfinished job is refused unless asked (`missing` names the rest)
+    storage_options: dict[str, Any] = field(default_factory=dict)  # the source's
+    dest_options: dict[str, Any] = field(default_factory=dict)
+
+
+def export(uri: str, fmt: str, dest: str, options: ExportOptions | None = None) -> Exported:
     """Write every committed sample of `uri` to `dest` in `fmt`; raise if the counts disagree."""
+    options = options or ExportOptions()
     if fmt not in FORMATS:
         raise UserError("--format", fmt, f"choose one of {', '.join(FORMATS)}")
-    catalog = Catalog.open(uri, storage_options)
-    target = Store(dest, dict(dest_options or {}))
+    catalog = Catalog.open(uri, options.storage_options)
+    shards = catalog.split_shards(options.split)
+    target = Store(dest, dict(options.dest_options))
     _check_empty(target)
+    check_writable(target, "--output")
+    missing = catalog.require_complete(options.partial)
     write: Callable[[CommitMarker], Counter[str]]
     if fmt == "imagefolder":
-        folders = folder_names(catalog)
+        folders = folder_names(catalog, options.names)
         for folder in set(folders.values()):
             target.fs.makedirs(target.path(folder), exist_ok=True)
         write, check = partial(_imagefolder_shard, catalog, target, folders), _count_imagefolder
@@ -60,31 +75,21 @@ def export(uri: str, fmt: str, dest: str, storage_options: dict[str, Any] | None
         target.fs.makedirs(target.root, exist_ok=True)
         write, check = partial(_webdataset_shard, catalog, target), _count_webdataset
     with ThreadPoolExecutor(THREADS, thread_name_prefix="export") as pool:
-        written = sum(pool.map(write, catalog.shards), Counter())
+        written = sum(pool.map(write, shards), Counter())
+    rows = sum(m.rows for m in shards)
     found = check(target, set(written))
-    if found != dict(written) or sum(found.values()) != catalog.rows:
+    if found != dict(written) or sum(found.values()) != rows:
         raise RuntimeError(f"export to {dest} is incomplete: expected {dict(written)} "
-                           f"({catalog.rows} images), found {found}")
-    return Exported(fmt, dest, dict(sorted(found.items())))
+                           f"({rows} images), found {found}")
+    if fmt == "imagefolder":
+        target.put_json(CLASSES_FILE, classes_json(catalog.class_names))
+    return Exported(fmt, dest, dict(sorted(found.items())), missing)
 
 
-def folder_names(catalog: Catalog) -> dict[int, str]:
-    """label -> folder: the class name made safe as a file name; unlabeled rows in `unlabeled`."""
-    folders = {i: _safe(name, i) for i, name in enumerate(catalog.class_names)}
-    if any(e.label < 0 for e in catalog.plan.manifest.entries):
-        folders[-1] = UNLABELED
-    seen: dict[str, int] = {}
-    for label, folder in folders.items():
-        if folder in seen:
-            raise UserError("class name", folder, f"labels {seen[folder]} and {label} would share "
-                            "one folder; rename one class")
-        seen[folder] = label
-    return folders
-
-
-def _safe(name: str, label: int) -> str:
-    text = re.sub(r"[/\\\x00]", "_", name).strip()
-    return text if text not in ("", ".", "..") else f"class-{label}"
+def folder_names(catalog: Catalog, names: NamingStyle = "prefixed") -> dict[int, str]:
+    """label -> folder (dataset/class_folders.py); unlabeled rows in `unlabeled`."""
+    unlabeled = any(e.label < 0 for e in catalog.plan.manifest.entries)
+    return class_folders(catalog.class_names, unlabeled, names)
 
 
 def _check_empty(target: Store) -> None:
@@ -108,27 +113,12 @@ def _imagefolder_shard(catalog: Catalog, target: Store, folders: dict[int, str],
 
 
 def _webdataset_shard(catalog: Catalog, target: Store, shard: CommitMarker) -> Counter[str]:
-    """One tar per shard: `<sample_id>.<ext>`, `.json` (every column) and `.cls` when labeled."""
+    """One tar per shard, as the webdataset output format writes them (formats/tar.py)."""
     name = f"shard-{shard.shard:05d}.tar"
-    buf = io.BytesIO()
-    rows = 0
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for row in iter_rows(catalog.store, shard, READABLE_COLUMNS):
-            key = f"{row['sample_id']:09d}"
-            meta = {k: v for k, v in row.items() if k != "image"}
-            _add(tar, _file_name(row), row["image"]["bytes"])
-            _add(tar, f"{key}.json", json.dumps(meta, sort_keys=True).encode())
-            if row["label"] >= 0:
-                _add(tar, f"{key}.cls", str(row["label"]).encode())
-            rows += 1
-    target.fs.pipe_file(target.path(name), buf.getvalue())
-    return Counter({name: rows})
-
-
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mode = len(data), 0o644
-    tar.addfile(info, io.BytesIO(data))
+    columns = (*READABLE_COLUMNS, *DesignColumns.of(catalog.plan).names)
+    samples = [TarSample.from_row(row) for row in iter_rows(catalog.store, shard, columns)]
+    target.fs.pipe_file(target.path(name), tar_bytes(samples))
+    return Counter({name: len(samples)})
 
 
 def _count_imagefolder(target: Store, folders: set[str]) -> dict[str, int]:
@@ -140,6 +130,6 @@ def _count_webdataset(target: Store, tars: set[str]) -> dict[str, int]:
     """Samples (distinct keys) per tar, read back from the destination."""
     counts = {}
     for name in tars:
-        with target.fs.open(target.path(name), "rb") as f, tarfile.open(fileobj=f) as tar:
-            counts[name] = len({member.name.split(".", 1)[0] for member in tar})
+        with target.fs.open(target.path(name), "rb") as f:
+            counts[name] = len(sample_spans(f))
     return counts

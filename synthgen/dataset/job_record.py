@@ -7,6 +7,7 @@ them; the versions that made the data; and a summary of the plan.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,10 +15,8 @@ from typing import Any
 from synthgen.errors import UserError
 from synthgen.spec.plan import Plan
 from synthgen.storage.layout import JOB_FILE
-from synthgen.storage.redact import redact_options
+from synthgen.storage.redact import redact_spec
 from synthgen.storage.store import Store
-
-SECTIONS_WITH_OPTIONS = ("output", "model", "classes", "prompts")
 
 
 @dataclass(frozen=True)
@@ -40,12 +39,9 @@ class JobRecord:
 
     def to_json(self) -> dict[str, Any]:
         data = self.plan.to_json()
-        spec = data["spec"]
-        for section in SECTIONS_WITH_OPTIONS:
-            if spec.get(section):
-                spec[section]["storage_options"] = redact_options(spec[section].get("storage_options", {}))
+        data["spec"] = redact_spec(data["spec"])
         summary = {k: v for k, v in self.plan.summary().items() if k != "per_class"}
-        return {"job_id": self.job_id, **data, "plan": summary, "model": vars(self.model),
+        return {"job_id": self.job_id, **data, "plan": summary, "model": redact_spec(vars(self.model)),
                 "versions": self.versions, "created_at": self.created_at}
 
     @classmethod
@@ -62,7 +58,11 @@ def find_job_record(store: Store) -> JobRecord | None:
     """The job the output holds, or None when it holds none yet."""
     if not store.exists(JOB_FILE):
         return None
-    return JobRecord.from_json(store.read_json(JOB_FILE))
+    try:
+        return JobRecord.from_json(json.loads(store.read_bytes(JOB_FILE)))
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise UserError("URI", store.uri, f"its job.json is corrupt ({type(exc).__name__}: {exc}); "
+                        "it is not a job synthgen can read") from None
 
 
 def read_job_record(store: Store) -> JobRecord:

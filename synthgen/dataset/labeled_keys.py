@@ -1,11 +1,13 @@
 """A labeled source by key: its listing (for the plan) and its images by key (for the workers).
 
 The keyed half of the one reader of labeled sources (labeled_sources.py, whose helpers it
-uses). A key names one image: an image folder's relative path (`cat/001.png`), a Parquet file
-and row (`data/part-0.parquet#17`, the file relative to the source), or `load_digits#17` for
-the built-in digits (training split only). The listing reads no image content: file listings
-with sizes and ETags or mtimes, Parquet label columns, an image folder's image headers (so a
-corrupt file is named before any model loads), and a content hash of the built-in digits.
+uses). The source is the user's, read only: nothing is ever written to it, and every key (read
+from a listing, or from job.json on a resume) is confined under it (storage/paths.py). A key
+names one image: an image folder's relative path (`cat/001.png`), a Parquet file and row
+(`data/part-0.parquet#17`, the file relative to the source), or `load_digits#17` for the
+built-in digits (training split only). The listing reads no image content: file listings with
+sizes and ETags or mtimes, Parquet label columns, an image folder's image headers (so a corrupt
+file is named before any model loads), and a content hash of the built-in digits.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from synthgen.dataset.labeled_sources import (
 )
 from synthgen.errors import UserError
 from synthgen.spec.init_manifest import InitListing
+from synthgen.storage.paths import confine, relative_to
 
 FIELD = "init.source"
 DIGITS_KEY = "load_digits#"
@@ -73,7 +76,7 @@ def read_keyed(source: str, options: dict[str, Any], keys: Sequence[str]) -> dic
         return {k: _digit_png(digits.images[int(k.removeprefix(DIGITS_KEY))]) for k in wanted}
     fs, root, kind = source_kind(source, options, FIELD)
     if kind == "image-folder":
-        return {k: fs.cat_file(posixpath.join(root, k)) for k in wanted}
+        return {k: fs.cat_file(posixpath.join(root, confine(k, FIELD))) for k in wanted}
     base = root if fs.isdir(root) else posixpath.dirname(root)
     by_file: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for key in wanted:
@@ -81,7 +84,7 @@ def read_keyed(source: str, options: dict[str, Any], keys: Sequence[str]) -> dic
         by_file[file].append((key, int(row)))
     images: dict[str, bytes] = {}
     for file, rows in by_file.items():
-        path = posixpath.join(base, file)
+        path = posixpath.join(base, confine(file, FIELD))
         _, image_col = parquet_columns(fs, [path], source, FIELD)
         with fs.open(path, "rb") as f:
             cells = pq.ParquetFile(f).read(columns=[image_col]).column(image_col)
@@ -114,7 +117,7 @@ def _folder_listing(fs: Any, root: str, source: str) -> InitListing:
         paths = folder_images(fs, folder)
         for path in paths:
             _check_header(fs, path, source)
-        names = tuple(posixpath.relpath(p, root) for p in paths)
+        names = tuple(relative_to(root, p, FIELD) for p in paths)
         keys.append(names)
         stamps += [[name, _stamp(fs.info(p))] for name, p in zip(names, paths, strict=True)]
     return InitListing("image-folder", source, tuple(p.rsplit("/", 1)[-1] for p in folders),
@@ -133,7 +136,7 @@ def _parquet_listing(fs: Any, base: str, files: list[str], source: str, stamps: 
             parquet = pq.ParquetFile(f)
             columns = ["label"] + (["sample_id"] if "sample_id" in parquet.schema_arrow.names else [])
             table = parquet.read(columns=columns).to_pydict()
-        relative = posixpath.relpath(file, base)
+        relative = relative_to(base, file, FIELD)
         sample_ids = table.get("sample_id") or [None] * len(table["label"])
         for row, (label, sample_id) in enumerate(zip(table["label"], sample_ids, strict=True)):
             if sample_id is not None:
@@ -142,7 +145,7 @@ def _parquet_listing(fs: Any, base: str, files: list[str], source: str, stamps: 
                 seen.add(sample_id)
             if label is not None and 0 <= label < len(names):
                 keys[label].append(f"{relative}#{row}")
-    listed = [[posixpath.relpath(f, base), s] for f, s in zip(files, stamps, strict=True)]
+    listed = [[relative_to(base, f, FIELD), s] for f, s in zip(files, stamps, strict=True)]
     return InitListing("parquet", source, names, tuple(tuple(k) for k in keys), _digest(listed))
 
 
@@ -164,4 +167,3 @@ def _check_header(fs: Any, path: str, source: str) -> None:
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise UserError(FIELD, path, f"not a readable image ({type(exc).__name__}); "
                                      "replace or remove the file") from None
-

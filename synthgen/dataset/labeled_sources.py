@@ -25,6 +25,7 @@ from synthgen.dataset.readers import decode_image, iter_rows, load_image
 from synthgen.errors import UserError
 from synthgen.storage.filesystem import open_fs
 from synthgen.storage.layout import DATA_DIR, INDEX_FILE, JOB_FILE
+from synthgen.storage.paths import confine
 
 BUILTIN_DIGITS = "builtin:digits"
 # sklearn's load_digits() has 1,797 samples; index >= 1200 is the held-out real test set that
@@ -178,10 +179,11 @@ def decode_cell(fs: Any, file: str, cell: Any, source: str) -> Image.Image:
 
 
 def cell_bytes(fs: Any, file: str, cell: Any, source: str) -> bytes:
-    """An image cell's encoded image: its bytes, or else its path relative to the Parquet file's folder."""
+    """An image cell's encoded image: its bytes, or else its path relative to the Parquet file's
+    folder (confined there: a cell is data)."""
     data = cell.get("bytes") if isinstance(cell, dict) else cell
     if not data and isinstance(cell, dict) and cell.get("path"):
-        data = fs.cat_file(posixpath.join(posixpath.dirname(file), cell["path"]))
+        data = fs.cat_file(posixpath.join(posixpath.dirname(file), confine(cell["path"], "source")))
     if not data:
         raise UserError("source", source, "every row needs its image bytes or an image path")
     return data

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -19,6 +20,8 @@ from PIL import Image, ImageDraw, ImageFont
 from synthgen.dataset.catalog import Catalog
 from synthgen.dataset.readers import RowReader, decode_image
 from synthgen.storage.filesystem import write_url
+from synthgen.storage.store import Store
+from synthgen.storage.writable import check_writable
 
 PAD = 4
 FONT_SIZE = 13
@@ -96,6 +99,7 @@ def preview_png(catalog: Catalog, options: PreviewOptions | None = None) -> byte
 def write_preview(uri: str, dest: str, options: PreviewOptions | None = None,
                   storage_options: dict[str, Any] | None = None) -> int:
     """Write the sheet of the output at `uri` to `dest` (a path or URL); returns its byte size."""
+    check_writable(Store(posixpath.dirname(dest) or ".", dict(storage_options or {})), "--output")
     data = preview_png(Catalog.open(uri, storage_options), options)
     write_url(dest, dict(storage_options or {}), data)
     return len(data)

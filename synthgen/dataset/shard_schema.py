@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from synthgen.spec.plan import Sample
+from synthgen.spec.plan import Plan, Sample
 
 IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 
@@ -38,7 +38,10 @@ METADATA_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     # the row's class, and how many draws the sample took (1: its first image was accepted).
     "filter_score": (pa.float64(), "float64"),
     "filter_draws": (pa.int64(), "int64"),
-    # init (img2img; null without it): the source image's key, its class in the source, strength
+}
+
+# init (img2img) jobs only: the source image's key, its class in the source, the strength.
+INIT_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "init_id": (pa.string(), "string"),
     "init_label": (pa.string(), "string"),
     "strength": (pa.float64(), "float64"),
@@ -53,12 +56,59 @@ class Provenance:
     model: str
     model_revision: str
     scheduler: str
-    steps: int
-    guidance_scale: float
     image_format: str
 
 
-def hf_features(class_names: Sequence[str], with_image: bool = True) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DesignColumns:
+    """The columns only jobs that use them have (older jobs keep their schema): `attributes`, a
+    struct with one string field per attribute axis of the job (null where a row's class has no
+    such axis), `caption_id`, the caption a row's prompt took (classes.captions), and with `init`
+    the INIT_COLUMNS."""
+
+    axes: tuple[str, ...] = ()
+    captions: bool = False
+    init: bool = False
+
+    @classmethod
+    def of(cls, plan: Plan) -> DesignColumns:
+        axes = dict.fromkeys(name for e in plan.manifest.entries for name, _ in e.attributes)
+        captions = plan.spec.classes is not None and plan.spec.classes.captions is not None
+        return cls(tuple(axes), captions, plan.spec.init is not None)
+
+    @property
+    def names(self) -> list[str]:
+        return ((["attributes"] if self.axes else []) + (["caption_id"] if self.captions else [])
+                + (list(INIT_COLUMNS) if self.init else []))
+
+    @property
+    def plain_columns(self) -> dict[str, tuple[pa.DataType, str]]:
+        """The plain columns among them (all but the `attributes` struct): name -> types."""
+        plain = {"caption_id": (pa.int64(), "int64")} if self.captions else {}
+        return plain | (INIT_COLUMNS if self.init else {})
+
+    def arrow_fields(self) -> list[pa.Field]:
+        struct = pa.struct([(a, pa.string()) for a in self.axes])
+        fields = [pa.field("attributes", struct)] if self.axes else []
+        return fields + [pa.field(name, typ) for name, (typ, _) in self.plain_columns.items()]
+
+    def features(self) -> dict[str, Any]:
+        string = {"_type": "Value", "dtype": "string"}
+        features: dict[str, Any] = {"attributes": {a: string for a in self.axes}} if self.axes else {}
+        plain = {name: {"_type": "Value", "dtype": d} for name, (_, d) in self.plain_columns.items()}
+        return features | plain
+
+    def values(self, samples: Sequence[Sample]) -> dict[str, list[Any]]:
+        columns: dict[str, list[Any]] = {}
+        if self.axes:
+            columns["attributes"] = [{a: (s.attributes or {}).get(a) for a in self.axes} for s in samples]
+        for name in self.plain_columns:
+            columns[name] = [getattr(s, name) for s in samples]
+        return columns
+
+
+def hf_features(class_names: Sequence[str], with_image: bool = True,
+                design: DesignColumns = DesignColumns()) -> dict[str, Any]:
     """The `datasets` Features dict for our columns, in column order."""
     features: dict[str, Any] = {"image": {"_type": "Image"}} if with_image else {}
     features["label"] = (
@@ -68,14 +118,16 @@ def hf_features(class_names: Sequence[str], with_image: bool = True) -> dict[str
     )
     for name, (_, dtype) in METADATA_COLUMNS.items():
         features[name] = {"_type": "Value", "dtype": dtype}
-    return features
+    return features | design.features()
 
 
-def shard_schema(class_names: Sequence[str], with_image: bool = True) -> pa.Schema:
+def shard_schema(class_names: Sequence[str], with_image: bool = True,
+                 design: DesignColumns = DesignColumns()) -> pa.Schema:
     fields = [pa.field("image", IMAGE_TYPE)] if with_image else []
     fields.append(pa.field("label", pa.int64()))
     fields += [pa.field(name, typ) for name, (typ, _) in METADATA_COLUMNS.items()]
-    meta = {"info": {"features": hf_features(class_names, with_image)}}
+    fields += design.arrow_fields()
+    meta = {"info": {"features": hf_features(class_names, with_image, design)}}
     return pa.schema(fields, metadata={"huggingface": json.dumps(meta)})
 
 
@@ -92,9 +144,15 @@ class ShardRow:
     filter_draws: int | None = None
 
 
-def shard_table(rows: Sequence[ShardRow], prov: Provenance, class_names: Sequence[str]) -> pa.Table:
-    """One Parquet row per image, in the order given."""
-    ext = "jpg" if prov.image_format == "jpeg" else prov.image_format
+def image_ext(image_format: str) -> str:
+    """The file extension of an image format (its name in the `image` path, a tar member's)."""
+    return "jpg" if image_format == "jpeg" else image_format
+
+
+def shard_table(rows: Sequence[ShardRow], prov: Provenance, class_names: Sequence[str],
+                design: DesignColumns = DesignColumns()) -> pa.Table:
+    """One Parquet row per image, in the order given; steps and guidance are each sample's own."""
+    ext = image_ext(prov.image_format)
     n = len(rows)
     samples = [r.sample for r in rows]
     columns: dict[str, list[Any]] = {
@@ -112,13 +170,11 @@ def shard_table(rows: Sequence[ShardRow], prov: Provenance, class_names: Sequenc
         "model": [prov.model] * n,
         "model_revision": [prov.model_revision] * n,
         "scheduler": [prov.scheduler] * n,
-        "steps": [prov.steps] * n,
-        "guidance_scale": [prov.guidance_scale] * n,
+        "steps": [s.steps for s in samples],
+        "guidance_scale": [s.guidance_scale for s in samples],
         "job_id": [prov.job_id] * n,
         "filter_score": [r.filter_score for r in rows],
         "filter_draws": [r.filter_draws for r in rows],
-        "init_id": [s.init_id for s in samples],
-        "init_label": [s.init_label for s in samples],
-        "strength": [s.strength for s in samples],
+        **design.values(samples),
     }
-    return pa.Table.from_pydict(columns, schema=shard_schema(class_names))
+    return pa.Table.from_pydict(columns, schema=shard_schema(class_names, design=design))

@@ -20,6 +20,7 @@ from synthgen.dataset.card import human_bytes
 from synthgen.dataset.catalog import Catalog
 from synthgen.dataset.job_record import JobRecord
 from synthgen.dataset.status import job_status
+from synthgen.spec.distributions import describe
 from synthgen.storage.marker import CommitMarker
 from synthgen.storage.store import Store
 
@@ -130,8 +131,8 @@ def _provenance(record: JobRecord) -> Section:
         ("model", f"{model.source} ({model.family or '?'})"),
         ("revision", str(model.revision)),
         ("license", str(model.license or "not stated")),
-        ("sampler", f"{sampler.scheduler}, {sampler.steps} steps, guidance "
-                    f"{sampler.guidance_scale}, eta {sampler.eta}"),
+        ("sampler", f"{sampler.scheduler}, {describe(sampler.steps)} steps, guidance "
+                    f"{describe(sampler.guidance_scale)}, eta {sampler.eta}"),
         ("seeds", f"job seed {spec.seed}; per image in the `seed` column"),
         ("images", f"{output.image_format}, {output.shard_size} per shard, dtype {spec.model.dtype}"),
         ("versions", ", ".join(f"{k} {v}" for k, v in record.versions.items())),

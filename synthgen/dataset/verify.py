@@ -5,20 +5,51 @@ from __future__ import annotations
 import hashlib
 
 from synthgen.dataset.catalog import Catalog
+from synthgen.dataset.formats import format_of
 from synthgen.spec.plan import Plan
+from synthgen.storage.layout import DATA_DIR, SUCCESS_FILE, data_shard
 from synthgen.storage.marker import CommitMarker
-from synthgen.storage.parquet import read_parquet
+from synthgen.storage.records import Problem, read_failure_records
 from synthgen.storage.store import Store
 
 
 def verify(store: Store) -> list[str]:
-    """Re-read every committed shard; one problem per line, empty when all is well."""
+    """Re-read every committed shard; one problem per line, empty when all is well. A shard not
+    yet committed is a problem only once the job says it is complete (`_SUCCESS`)."""
     catalog = Catalog.read(store)
     plan = catalog.plan
-    problems = [f"shard {i}: not committed" for i in range(plan.num_shards) if i not in catalog.markers]
+    problems = [] if not store.exists(SUCCESS_FILE) else [
+        f"shard {i}: not committed, though {SUCCESS_FILE} says the job is complete"
+        for i in range(plan.num_shards) if i not in catalog.markers]
     for marker in catalog.shards:
         problems += [f"shard {marker.shard} ({marker.file}): {p}" for p in check_shard(store, plan, marker)]
+    return problems + [str(p) for p in state_problems(catalog)]
+
+
+def state_problems(catalog: Catalog) -> list[Problem]:
+    """Stray, partial or corrupt files under _commits/, _failed/ and data/, each named.
+
+    Under data/, a file synthgen did not name is foreign (reported, never removed); one of its
+    own that no marker names is an orphan, reported once the job claims to be complete.
+    """
+    store = catalog.store
+    problems = [*catalog.problems, *read_failure_records(store).problems]
+    named = {m.file for m in catalog.shards}
+    complete = store.exists(SUCCESS_FILE)
+    for name in store.list(DATA_DIR):
+        rel = f"{DATA_DIR}/{name}"
+        if data_shard(name) is None:
+            problems.append(Problem(rel, "not a file synthgen writes here", ours=False))
+        elif rel not in named and complete:
+            problems.append(Problem(rel, "an orphan (no marker names it)", ours=True))
     return problems
+
+
+def pending_shards(catalog: Catalog) -> list[int]:
+    """Shards of a job still running or not finished (no `_SUCCESS`) that are not committed yet."""
+    if catalog.store.exists(SUCCESS_FILE):
+        return []
+    return [i for i in range(catalog.plan.num_shards) if i not in catalog.markers]
 
 
 def check_shard(store: Store, plan: Plan, marker: CommitMarker) -> list[str]:
@@ -36,7 +67,7 @@ def check_shard(store: Store, plan: Plan, marker: CommitMarker) -> list[str]:
         problems.append("sha256 does not match the marker")
     if problems:
         return problems
-    ids = read_parquet(data, ["sample_id"]).column("sample_id").to_pylist()
+    ids = format_of(marker.file).read_table(data, ["sample_id"]).column("sample_id").to_pylist()
     shard = plan.shard(marker.shard)
     if len(ids) != marker.rows or ids != list(range(shard.start, shard.stop)):
         problems.append(f"rows {len(ids)} do not match the planned sample_ids "

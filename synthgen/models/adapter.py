@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthgen.models.info import ModelInfo
+from synthgen.models.sample_values import grouped, start_of, steps_of
 
 if TYPE_CHECKING:
     import torch
 
+    from synthgen.models.runtime import Precision
     from synthgen.spec.job_spec import SamplerSpec
     from synthgen.spec.plan import Sample
 
@@ -22,6 +24,7 @@ class Adapter:
     info: ModelInfo
     device: torch.device
     dtype: torch.dtype
+    precision: Precision  # set by registry.load_adapter
 
     def latent_shape(self, sampler: SamplerSpec) -> tuple[int, int, int]:
         """(channels, height, width) of the initial noise for one sample."""
@@ -46,9 +49,18 @@ class Adapter:
 
     def generate(self, samples: Sequence[Sample], sampler: SamplerSpec,
                  init: np.ndarray | None = None) -> np.ndarray:
-        """Images for a batch; with `init` (float (N, C, H, W) in [-1, 1]), variations of those
-        images at each sample's strength. Adapters that cannot expose their loop override this."""
+        """Images for a batch, one loop per (steps, start step): a scheduler runs one number of
+        steps for its whole batch, and with `init` (float (N, C, H, W) in [-1, 1], aligned with
+        `samples`) the images of one loop all start at one step (models/img2img.py). Adapters
+        that cannot expose their loop override this."""
+        from synthgen.models.img2img import InitImages  # torch: loaded with the adapter only
         from synthgen.models.reverse_loop import reverse_loop  # torch: loaded with the adapter only
-        from synthgen.models.variations import vary  # torch: loaded with the adapter only
 
-        return reverse_loop(self, samples, sampler) if init is None else vary(self, samples, sampler, init)
+        def loop(members: list[int]) -> np.ndarray:
+            group = [samples[i] for i in members]
+            fixed = sampler.model_copy(update={"steps": steps_of(group[0], sampler)})
+            start = start_of(group[0], sampler)
+            images = None if init is None or start == 0 else InitImages(init[members], start)
+            return reverse_loop(self, group, fixed, images)
+
+        return grouped(samples, lambda s: (steps_of(s, sampler), start_of(s, sampler)), loop)

@@ -10,8 +10,19 @@ from synthgen.errors import UserError
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    """A config file as a dict; {} when the file is not there."""
-    return json.loads(path.read_text()) if path.is_file() else {}
+    """A config file as a dict; {} when the file is not there. A file that is not a JSON
+    object (truncated, not UTF-8, a list) is the model's mistake, named with its path."""
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError("model.source", str(path), f"is not valid JSON ({exc}); fix or "
+                        "re-download the model") from None
+    if not isinstance(data, dict):
+        raise UserError("model.source", str(path), f"holds a {type(data).__name__}, not a JSON "
+                        "object; fix or re-download the model")
+    return data
 
 
 def component(index: dict[str, Any], name: str) -> tuple[str, str] | None:

@@ -1,12 +1,13 @@
 """Init images in the reverse loop (img2img), as diffusers' img2img pipelines do it.
 
-A sample's strength picks the step it starts at (diffusers' `get_timesteps`): of `steps` steps
-the last int(steps * strength) run. Its init image is encoded (pixels as they are for a UNet, the
-VAE for latent models, drawing from its latent distribution with the sample's own generator),
-then noised to that step's timestep with noise from the same generator (`prepare_latents`).
-Start step 0 (strength 1) is plain generation: the init image is not used at all. A start past
-the last step (strength 0, or too few steps for it) runs no step: the encoded source comes back.
-Samples of a batch that start at different steps run as separate groups (variations.py).
+A sample's strength picks the step it starts at (diffusers' `get_timesteps`: of `steps` steps
+the last int(steps * strength) run; sample_values.start_step). Its init image is encoded
+(pixels as they are for a UNet, the VAE for latent models, drawing from its latent distribution
+with the sample's own generator), then noised to that step's timestep with noise from the same
+generator (`prepare_latents`). Start step 0 (strength 1) is plain generation: the init image is
+not used at all. A start past the last step (strength 0, or too few steps for it) runs no step:
+the encoded source comes back.
+Samples of a batch that start at different steps run as separate groups (Adapter.generate).
 """
 
 from __future__ import annotations
@@ -28,11 +29,6 @@ class InitImages:
 
     pixels: np.ndarray
     start: int
-
-
-def start_step(steps: int, strength: float) -> int:
-    """diffusers' get_timesteps: the index of the first step an image at this strength runs."""
-    return max(steps - min(int(steps * strength), steps), 0)
 
 
 def noised_init(adapter: Adapter, scheduler: Any, init: InitImages,

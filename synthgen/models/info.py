@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,17 @@ class ModelInfo:
         """
         if model_label is not None:
             return model_label, "model_label"
-        for class_id, names in self.id2label.items():
-            if label_name == names or label_name in (n.strip() for n in names.split(",")):
-                return class_id, "id2label"
+        class_id = self.label_ids.get(label_name) if label_name is not None else None
+        if class_id is not None:
+            return class_id, "id2label"
         return (label, "position") if self.label_fallback else (None, "unknown")
+
+    @cached_property
+    def label_ids(self) -> dict[str, int]:
+        """Every name and synonym of id2label -> its class id (the first id wins): one lookup
+        per class, so checking a million-class manifest is linear."""
+        ids: dict[str, int] = {}
+        for class_id, names in self.id2label.items():
+            for name in (names, *(n.strip() for n in names.split(","))):
+                ids.setdefault(name, class_id)
+        return ids

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from synthgen.models.img2img import InitImages, noised_init
+from synthgen.models.sample_values import guidance_of
 from synthgen.models.schedulers import build_scheduler, step_kwargs
 
 if TYPE_CHECKING:
@@ -34,9 +35,11 @@ def initial_noise(
 @torch.inference_mode()
 def reverse_loop(adapter: Adapter, samples: Sequence[Sample], sampler: SamplerSpec,
                  init: InitImages | None = None) -> np.ndarray:
-    """Generate one batch of images, uint8 (N, H, W, C); with `init`, variations of init images
-    that all start at one step (models/img2img.py groups a batch by start step)."""
-    guided = adapter.info.guidable and sampler.guidance_scale != 1.0
+    """Generate one batch of images, uint8 (N, H, W, C): `sampler.steps` for all, each sample
+    with its own guidance scale; with `init`, variations of init images that all start at one
+    step (Adapter.generate groups a batch by start step)."""
+    scales = [guidance_of(s, sampler) for s in samples]
+    guided = adapter.info.guidable and any(g != 1.0 for g in scales)
 
     # 1. A fresh scheduler from the model's own config, with the requested steps.
     scheduler = build_scheduler(sampler.scheduler, adapter.info.scheduler_config)
@@ -57,14 +60,16 @@ def reverse_loop(adapter: Adapter, samples: Sequence[Sample], sampler: SamplerSp
     # 3. Conditioning once per batch (unconditional rows first when guiding).
     cond = adapter.conditions(samples, guided)
 
-    # 4. Denoise: predict, apply classifier-free guidance, step.
+    # 4. Denoise: predict, apply classifier-free guidance (one scale per row), step.
+    scale = torch.tensor(scales, device=adapter.device, dtype=adapter.dtype)
+    scale = scale.view(-1, *[1] * (latents.ndim - 1))
     for t in timesteps:
         model_in = torch.cat([latents] * 2) if guided else latents
         model_in = scheduler.scale_model_input(model_in, t)
         pred = adapter.predict(model_in, t, cond)
         if guided:
             uncond, conditional = pred.chunk(2)
-            pred = uncond + sampler.guidance_scale * (conditional - uncond)
+            pred = uncond + scale * (conditional - uncond)
         latents = scheduler.step(pred, t, latents, **kwargs).prev_sample
 
     # 5. Decode to uint8 pixels.

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from synthgen.errors import UserError
+from synthgen.models.trust import folder_files, refuse_pickles
 from synthgen.spec.job_spec import ModelSpec
 from synthgen.storage.filesystem import open_fs
+from synthgen.storage.paths import relative_to
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 
@@ -32,20 +34,23 @@ class NotCached(UserError):
 
 
 def resolve_source(spec: ModelSpec, fetch: Fetch = "all") -> tuple[Path, str]:
-    """The model's local folder and its revision: the hub commit, else a content hash."""
+    """The model's local folder and its revision: the hub commit, else a content hash (a
+    folder's files, a URL's listing). job.json pins it; resumes and workers must match it."""
     source = spec.source
     if source.startswith("builtin:"):
         path = _builtin(source.removeprefix("builtin:"))
-        return path, spec.revision or fingerprint(path)
+        return path, fingerprint(path)
     if "://" in source:
-        return _cached_copy(source, spec.storage_options, configs_only=fetch != "all")
+        return _cached_copy(spec, configs_only=fetch != "all")
     path = Path(source).expanduser()
-    if path.is_dir():
-        return path, spec.revision or fingerprint(path)
+    if path.is_dir():  # a folder's revision is its content, whatever a spec calls it
+        refuse_pickles(folder_files(path), "model.trusted", source, spec.trusted)
+        return path, fingerprint(path)
     if path.exists():
         raise UserError("model.source", source, "is a file; give the folder of a diffusers model")
     if _looks_like_hub_id(source):
         path = _hub_snapshot(source, spec.revision, fetch)
+        refuse_pickles(folder_files(path), "model.trusted", source, spec.trusted)
         return path, path.name
     raise UserError("model.source", source,
                     "no such folder; give builtin:NAME, a diffusers folder, a hub id or a URL")
@@ -108,19 +113,24 @@ def _hub_snapshot(repo_id: str, revision: str | None, fetch: Fetch) -> Path:
                         "or give a local path") from None
 
 
-def _cached_copy(url: str, options: dict[str, Any], configs_only: bool) -> tuple[Path, str]:
+def _cached_copy(spec: ModelSpec, configs_only: bool) -> tuple[Path, str]:
     """Copy a remote model once per machine; a file lock keeps actors on one node from racing.
 
     The cache key includes a fingerprint of the remote listing, so a changed model is copied
     anew; the same fingerprint is the model's revision on the driver and on every worker.
     """
-    fs, root = open_fs(url, options)
+    url = spec.source
+    fs, root = open_fs(url, spec.storage_options)
     root = root.rstrip("/")
     fs.invalidate_cache(root)  # a listing cached earlier in this process may predate a new upload
     if not fs.isdir(root):
         raise UserError("model.source", url, "no such folder at that URL")
-    files = {f: info for f, info in fs.find(root, detail=True).items() if info["type"] == "file"}
-    revision = _listing_fingerprint(root, files)
+    # Every listed path is confined to the model's folder: a key holding `..` would otherwise be
+    # copied outside the cache, on every worker.
+    files = {relative_to(root, f, "model.source"): info
+             for f, info in fs.find(root, detail=True).items() if info["type"] == "file"}
+    refuse_pickles(files, "model.trusted", url, spec.trusted)  # seen in the listing: no download
+    revision = _listing_fingerprint(files)
     cache = Path(os.environ.get("SYNTHGEN_CACHE", Path.home() / ".cache" / "synthgen")) / "models"
     key = hashlib.sha256(f"{url}|{revision}".encode()).hexdigest()[:24]
     target = cache / (key + ("-configs" if configs_only else ""))
@@ -129,18 +139,18 @@ def _cached_copy(url: str, options: dict[str, Any], configs_only: bool) -> tuple
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (target / ".complete").exists():
             wanted = [f for f in files if not configs_only or f.endswith(".json")]
-            for file in wanted:
-                local = target / file[len(root) + 1:]
+            for rel in wanted:
+                local = target / rel
                 local.parent.mkdir(parents=True, exist_ok=True)
-                fs.get_file(file, str(local))
+                fs.get_file(f"{root}/{rel}", str(local))
             (target / ".complete").write_text(revision)
     return target, revision
 
 
-def _listing_fingerprint(root: str, files: dict[str, dict[str, Any]]) -> str:
+def _listing_fingerprint(files: dict[str, dict[str, Any]]) -> str:
     """A hash of every file's path, size and etag (or mtime): cheap, and the same everywhere."""
     digest = hashlib.sha256()
-    for file, info in sorted(files.items()):
+    for rel, info in sorted(files.items()):
         stamp = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified")
-        digest.update(f"{file[len(root) + 1:]}|{info.get('size')}|{stamp}\n".encode())
+        digest.update(f"{rel}|{info.get('size')}|{stamp}\n".encode())
     return "sha256:" + digest.hexdigest()[:16]

@@ -20,6 +20,7 @@ import numpy as np
 from synthgen.dataset.labeled_sources import BUILTIN_DIGITS
 from synthgen.errors import UserError
 from synthgen.models.configs import read_json
+from synthgen.models.trust import folder_files, is_torchscript, refuse_pickles
 from synthgen.spec.job_spec import FilterSpec
 from synthgen.spec.plan import Plan
 
@@ -59,10 +60,23 @@ def inspect_classifier(spec: FilterSpec) -> ClassifierInfo:
     if not path.exists():
         raise UserError("filter.classifier", spec.classifier, "no such file or folder")
     kind = _detect_kind(path) if spec.kind == "auto" else spec.kind
+    _refuse_code(kind, path, spec.trusted)
     if kind == "timm" and not _has_timm():
         raise UserError("filter.kind", "timm", "timm is not installed here; `pip install timm`, or "
                                                "export the model with torch.jit.save and use kind: torch")
     return ClassifierInfo(kind, path, _names(kind, path))
+
+
+def _refuse_code(kind: str, path: Path, trusted: bool) -> None:
+    """A torch file that is not TorchScript, or pickled weights, load only when trusted."""
+    if kind == "torch":
+        file = path / "model.pt" if path.is_dir() else path
+        if not is_torchscript(file) and not trusted:
+            raise UserError("filter.trusted", False, f"{file} was saved with torch.save: loading "
+                            "it runs code from the file; export it with torch.jit.save, or set "
+                            "filter.trusted: true if you trust where it came from")
+    elif kind in ("transformers", "timm", "clip"):
+        refuse_pickles(folder_files(path), "filter.trusted", str(path), trusted)
 
 
 def _detect_kind(path: Path) -> str:

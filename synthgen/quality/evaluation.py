@@ -37,6 +37,9 @@ CLASSIFIERS: dict[str, tuple[str, Callable[[], Any]]] = {
 }
 
 
+MAX_MATRIX_CLASSES = 20  # a wider confusion matrix is listed as its top confusions
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     uri: str  # the synthetic dataset: a synthgen output, a Parquet dataset or an image folder
@@ -146,14 +149,38 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"classes with no synthetic image: {', '.join(report['missing_classes'])}")
     keys = list(report["classifiers"])
     div_syn, div_real = report["diversity"]["synthetic"], report["diversity"]["real_test"]
-    lines += ["", f"{'class':<12}" + "".join(f"{k[:14]:>16}" for k in keys)
+    first = max(len("class"), *(len(n) for n in names)) + 2
+    widths = [max(len(k), 5) + 2 for k in keys]
+    lines += ["", "per-class accuracy (on the real test set) and diversity (distance, near-duplicates):",
+              f"{'class':<{first}}" + "".join(f"{k:>{w}}" for k, w in zip(keys, widths, strict=True))
               + f"{'distance':>10}{'(real)':>8}{'near-dup':>10}"]
     for name in names:
-        accs = "".join(f"{report['classifiers'][k]['per_class_accuracy'][name]:>16.3f}" for k in keys)
+        accs = "".join(f"{report['classifiers'][k]['per_class_accuracy'][name]:>{w}.3f}"
+                       for k, w in zip(keys, widths, strict=True))
         syn, real = div_syn.get(name, {}), div_real.get(name, {})
-        lines.append(f"{name[:12]:<12}{accs}{_num(syn.get('mean_distance')):>10}"
+        lines.append(f"{name:<{first}}{accs}{_num(syn.get('mean_distance')):>10}"
                      f"{_num(real.get('mean_distance')):>8}{_pct(syn.get('near_duplicate_fraction')):>10}")
+    for result in report["classifiers"].values():
+        lines += ["", *confusion_lines(names, result)]
     return "\n".join(lines)
+
+
+def confusion_lines(names: list[str], result: dict[str, Any]) -> list[str]:
+    """One classifier's confusion matrix: rows the real class, columns the predicted one. Past
+    MAX_MATRIX_CLASSES classes, the most frequent confusions instead (--json has the matrix)."""
+    matrix = np.array(result["confusion_matrix"])
+    title = f"confusion matrix of {result['classifier']} (rows: real class, columns: predicted)"
+    if len(names) > MAX_MATRIX_CLASSES:
+        off = [(int(matrix[i, j]), names[i], names[j]) for i in range(len(names))
+               for j in range(len(names)) if i != j and matrix[i, j]]
+        top = sorted(off, key=lambda c: -c[0])[:MAX_MATRIX_CLASSES]
+        return [f"most frequent confusions of {result['classifier']} (the full matrix: --json):",
+                *[f"  {real} -> {predicted}: {n}" for n, real, predicted in top]]
+    first = max(len("real"), *(len(n) for n in names)) + 2
+    width = max(len(str(matrix.max())), *(len(n) for n in names)) + 2
+    return [title, f"{'real':<{first}}" + "".join(f"{n:>{width}}" for n in names),
+            *[f"{name:<{first}}" + "".join(f"{v:>{width}}" for v in row)
+              for name, row in zip(names, matrix.tolist(), strict=True)]]
 
 
 def _num(value: float | None, digits: int = 3) -> str:

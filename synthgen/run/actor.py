@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import ray
 
 from synthgen.run.job import JobContext, ShardResult
 from synthgen.storage import s3
+
+log = logging.getLogger("synthgen.worker")
 
 
 class WorkerActor:
@@ -23,6 +27,7 @@ class WorkerActor:
         from synthgen.run.worker import Worker  # torch: in the actor, never in the driver
 
         credentials.install()
+        _warn_if_niced()
         self.torch_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torch")
         self.worker = self.torch_thread.submit(Worker, job, threads).result()
 
@@ -35,3 +40,12 @@ class WorkerActor:
     def node_id(self) -> str:
         """Where this actor runs; answering also says its model is loaded."""
         return ray.get_runtime_context().get_node_id()
+
+
+def _warn_if_niced() -> None:
+    """A Ray started without synthgen's settings runs its workers at niceness 15 (see
+    run/pool.py): say so, since every other process on the node then slows the model down."""
+    niceness = os.getpriority(os.PRIO_PROCESS, 0)
+    if niceness > 0:
+        log.warning("this Ray worker runs at niceness %d, below every other process on its node; "
+                    "start Ray with RAY_worker_niceness=0 (cluster/Dockerfile does)", niceness)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from synthgen import __version__
@@ -17,11 +17,14 @@ from synthgen.dataset.catalog import Catalog, read_markers
 from synthgen.dataset.job_manifest import job_manifest
 from synthgen.dataset.job_record import JobRecord, ModelRecord, find_job_record, read_job_record
 from synthgen.dataset.status import job_status
-from synthgen.errors import JobFailed, UserError
+from synthgen.errors import JobFailed, ModelChanged, UserError
+from synthgen.models.caption_source import check_caption_model
 from synthgen.models.info import ModelInfo
 from synthgen.models.registry import inspect_model
+from synthgen.models.runtime import resolve_dtype, weights_bytes
 from synthgen.models.sources import Fetch, NotCached
 from synthgen.quality.classifiers import check_filter
+from synthgen.run.captions_phase import ensure_captions, wants_captions
 from synthgen.run.finalize import finalize
 from synthgen.run.job import JobContext, ShardResult
 from synthgen.run.plan_checks import check_plan_against_model, label_table
@@ -32,11 +35,12 @@ from synthgen.spec.job_spec import JobSpec
 from synthgen.spec.load import apply_overrides, validate_spec
 from synthgen.spec.manifest import Manifest
 from synthgen.spec.plan import Plan
+from synthgen.spec.spec_diff import plan_diff
 from synthgen.storage.commit import commit_marker
 from synthgen.storage.layout import JOB_FILE, SUCCESS_FILE, failure_path
-from synthgen.storage.lock import JobLock
+from synthgen.storage.lock import JobLock, lost_lock, read_lock
 from synthgen.storage.store import DISK_ERRNOS, Store, json_bytes
-from synthgen.storage.writable import check_writable
+from synthgen.storage.writable import check_unclaimed, check_writable
 
 log = logging.getLogger("synthgen")
 
@@ -51,7 +55,8 @@ class Prepared:
 
     @property
     def job(self) -> JobContext:
-        return JobContext(spec=self.plan.spec, manifest=self.plan.manifest)
+        return JobContext(spec=self.plan.spec, manifest=self.plan.manifest,
+                          model_bytes=weights_bytes(self.info.path) if self.info else None)
 
 
 @dataclass(frozen=True)
@@ -72,16 +77,26 @@ def prepare(spec: JobSpec, manifest: Manifest | None = None, fetch: Fetch = "con
     The driver fetches a remote model's configs (never its weights); `synthgen plan` passes
     fetch="cached" and then checks what it can when the model is not on this machine.
     """
-    plan = Plan.build(spec, manifest or job_manifest(spec))
+    plan = Plan.build(pin_dtype(spec), manifest or job_manifest(spec))
     try:
         info: ModelInfo | None = inspect_model(spec.model, fetch)
     except NotCached:
         info = None
     check_plan_against_model(plan, info)
+    check_caption_model(spec, fetch)
     check_filter(plan)
     store = Store(spec.output.uri, spec.output.storage_options)
     check_writable(store)
     return Prepared(plan, info, store)
+
+
+def pin_dtype(spec: JobSpec) -> JobSpec:
+    """`model.dtype: auto` as the dtype it resolves to here: the resolved dtype is what changes
+    the data, so it is what job.json, job_id and the card hold (a resume reads it back)."""
+    dtype = resolve_dtype(spec.model.dtype, spec.model.device)
+    if dtype == spec.model.dtype:
+        return spec
+    return spec.model_copy(update={"model": spec.model.model_copy(update={"dtype": dtype})})
 
 
 def load_job(uri: str, overrides: tuple[str, ...] = (), storage_options: dict | None = None
@@ -115,7 +130,7 @@ def run_job(prepared: Prepared, options: RunOptions | None = None) -> dict[str, 
 def _run_locked(prepared: Prepared, options: RunOptions, lock: JobLock) -> dict[str, Any]:
     # ray only once there is something to run: `synthgen plan` never pays for it
     from synthgen.run.executor import Events, Executor
-    from synthgen.run.pool import connect_ray
+    from synthgen.run.pool import connect_ray, stopping_ray
 
     store, plan = prepared.store, prepared.plan
     resumed = claim_output(prepared)
@@ -126,40 +141,50 @@ def _run_locked(prepared: Prepared, options: RunOptions, lock: JobLock) -> dict[
         return job_status(Catalog.read(store))
     markers = read_markers(store)
     pending = [i for i in range(plan.num_shards) if i not in markers]
+    captions = None
+    if wants_captions(plan):  # the first phase: written once, then read by every run
+        captions = ensure_captions(prepared.job, store, lambda: connect_ray(options.address))
     log.info("job %s: %d samples in %d shards, %d committed, %d to run", plan.job_id,
              plan.total, plan.num_shards, len(markers), len(pending))
     failed: dict[int, str] = {}
+    started_ray = False
     if pending:
-        connect_ray(options.address)
+        started_ray = connect_ray(options.address)
         done = sum(m.rows for m in markers.values())
         with Progress(total=plan.total, done=done, shards_total=plan.num_shards,
                       shards_done=len(markers), per_worker=options.per_worker) as progress:
 
             def on_failed(index: int, error: str, attempts: int) -> None:
+                lock.check()  # a worker refused by the fence: the lock is lost, record nothing
                 progress.failed(index)
                 _record_failure(store, index, error, attempts)
 
             events = Events(on_progress=progress.in_flight, on_done=progress.shard_done,
                             on_failed=on_failed, on_retry=progress.retried,
                             on_worker_done=progress.worker_done,
-                            commit=lambda result: commit_by_driver(store, result))
-            job = replace(prepared.job, driver_commits=not store.conditional)
+                            commit=lambda result: commit_by_driver(store, result, lock.token),
+                            fenced=lambda: lost_lock(store, read_lock(store))
+                            if lock.lost.is_set() else None)
+            job = replace(prepared.job, driver_commits=not store.conditional, captions=captions,
+                          lock_token=lock.token,
+                          model_revision=prepared.info.revision if prepared.info else None)
             failed = Executor(job, events).run(pending).failed
-    if failed:
-        lines = "; ".join(f"shard {i}: {e}" for i, e in sorted(failed.items()))
-        raise JobFailed(f"{len(failed)} shard(s) failed: {lines}. "
-                        f"Run `synthgen resume {plan.spec.output.uri}` to retry them.")
-    lock.check()
-    catalog = Catalog.read(store)  # every shard committed: finalize and the status read it once
-    finalize(catalog)
-    return job_status(catalog)
+    with stopping_ray(started_ray):
+        if failed:
+            lines = "; ".join(f"shard {i}: {e}" for i, e in sorted(failed.items()))
+            raise JobFailed(f"{len(failed)} shard(s) failed: {lines}. "
+                            f"Run `synthgen resume {plan.spec.output.uri}` to retry them.")
+        lock.check()
+        catalog = Catalog.read(store)  # every shard committed: finalize and the status read it once
+        finalize(catalog)
+        return job_status(catalog)
 
 
-def commit_by_driver(store: Store, result: ShardResult) -> ShardResult:
+def commit_by_driver(store: Store, result: ShardResult, fence: str | None = None) -> ShardResult:
     """The driver's half of `driver_commits`: the same commit as a worker's, made here."""
     if not result.pending:
         return result
-    marker, won = commit_marker(store, replace(result.marker, committed_by="driver"))
+    marker, won = commit_marker(store, replace(result.marker, committed_by="driver"), fence)
     return replace(result, committed=won, marker=marker, pending=False)
 
 
@@ -186,12 +211,17 @@ def holds_job(prepared: Prepared) -> bool:
     """True when the output holds this job; refuses another job's output before any write."""
     existing = find_job_record(prepared.store)
     if existing is None:
+        check_unclaimed(prepared.store)
         return False
     plan = prepared.plan
     if existing.job_id != plan.job_id:
         raise UserError("output.uri", plan.spec.output.uri,
-                        f"holds another job ({existing.job_id}, this one is {plan.job_id}); "
-                        "choose a new output, or `synthgen resume` that URI")
+                        f"holds another job ({existing.job_id}, this one is {plan.job_id}; "
+                        f"{plan_diff(existing.plan, plan)}); choose a new output, or `synthgen resume` "
+                        "that URI")
+    pinned, info = existing.model.revision, prepared.info
+    if pinned is not None and info is not None and info.revision != pinned:
+        raise ModelChanged(plan.spec.model.source, pinned, info.revision)
     return True
 
 
@@ -205,8 +235,16 @@ def new_job_record(prepared: Prepared) -> JobRecord:
 
 def versions() -> dict[str, str]:
     """From the installed packages' metadata: importing diffusers here would cost the driver
-    seconds of CPU (it pulls in torch._dynamo) that the actors need while they start."""
-    return {"synthgen": __version__, "torch": version("torch"), "diffusers": version("diffusers")}
+    seconds of CPU (it pulls in torch._dynamo) that the actors need while they start. A driver
+    that drives a cluster may lack torch itself: then it says so rather than failing."""
+    return {"synthgen": __version__, **{name: _installed(name) for name in ("torch", "diffusers")}}
+
+
+def _installed(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed on the driver"
 
 
 def _record_failure(store: Store, index: int, error: str, attempts: int) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from synthgen.errors import user_error_in
 from synthgen.run.actor import WorkerActor
 from synthgen.run.job import JobContext, ShardResult
 from synthgen.run.pool import pool_plan
@@ -57,8 +58,8 @@ class Actors:
 
 @dataclass
 class Events:
-    """Callbacks to the driver: progress (images in flight), a shard done, a shard failed;
-    `commit` writes a result's marker where the store leaves that to the driver."""
+    """Callbacks to the driver: progress, a shard done or failed; `commit` writes a marker where
+    the store leaves that to the driver; `fenced`: the error to stop with once the lock is lost."""
 
     on_progress: Callable[[int], None] = lambda images: None
     on_done: Callable[[ShardResult], None] = lambda result: None
@@ -66,6 +67,7 @@ class Events:
     commit: Callable[[ShardResult], ShardResult] = lambda result: result
     on_retry: Callable[[int, str], None] = lambda shard, error: None
     on_worker_done: Callable[[Any, ShardResult], None] = lambda actor, result: None  # per-worker rates
+    fenced: Callable[[], Exception | None] = lambda: None
 
 
 class Executor:
@@ -93,10 +95,12 @@ class Executor:
         queue: deque[int] = deque(shards)
         attempts: dict[int, int] = dict.fromkeys(shards, 0)
         actors = Actors()
-        log.info("%d shards on %d actors (%.0f CPU, %.2g GPU each)", len(shards),
-                 min(self.target, len(shards)), self.pool.cpus, self.pool.gpus)
+        log.info("%d shards on %d actors (%.0f CPU, %.2g GPU each; %s)", len(shards),
+                 min(self.target, len(shards)), self.pool.cpus, self.pool.gpus, self.pool.why)
         try:
             while queue or actors.busy:
+                if (lost := self.events.fenced()) is not None:
+                    raise lost  # the finally below stops every actor of this driver
                 self._top_up(actors, len(queue) + len(actors.busy))
                 while queue and actors.idle:
                     actor, index = actors.idle.pop(), queue.popleft()
@@ -178,6 +182,8 @@ class Executor:
             actors.node[actor] = ray.get(ref)
         except ray.exceptions.RayError as exc:
             self._lost(actor, actors)
+            if (mistake := user_error_in(exc)) is not None:
+                raise mistake from None  # e.g. the model changed on that node: exit 2, no retry
             error = f"actor failed to start: {_cause(exc)}"
             log.warning(error)
             if not getattr(exc, "actor_init_failed", False) or actors.idle or actors.busy:

@@ -9,10 +9,20 @@ import pyarrow as pa
 
 from synthgen.dataset.card import dataset_card
 from synthgen.dataset.catalog import Catalog
+from synthgen.dataset.formats import format_of
 from synthgen.dataset.preview import preview_png
-from synthgen.dataset.shard_schema import METADATA_COLUMNS, shard_schema
-from synthgen.storage.layout import CARD_FILE, DATA_DIR, FAILED_DIR, INDEX_FILE, PREVIEW_FILE, SUCCESS_FILE
-from synthgen.storage.parquet import read_parquet, table_bytes
+from synthgen.dataset.shard_schema import METADATA_COLUMNS, DesignColumns, shard_schema
+from synthgen.storage.layout import (
+    CARD_FILE,
+    DATA_DIR,
+    FAILED_DIR,
+    INDEX_FILE,
+    PREVIEW_FILE,
+    SUCCESS_FILE,
+    data_shard,
+    shard_index,
+)
+from synthgen.storage.parquet import table_bytes
 from synthgen.storage.store import json_bytes
 
 log = logging.getLogger("synthgen")
@@ -26,7 +36,8 @@ def finalize(catalog: Catalog) -> None:
     files = [m.file for m in catalog.shards]
     remove_orphans(catalog, set(files))
     for name in store.list(FAILED_DIR):
-        store.delete(f"{FAILED_DIR}/{name}")
+        if shard_index(name) is not None:  # a foreign file there is left alone
+            store.delete(f"{FAILED_DIR}/{name}")
     index = index_table(catalog, files)
     store.put_bytes(INDEX_FILE, table_bytes(index))
     preview = write_preview(catalog)
@@ -49,13 +60,14 @@ def write_preview(catalog: Catalog) -> str | None:
 
 def remove_orphans(catalog: Catalog, keep: set[str]) -> None:
     """Data files that no marker names (lost races, crashed attempts) are deleted, and
-    multipart uploads that killed writers left pending are aborted."""
+    multipart uploads that killed writers left pending are aborted: only synthgen's own names
+    (`data_shard`), so a foreign file under data/ is never touched."""
     store = catalog.store
     for key in store.abort_uploads(DATA_DIR):
         log.info("aborted a pending multipart upload of %s", key)
     for name in store.list(DATA_DIR):
         rel = f"{DATA_DIR}/{name}"
-        if rel not in keep:
+        if data_shard(name) is not None and rel not in keep:
             log.info("removing orphan %s", rel)
             store.delete(rel)
 
@@ -63,12 +75,13 @@ def remove_orphans(catalog: Catalog, keep: set[str]) -> None:
 def index_table(catalog: Catalog, files: list[str]) -> pa.Table:
     """Every committed sample's metadata and its data file, no image bytes."""
     store = catalog.store
-    columns = ["label", *METADATA_COLUMNS]
+    design = DesignColumns.of(catalog.plan)
+    columns = ["label", *METADATA_COLUMNS, *design.names]
     tables = []
     for rel in files:
         with store.fs.open(store.path(rel), "rb") as f:
-            table = read_parquet(f, columns)
+            table = format_of(rel).read_table(f, columns)
         tables.append(table.append_column("file", pa.array([rel] * len(table), pa.string())))
-    schema = shard_schema(catalog.class_names, with_image=False)
+    schema = shard_schema(catalog.class_names, with_image=False, design=design)
     schema = schema.append(pa.field("file", pa.string()))
     return pa.concat_tables([t.cast(schema) for t in tables])

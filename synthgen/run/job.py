@@ -5,8 +5,10 @@ Small, picklable and free of torch: the driver imports it without paying for tor
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from synthgen.errors import ModelChanged
 from synthgen.spec.job_spec import JobSpec
 from synthgen.spec.manifest import Manifest
 from synthgen.spec.plan import Plan
@@ -18,16 +20,27 @@ class JobContext:
     """Everything a worker needs, small and picklable: no filesystem, no model.
 
     `driver_commits`: the store ignores create-only writes, so workers put data files only and
-    the driver, alone under the job lock, writes the markers.
+    the driver, alone under the job lock, writes the markers. `model_bytes`: the size of the
+    model's weights where the driver has them (how many CPU actors fit in memory).
+    `lock_token`: commits are fenced by it: a driver that lost its lock gets no more commits.
     """
 
     spec: JobSpec
     manifest: Manifest
     driver_commits: bool = False
+    captions: Mapping[int, tuple[str, ...]] | None = None  # the committed captions (classes.captions)
+    model_bytes: int | None = None
+    lock_token: str | None = None  # the driver's job lock token: every commit checks it (fencing)
+    model_revision: str | None = None  # pinned in job.json: a worker resolving another refuses
+
+    def check_model(self, found: str) -> None:
+        """A job is one model: refuse a worker whose model resolves to another revision."""
+        if self.model_revision is not None and found != self.model_revision:
+            raise ModelChanged(self.spec.model.source, self.model_revision, found)
 
     @property
     def plan(self) -> Plan:
-        return Plan(spec=self.spec, manifest=self.manifest)
+        return Plan(spec=self.spec, manifest=self.manifest, captions=self.captions)
 
 
 @dataclass(frozen=True)

@@ -62,14 +62,16 @@ def _check_init(plan: Plan, info: ModelInfo) -> None:
 
 def _check_prompts(plan: Plan, info: ModelInfo) -> None:
     """A text-to-image model needs a prompt for every sample, and may refuse negative prompts."""
+    captions = plan.spec.classes is not None and plan.spec.classes.captions is not None
     for i, entry in enumerate(plan.manifest.entries):
-        if not entry.prompts:
+        if not entry.prompts and not captions:  # with captions, a caption is the prompt
             raise UserError("classes.templates", None,
                             f"class {entry.label_name!r} has no prompt and this is a text-to-image "
                             "model; add templates such as 'a photo of a {name}', or prompts per class")
-        if entry.negative_prompt and not info.negative_prompts:
+        negative = entry.negative_prompt or list(entry.negative_prompts)
+        if negative and not info.negative_prompts:
             section = "classes" if plan.spec.classes else "prompts"
-            raise UserError(f"{section}[{i}].negative_prompt", entry.negative_prompt,
+            raise UserError(f"{section}[{i}].negative_prompt", negative,
                             f"{info.pipeline or 'this model'} takes no negative prompt; remove it")
 
 
@@ -80,7 +82,7 @@ def _check_labels(plan: Plan, info: ModelInfo) -> None:
         class_id, _ = info.class_id(plan.model_label(entry), entry.label_name, entry.label)
         if class_id is None:
             raise UserError(f"{section}[{i}].name", entry.label_name,
-                            f"not a class name this model knows (its names: {_known_names(info)}); "
+                            f"not a class name in this model's id2label (its names: {_known_names(info)}); "
                             "use one of them, set model_label (its class id) per entry, or set "
                             "classes.label_mapping: position to map classes by position")
         if not 0 <= class_id < limit or class_id == info.null_class:

@@ -119,7 +119,7 @@ class Progress:
         out = logging.getLogger(FILE_ONLY) if self.bar is not None else log
         eta = (self.total - done) / rate if rate > 0 else float("nan")
         out.info("images %d/%d (%.0f%%), %.1f img/s, ETA %s, shards %s, %s", done, self.total,
-                 100 * done / max(1, self.total), rate, _duration(eta), self._shards(),
+                 100 * done / max(1, self.total), rate, format_duration(eta), self._shards(),
                  self._failures())
         if self.workers:
             out.info("per worker: %s", ", ".join(f"{w.name} {w.rate():.1f} img/s ({w.shards} shards)"
@@ -138,7 +138,8 @@ class WorkerRate:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """90.5 -> "1m30s"; NaN (not known yet) -> "?"."""
     if seconds != seconds:
         return "?"
     minutes, secs = divmod(int(seconds), 60)

@@ -10,24 +10,33 @@ from __future__ import annotations
 import logging
 
 from synthgen.dataset.catalog import Catalog
-from synthgen.dataset.verify import check_shard
-from synthgen.storage.layout import SUCCESS_FILE
+from synthgen.dataset.verify import check_shard, state_problems
+from synthgen.storage.layout import DATA_DIR, SUCCESS_FILE
 
 log = logging.getLogger("synthgen")
 
 
 def repair(catalog: Catalog) -> list[int]:
-    """The shards un-committed because their data did not match their marker."""
+    """The shards un-committed because their data did not match their marker; corrupt or
+    partial records of synthgen's own are removed, foreign files only named."""
     store = catalog.store
     bad = {}
     for marker in catalog.shards:
         problems = check_shard(store, catalog.plan, marker)
         if problems:
             bad[marker.shard] = (marker, problems)
-    if not bad:
+    records = [p for p in state_problems(catalog) if not p.rel.startswith(f"{DATA_DIR}/")]
+    for problem in records:
+        if not problem.ours:
+            log.warning("repair: leaving %s alone (synthgen did not write it)", problem)
+    removable = [p for p in records if p.ours]
+    if not bad and not removable:
         log.info("repair: every committed shard matches its marker")
         return []
     store.delete(SUCCESS_FILE)
+    for problem in removable:
+        log.warning("repair: removing %s", problem)
+        store.delete(problem.rel)
     for index, (marker, problems) in bad.items():
         log.warning("repair: shard %d (%s): %s; it will be regenerated", index, marker.file,
                     "; ".join(problems))

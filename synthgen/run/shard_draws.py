@@ -41,9 +41,11 @@ class ShardDraws:
         self._encoded: list[tuple[list[int], Future[list[bytes]]]] = []
 
     def todo(self, draw: int) -> list[tuple[int, Sample]]:
-        """(position, sample with this draw's seed) for every sample still without an image."""
+        """(position, sample with this draw's seed) for every sample still without an image, those
+        with equal steps together (a model call runs one number of steps: sampler.steps choices)."""
         seeds = [sample_seed(self.job_seed, self.samples[p].sample_id, draw) for p in self.pending]
-        return [(p, replace(self.samples[p], seed=seed)) for p, seed in zip(self.pending, seeds, strict=True)]
+        todo = [(p, replace(self.samples[p], seed=seed)) for p, seed in zip(self.pending, seeds, strict=True)]
+        return sorted(todo, key=lambda item: item[1].steps or 0)
 
     def record(self, batch: list[tuple[int, Sample]], pixels: np.ndarray, draw: int) -> np.ndarray:
         """Judge a generated batch; keep the accepted images' rows. Returns the accepted mask."""

@@ -35,6 +35,7 @@ from synthgen.errors import UserError
 from synthgen.run.driver import prepare, run_job
 from synthgen.spec.job_spec import JobSpec
 from synthgen.spec.plan import Plan
+from synthgen.storage.redact import redact_spec, redact_text
 
 log = logging.getLogger("synthgen")
 
@@ -112,11 +113,12 @@ def _connect(address: str | None) -> tuple[Any, bool]:
         try:
             return JobSubmissionClient(url), False
         except AuthenticationError:
-            token = _local_token()
+            token = _local_token(url)
             if token is None:
-                raise UserError("--address", url, "the cluster wants a Ray auth token and this "
-                                "machine has none; set RAY_AUTH_TOKEN to the one `ray "
-                                "get-auth-token` prints on the head") from None
+                raise UserError("--address", url, "the cluster wants a Ray auth token; this "
+                                "machine's own token goes only to a head on this machine: set "
+                                "RAY_AUTH_TOKEN to the one `ray get-auth-token` prints on the "
+                                "head, or RAY_AUTH_MODE=token to send the local one") from None
             return JobSubmissionClient(url, headers={"Authorization": f"Bearer {token}"}), True
     except AuthenticationError:
         raise UserError("--address", url, "the cluster refused this machine's Ray auth token; set "
@@ -134,14 +136,21 @@ def submit(spec: JobSpec, address: str | None, ship_package: bool = True) -> Sub
     plan = Plan.build(spec, job_manifest(spec))
     client, token = _connect(url)
     ray_job = f"synthgen-{_slug(spec.name)}-{uuid.uuid4().hex[:8]}"
-    metadata = {METADATA_KEY: synthgen.__version__, "output": spec.output.uri,
+    metadata = {METADATA_KEY: synthgen.__version__, "output": redact_text(spec.output.uri),
                 "job_id": plan.job_id, "name": spec.name}
     with tempfile.TemporaryDirectory(prefix="synthgen-submit-") as folder:
-        Path(folder, PAYLOAD_FILE).write_text(json.dumps(plan.to_json()))
+        Path(folder, PAYLOAD_FILE).write_text(json.dumps(payload(plan)))
         _submit_job(client, entrypoint=ENTRYPOINT, submission_id=ray_job, metadata=metadata,
                     runtime_env=_runtime_env(folder, ship_package))
     return Submitted(ray_job=ray_job, job_id=plan.job_id, output=spec.output.uri, address=url,
                      token=token)
+
+
+def payload(plan: Plan) -> dict[str, Any]:
+    """The job as the cluster receives it, redacted like job.json (Ray keeps the working_dir):
+    the cluster's own credentials (its environment, its instance roles) open the store there."""
+    data = plan.to_json()
+    return {**data, "spec": redact_spec(data["spec"])}
 
 
 def follow(address: str | None, ray_job: str, echo: Callable[[str], None]) -> Finished:
@@ -237,12 +246,17 @@ def _runtime_env(folder: str, ship_package: bool) -> dict[str, Any]:
     return env
 
 
-def _local_token() -> str | None:
-    """This machine's Ray auth token, found where Ray itself looks for it."""
-    if os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
+def _local_token(url: str) -> str | None:
+    """The Ray auth token to send to `url`: RAY_AUTH_TOKEN when the user set it; else this
+    machine's token file, but only to a head on this machine or when the user asks for it
+    (RAY_AUTH_MODE=token): it is not sent to a host it does not belong to."""
+    mode = os.environ.get("RAY_AUTH_MODE", "").lower()
+    if mode == "disabled":
         return None
     if os.environ.get("RAY_AUTH_TOKEN"):
         return os.environ["RAY_AUTH_TOKEN"].strip()
+    if urlparse(url).hostname not in LOOPBACK and mode != "token":
+        return None
     path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
     return path.read_text().strip() if path.is_file() else None
 

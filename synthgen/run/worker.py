@@ -18,9 +18,10 @@ import numpy as np
 import torch
 
 from synthgen.dataset import diversity
+from synthgen.dataset.formats import shard_format
 from synthgen.dataset.image_encoding import Encoder
 from synthgen.dataset.init_images import decode_init_pixels, read_init_images
-from synthgen.dataset.shard_schema import Provenance, shard_table
+from synthgen.dataset.shard_schema import DesignColumns, Provenance, shard_table
 from synthgen.models.registry import inspect_model, load_adapter
 from synthgen.models.runtime import keep_freed_memory
 from synthgen.quality.filter import LabelFilter
@@ -30,7 +31,6 @@ from synthgen.spec.plan import Sample, Shard
 from synthgen.storage.commit import commit_marker
 from synthgen.storage.layout import data_path, marker_path
 from synthgen.storage.marker import CommitMarker, read_marker
-from synthgen.storage.parquet import table_bytes
 from synthgen.storage.store import Store
 
 log = logging.getLogger("synthgen.worker")
@@ -43,11 +43,14 @@ class Worker:
         self.spec = job.spec
         self.plan = job.plan
         self.info = inspect_model(job.spec.model)
+        job.check_model(self.info.revision)
         self.adapter = load_adapter(self.info, job.spec.model)
         keep_freed_memory(self.adapter.device)
         self.store = Store(job.spec.output.uri, job.spec.output.storage_options)
         self.driver_commits = job.driver_commits
+        self.lock_token = job.lock_token
         self.encoder = Encoder.from_spec(job.spec.output)
+        self.format = shard_format(job.spec.output.format)
         self.batch_size = job.spec.compute.batch_size
         self.filter = (LabelFilter.load(job.spec.filter, self.plan.manifest.class_names, self.adapter.device)
                        if job.spec.filter else None)
@@ -56,9 +59,7 @@ class Worker:
         self.done = 0
         self.provenance = Provenance(
             job_id=self.plan.job_id, model=job.spec.model.source, model_revision=self.info.revision,
-            scheduler=job.spec.sampler.scheduler, steps=job.spec.sampler.steps,
-            guidance_scale=job.spec.sampler.guidance_scale,
-            image_format=job.spec.output.image_format,
+            scheduler=job.spec.sampler.scheduler, image_format=job.spec.output.image_format,
         )
 
     def progress(self) -> int:
@@ -74,7 +75,8 @@ class Worker:
             return ShardResult(shard=index, rows=marker.rows, seconds=0.0, committed=False,
                                marker=marker, batch_size=self.batch_size)
         drawn = self._generate_shard(self.plan.samples(shard), index)
-        data = table_bytes(shard_table(drawn.rows(), self.provenance, self.plan.manifest.class_names))
+        data = self.format.encode(shard_table(drawn.rows(), self.provenance, self.plan.manifest.class_names,
+                                              DesignColumns.of(self.plan)))
         marker = self._put_data(shard, data, attempt_no, drawn, start)
         won = False
         if not self.driver_commits:
@@ -139,7 +141,7 @@ class Worker:
         """Put the data file whole, under a name of its own; the marker that will name it."""
         seconds = round(time.perf_counter() - started, 3)
         attempt = f"{attempt_no:02d}{uuid.uuid4().hex[:10]}"
-        file = data_path(shard.index, attempt)
+        file = data_path(shard.index, attempt, self.format.suffix)
         self.store.put_bytes(file, data)
         return CommitMarker(
             shard=shard.index, file=file, rows=shard.size, bytes=len(data),
@@ -151,4 +153,4 @@ class Worker:
 
     def _commit(self, marker: CommitMarker) -> tuple[CommitMarker, bool]:
         """Race for the shard's marker; the loser removes its data file."""
-        return commit_marker(self.store, marker)
+        return commit_marker(self.store, marker, self.lock_token)

@@ -1,18 +1,23 @@
 """An init job's manifest: the source's listing -> one entry per (picked, renamed) class.
 
-The listing (dataset/init_listing.py reads it) holds every source image's key by class, and the
-source's fingerprint. Here, with no I/O, the `classes` section picks and renames classes, each
-class gets `per_image` samples per image, and templates make prompts for text-to-image models.
+The listing (dataset/labeled_keys.py reads it) holds every source image's key by class, and the
+source's fingerprint. Here the `classes` section picks and renames classes, each class gets
+`per_image` samples per image, and its entries are built as a class manifest's are (templates,
+attributes, negative prompts: manifest.class_entry).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from synthgen.errors import UserError
-from synthgen.spec.job_spec import JobSpec
-from synthgen.spec.manifest import Entry, Manifest
+from synthgen.spec.attributes import parse_axes
+from synthgen.spec.distributions import describe
+from synthgen.spec.init_spec import InitSpec
+from synthgen.spec.job_spec import ClassManifest, JobSpec
+from synthgen.spec.manifest import Manifest, class_entry
+from synthgen.storage.redact import redact_text
 
 
 @dataclass(frozen=True)
@@ -27,31 +32,37 @@ class InitListing:
     fingerprint: str
 
     def summary(self) -> dict[str, Any]:
-        return {"source": self.description, "kind": self.kind, "fingerprint": self.fingerprint,
+        return {"source": redact_text(self.description), "kind": self.kind, "fingerprint": self.fingerprint,
                 "images": sum(len(k) for k in self.keys)}
+
+
+def describe_init(init: InitSpec, listed: dict[str, Any]) -> str:
+    """An init job's source and settings in words (`synthgen plan`, the card); `listed` is the
+    manifest's summary of the listing."""
+    return (f"{listed['images']} labeled images of {listed['source']} ({listed['kind']}, fingerprint "
+            f"{listed['fingerprint']}), {init.per_image} variation(s) of each, strength "
+            f"{describe(init.strength)}, resized by {init.resize}")
 
 
 def init_manifest(spec: JobSpec, listing: InitListing) -> Manifest:
     """The source's classes (or the subset and names `classes.names` gives) with k per image."""
     assert spec.init is not None
-    picked = _picked(spec, listing)
-    classes = spec.classes
+    classes = spec.classes or ClassManifest()
+    picked = _picked(classes, listing)
+    axes = parse_axes(classes.attributes, "classes.attributes", classes.storage_options)
     entries = []
     for label, (source_name, name) in enumerate(picked):
         keys = listing.keys[listing.class_names.index(source_name)]
-        templates = tuple(classes.templates) if classes and classes.templates else ()
-        prompts = tuple(t.replace("{name}", name) for t in templates)
-        negative = classes.negative_prompt if classes else None
-        entries.append(Entry(label, name, len(keys) * spec.init.per_image, None, prompts, templates,
-                             negative, inits=keys, init_label=source_name))
+        entry = class_entry(classes, label, {"name": name, "count": len(keys) * spec.init.per_image}, axes)
+        entries.append(replace(entry, inits=keys, init_label=source_name))
     return Manifest(entries=tuple(entries), class_names=tuple(name for _, name in picked),
                     init=listing.summary())
 
 
-def _picked(spec: JobSpec, listing: InitListing) -> list[tuple[str, str]]:
+def _picked(classes: ClassManifest, listing: InitListing) -> list[tuple[str, str]]:
     """(source name, name in the output) of every class the job uses, in the source's order
     unless `classes.names` lists an order of its own."""
-    names = spec.classes.names if spec.classes else None
+    names = classes.names
     if names is None:
         picked = [(n, n) for n in listing.class_names]
     elif isinstance(names, dict):

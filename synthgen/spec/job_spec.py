@@ -5,49 +5,41 @@ Unknown fields are errors, and `data_fields` says which fields change the data (
 
 from __future__ import annotations
 
-import copy
-import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from synthgen.errors import UserError
-from synthgen.spec.ranges import Uniform
+from synthgen.spec.bounds import MAX_BATCH, MAX_COUNT, MAX_IMAGE_SIDE, MAX_SHARD_SIZE, MAX_STEPS
+from synthgen.spec.distributions import Choice, Uniform, parse_number, parse_text
+from synthgen.spec.init_spec import InitSpec, check_init_sections
+from synthgen.spec.sample_order import SPLIT_NAME, ordered_splits
 from synthgen.spec.scheduler_names import SCHEDULERS
+from synthgen.spec.strict import Strict
 
-SPLIT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-KNOWN_SPLITS = ("train", "validation", "test")
+# What makes a template's prompt differ between classes: it must name one of these.
+CLASS_PLACEHOLDERS = ("name", "synonym", "description", "caption")
 
-
-def ordered_splits(splits: dict[str, float]) -> dict[str, float]:
-    """Splits in their layout order: train, validation, test, then others by name. Never the
-    mapping's own order, which neither job.json (sorted keys) nor job_id keeps."""
-    rank = {name: i for i, name in enumerate(KNOWN_SPLITS)}
-    return {name: splits[name] for name in sorted(splits, key=lambda n: (rank.get(n, len(rank)), n))}
-
-
-class Strict(BaseModel):
-    """Unknown fields are errors: a typo must not silently fall back to a default."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+# A negative prompt: text, or {choice: [...]} drawn per sample.
+NegativePrompt = Annotated[str | Choice | None, BeforeValidator(parse_text)]
 
 
 class ModelSpec(Strict):
     source: str = "builtin:digits"
     revision: str | None = None
-    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    dtype: Literal["float32", "float16", "bfloat16", "auto"] = "float32"  # auto: resolved by the driver
     device: Literal["auto", "cpu", "cuda"] = "auto"
     adapter: str | None = None
+    trusted: bool = False  # load pickled weights and libraries other than diffusers/transformers
     storage_options: dict[str, Any] = Field(default_factory=dict)
 
 
 class SamplerSpec(Strict):
     scheduler: str = "ddim"
-    steps: int = Field(25, gt=0, le=10_000)
-    guidance_scale: float = Field(2.0, ge=0.0)
+    steps: int | Choice = 25  # or {choice: [...]}: drawn per sample
+    guidance_scale: float | Uniform | Choice = 2.0  # or {uniform: [lo, hi]}, {choice: [...]}
     eta: float = Field(0.0, ge=0.0)
-    height: int | None = Field(None, gt=0)
-    width: int | None = Field(None, gt=0)
+    height: int | None = Field(None, gt=0, le=MAX_IMAGE_SIDE)
+    width: int | None = Field(None, gt=0, le=MAX_IMAGE_SIDE)
 
     @field_validator("scheduler")
     @classmethod
@@ -56,34 +48,66 @@ class SamplerSpec(Strict):
             raise ValueError(f"unknown scheduler; choose one of {', '.join(SCHEDULERS)}")
         return name
 
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _steps(cls, value: Any) -> Any:
+        return parse_number(value, integer=True, limit=MAX_STEPS)
+
+    @field_validator("guidance_scale", mode="before")
+    @classmethod
+    def _guidance(cls, value: Any) -> Any:
+        return parse_number(value)
+
+
+class CaptionsSpec(Strict):
+    """LLM-written captions: `per_class` per class, generated once and committed to the output."""
+
+    model: str = Field(min_length=1)  # a transformers causal LM: local dir, hub id or fsspec URL
+    revision: str | None = None
+    per_class: int = Field(gt=0, le=100_000)
+    instruction: str = "Write a one-line description of a photo of a {name}."
+    max_new_tokens: int = Field(40, gt=0, le=2048)
+    temperature: float = Field(0.9, gt=0.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    max_chars: int = Field(300, gt=0)  # longer captions are dropped and redrawn
+    max_draws: int = Field(4, ge=1, le=100)  # draws per caption, on average, before the job fails
+
 
 class ClassEntry(Strict):
+    SAME_DATA_AS_BEFORE = {"attributes": None, "description": None, "synonyms": None}
     name: str = Field(min_length=1)
-    count: int | None = Field(None, gt=0)
+    count: int | None = Field(None, gt=0, le=MAX_COUNT)
     model_label: int | None = Field(None, ge=0)
     prompts: list[str] | None = None
-    negative_prompt: str | None = None
+    negative_prompt: NegativePrompt = None
+    attributes: dict[str, Any] | None = None  # adds to or overrides classes.attributes
+    description: str | None = None
+    synonyms: list[str] | None = None
 
 
 class ClassManifest(Strict):
-    count: int = Field(100, gt=0)
-    # With `init`, names pick a subset of the source's classes, and a mapping renames them.
-    names: list[str] | dict[str, str] | None = None
+    SAME_DATA_AS_BEFORE = {"attributes": None, "attribute_mode": "random", "captions": None,
+                           "label_mapping": "name"}
+    count: int = Field(100, gt=0, le=MAX_COUNT)
+    names: list[str] | dict[str, str] | None = None  # with init: a subset, a mapping renames
     entries: list[ClassEntry] | None = None
     source: str | None = None
     templates: list[str] | None = None
-    negative_prompt: str | None = None
+    negative_prompt: NegativePrompt = None
     # How a class-conditional model's class ids are found: by name (entry.model_label, else the
     # model's id2label), or by position (label 0 -> class id 0, ...), which must be asked for.
     label_mapping: Literal["name", "position"] = "name"
     storage_options: dict[str, Any] = Field(default_factory=dict)
+    attributes: dict[str, Any] | str | None = None  # axes: inline, or a file (spec/attributes.py)
+    attribute_mode: Literal["random", "cycle"] = "random"
+    captions: CaptionsSpec | None = None
 
     @field_validator("templates")
     @classmethod
     def _templates_name_the_class(cls, templates: list[str] | None) -> list[str] | None:
-        """A template without {name} would make the same prompt for every class."""
+        """A template naming nothing of its class would make the same prompt for every class."""
         for template in templates or ():
-            if "{name}" not in template:
+            if not any(f"{{{word}}}" in template for word in CLASS_PLACEHOLDERS):
                 raise ValueError(f"template {template!r} has no {{name}}; write e.g. 'a photo of a {{name}}'")
         if templates is not None and not templates:
             raise ValueError("the template list is empty; give at least one, or leave it out")
@@ -91,7 +115,7 @@ class ClassManifest(Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> ClassManifest:
-        """At most one here; exactly one unless the job has `init` (JobSpec checks)."""
+        """At most one here; exactly one unless the job has `init` (init_spec.py checks)."""
         given = [k for k in ("names", "entries", "source") if getattr(self, k) is not None]
         if len(given) > 1:
             raise ValueError("give exactly one of names, entries or source")
@@ -102,17 +126,20 @@ class ClassManifest(Strict):
 
 class PromptEntry(Strict):
     prompt: str = Field(min_length=1)
-    negative_prompt: str | None = None
+    negative_prompt: NegativePrompt = None
     label: str | int | None = None
-    count: int | None = Field(None, gt=0)
+    count: int | None = Field(None, gt=0, le=MAX_COUNT)
 
 
 class PromptManifest(Strict):
+    SAME_DATA_AS_BEFORE = {"attributes": None, "attribute_mode": "random"}
     items: list[PromptEntry] | None = None
     source: str | None = None
-    count: int = Field(1, gt=0)
-    negative_prompt: str | None = None
+    count: int = Field(1, gt=0, le=MAX_COUNT)
+    negative_prompt: NegativePrompt = None
     storage_options: dict[str, Any] = Field(default_factory=dict)
+    attributes: dict[str, Any] | str | None = None  # axes that prompts name as {axis}
+    attribute_mode: Literal["random", "cycle"] = "random"
 
     @model_validator(mode="before")
     @classmethod
@@ -135,14 +162,22 @@ class PromptManifest(Strict):
 
 
 class OutputSpec(Strict):
+    SAME_DATA_AS_BEFORE = {"order": "by_class", "splits": None, "format": "parquet"}
     uri: str = "./out/digits"
     image_format: Literal["png", "jpeg", "webp"] = "png"
-    shard_size: int = Field(500, gt=0)
+    shard_size: int = Field(500, gt=0, le=MAX_SHARD_SIZE)
     quality: int = Field(90, ge=1, le=100)
     png_compress_level: int = Field(1, ge=0, le=9)
     order: Literal["interleaved", "by_class"] = "interleaved"  # interleaved: every shard mixes classes
     splits: dict[str, float] | None = None  # e.g. {train: 0.9, validation: 0.05, test: 0.05}
+    format: Literal["parquet", "webdataset"] = "parquet"  # the data files: Parquet or WebDataset tars
     storage_options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("image_format", mode="before")
+    @classmethod
+    def _jpg_is_jpeg(cls, value: Any) -> Any:
+        """`jpg` (the file extension) is read as `jpeg`: the same data, so the same job_id."""
+        return "jpeg" if isinstance(value, str) and value.lower() == "jpg" else value
 
     @field_validator("splits")
     @classmethod
@@ -161,13 +196,21 @@ class OutputSpec(Strict):
             raise ValueError(f"the split fractions sum to {sum(splits.values()):g}; they must sum to 1")
         return ordered_splits(splits)
 
+    @field_validator("uri")
+    @classmethod
+    def _not_empty(cls, uri: str) -> str:
+        """'' would be the working folder: say so instead of guessing."""
+        if not uri.strip():
+            raise ValueError("the output is empty; give a new folder or URL, e.g. ./out/NAME")
+        return uri
+
 
 class ComputeSpec(Strict):
     workers: int | Literal["auto"] = "auto"
     gpus_per_worker: float = Field(1.0, ge=0.0)
     cpus_per_worker: int | Literal["auto"] = "auto"
-    batch_size: int = Field(64, gt=0)
-    max_retries: int = Field(3, gt=0)
+    batch_size: int = Field(64, gt=0, le=MAX_BATCH)
+    max_retries: int = Field(3, gt=0, le=100)
 
     @field_validator("workers", "cpus_per_worker")
     @classmethod
@@ -187,6 +230,7 @@ class FilterSpec(Strict):
     require_match: bool = True
     max_draws: int = Field(10, ge=1, le=1000)
     prompt: str = "a photo of a {name}"  # CLIP only: the text each class is matched against
+    trusted: bool = False  # load a classifier that only pickle can load (torch.save, .bin)
 
     @model_validator(mode="after")
     def _has_rule(self) -> FilterSpec:
@@ -197,26 +241,8 @@ class FilterSpec(Strict):
         return self
 
 
-class InitSpec(Strict):
-    """Variations of labeled real images (img2img): the classes come from the source."""
-
-    source: str = Field(min_length=1)  # image folder, Parquet dataset, synthgen output, builtin:digits
-    strength: float | Uniform = 0.5  # 0: the encoded source; 1: plain generation
-    per_image: int = Field(1, gt=0)  # variations of every source image
-    resize: Literal["center-crop", "pad", "stretch"] = "center-crop"
-    storage_options: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("strength")
-    @classmethod
-    def _unit_interval(cls, strength: float | Uniform) -> float | Uniform:
-        bounds = strength.uniform if isinstance(strength, Uniform) else (strength,)
-        if any(not 0.0 <= b <= 1.0 for b in bounds):
-            raise ValueError("strength must be in [0, 1] (0 keeps the source, 1 ignores it), "
-                             "a number or {uniform: [lo, hi]}")
-        return strength
-
-
 class JobSpec(Strict):
+    SAME_DATA_AS_BEFORE = {"init": None}
     name: str = Field("job", min_length=1)
     seed: int = Field(0, ge=0)
     model: ModelSpec = Field(default_factory=ModelSpec)
@@ -226,67 +252,11 @@ class JobSpec(Strict):
     output: OutputSpec = Field(default_factory=OutputSpec)
     compute: ComputeSpec = Field(default_factory=ComputeSpec)
     filter: FilterSpec | None = None
-    init: InitSpec | None = None
+    init: InitSpec | None = None  # img2img of labeled real images: the classes are the source's
 
     @model_validator(mode="after")
     def _one_manifest(self) -> JobSpec:
-        if self.init is not None:
-            return self._init_classes()
-        if (self.classes is None) == (self.prompts is None):
+        if self.init is None and (self.classes is None) == (self.prompts is None):
             raise ValueError("give exactly one of classes (a class manifest) or prompts")
-        classes = self.classes
-        if classes is not None and all(getattr(classes, k) is None for k in ("names", "entries", "source")):
-            raise UserError("classes", None, "give exactly one of names, entries or source")
-        if classes is not None and isinstance(classes.names, dict):
-            raise UserError("classes.names", classes.names,
-                            "a mapping renames the classes of an init source only; list the names")
+        check_init_sections(self.init, self.classes, self.prompts)
         return self
-
-    def _init_classes(self) -> JobSpec:
-        """With init the classes are the source's: `classes` may pick (names) and rename (a mapping)."""
-        if self.prompts is not None:
-            raise UserError("prompts", "(given)", "with init the classes come from init.source; "
-                                                  "use classes.templates for prompts instead")
-        if self.classes is not None and (self.classes.entries is not None or self.classes.source is not None):
-            raise UserError("classes.entries" if self.classes.entries is not None else "classes.source",
-                            "(given)", "with init the classes come from init.source; list names "
-                                       "(a subset) or a mapping {source name: new name}")
-        return self
-
-
-# Fields that change how a job runs but never the data it produces: left out of job_id.
-EXECUTION_ONLY = {
-    "compute": None,
-    "output": {"uri", "storage_options"},
-    "model": {"device", "storage_options"},
-    "classes": {"storage_options"},
-    "prompts": {"storage_options"},
-    "init": {"storage_options"},
-    "name": None,
-}
-
-
-# Fields added after outputs existed, left out of job_id while they hold the value that makes the
-# data those outputs have: such an output keeps its job_id, and resumes, with that value set.
-SAME_DATA_AS_BEFORE = {
-    ("output", "order"): "by_class",
-    ("output", "splits"): None,
-    ("classes", "label_mapping"): "name",
-}
-
-
-def data_fields(spec: JobSpec) -> dict[str, Any]:
-    """The spec minus execution-only fields: what job_id fingerprints."""
-    data = copy.deepcopy(spec.model_dump(mode="json"))
-    for section, keys in EXECUTION_ONLY.items():
-        if keys is None:
-            data.pop(section, None)
-        elif isinstance(data.get(section), dict):
-            for key in keys:
-                data[section].pop(key, None)
-    if data.get("init") is None:
-        data.pop("init", None)  # a spec without init fingerprints as it did before init existed
-    for (section, key), value in SAME_DATA_AS_BEFORE.items():
-        if isinstance(data.get(section), dict) and data[section].get(key, value) == value:
-            data[section].pop(key, None)
-    return data

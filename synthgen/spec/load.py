@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from synthgen.errors import UserError
 from synthgen.spec.job_spec import JobSpec
+from synthgen.storage.redact import redact, redact_spec
 
 
 def load_spec(path: str | Path, overrides: tuple[str, ...] = (), output: str | None = None) -> JobSpec:
@@ -39,7 +40,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError("spec", str(path), "no such file; give the path of a YAML job spec")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise UserError("spec", str(path), f"is not UTF-8 text (byte {exc.start}); save it as "
+                        "UTF-8") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
@@ -80,39 +84,58 @@ def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
 
 def _anchor_paths(data: dict[str, Any], base: Path) -> None:
     """Local manifest and model paths are relative to the spec's folder, like an include."""
+    classes = data.get("classes")
+    nested = {"captions": classes.get("captions")} if isinstance(classes, dict) else {}
     for section, key in (("classes", "source"), ("prompts", "source"), ("model", "source"),
-                         ("filter", "classifier"), ("init", "source")):
-        node = data.get(section)
+                         ("filter", "classifier"), ("classes", "attributes"), ("prompts", "attributes"),
+                         ("captions", "model"), ("init", "source")):
+        node = nested[section] if section in nested else data.get(section)
         if not isinstance(node, dict) or not isinstance(node.get(key), str):
             continue
         value = node[key]
         if "://" in value or value.startswith("builtin:") or Path(value).is_absolute():
             continue
         candidate = base / value
-        if candidate.exists() or section not in ("model", "filter"):
+        if candidate.exists() or section not in ("model", "filter", "captions"):
             node[key] = str(candidate.resolve())
 
 
 def _user_error(exc: ValidationError, data: dict[str, Any]) -> UserError:
     err = exc.errors()[0]
     loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
-    field = ".".join(loc) or "spec"
+    field = _dotted(loc) or "spec"
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        return UserError(field, err["input"], f"unknown field; {_known_fields(loc)}")
+        return UserError(field, _short(err["input"]), f"unknown field; {_known_fields(loc)}")
     value = err["input"] if loc else None
     if err["type"] in ("model_type", "dict_type") or isinstance(value, dict):
         value = _lookup(data, loc)
     return UserError(field, _short(value), message)
 
 
+def _dotted(loc: list[str]) -> str:
+    """`classes.entries[0].cnt`: list positions in brackets, as the user reads the spec."""
+    return "".join(f"[{p}]" if p.isdigit() else (f".{p}" if i else p) for i, p in enumerate(loc))
+
+
 def _known_fields(loc: list[str]) -> str:
     model: type[BaseModel] = JobSpec
     for part in loc[:-1]:
-        annotation = model.model_fields[part].annotation
-        inner = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type)]
-        model = next((a for a in inner if issubclass(a, BaseModel)), model)
+        if part not in model.model_fields:
+            continue  # a list position, or a union member's tag
+        model = _section_model(model.model_fields[part].annotation) or model
     return "valid fields here: " + ", ".join(model.model_fields)
+
+
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation (`X | None`, `list[X]`, ...), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _section_model(arg)
+        if found:
+            return found
+    return None
 
 
 def _lookup(data: Any, loc: list[str]) -> Any:
@@ -125,5 +148,10 @@ def _lookup(data: Any, loc: list[str]) -> Any:
 
 
 def _short(value: Any) -> Any:
+    """The value as the error line shows it: redacted (a section may hold storage_options with
+    a secret in it), and cut to a readable length."""
+    value = redact_spec({"value": value})["value"] if isinstance(value, (dict, list, str)) else value
+    if isinstance(value, dict):
+        value = redact(value)
     text = repr(value)
     return value if len(text) <= 60 else text[:57] + "..."

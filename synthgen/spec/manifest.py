@@ -7,17 +7,23 @@ resume never depends on the manifest file still being there or unchanged.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+from collections import Counter
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from synthgen.errors import UserError
+from synthgen.spec.attributes import Axis, merge_axes, parse_axes
+from synthgen.spec.bounds import MAX_COUNT
+from synthgen.spec.distributions import Choice
 from synthgen.spec.job_spec import ClassManifest, JobSpec, PromptManifest
 from synthgen.spec.manifest_files import read_rows
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One class or prompt; its samples cycle through `prompts` in order."""
+    """One class or prompt; its samples cycle through `prompts` in order, and draw the rest
+    (attribute values, a synonym, a negative prompt) from their seeds: spec/sample_draws.py."""
 
     label: int
     label_name: str | None
@@ -26,22 +32,33 @@ class Entry:
     prompts: tuple[str, ...] = ()
     templates: tuple[str, ...] = ()
     negative_prompt: str | None = None
+    negative_prompts: tuple[str, ...] = ()  # a choice, drawn per sample (negative_prompt is None)
+    attributes: tuple[Axis, ...] = ()
+    description: str | None = None
+    synonyms: tuple[str, ...] = ()
     # With `init`: the keys of the class's source images (sample k varies image k // per_image),
     # and the class's name in the source (label_name may rename it).
     inits: tuple[str, ...] = ()
     init_label: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """Without init, the fields of before init existed: their job_ids stay."""
-        data = asdict(self)
-        if not self.inits:
-            del data["inits"], data["init_label"]
-        return data
+        """As asdict gives it, without asdict's deep copies (a million entries in job.json); fields
+        added later are left out while empty, so older jobs keep their job_id."""
+        return {name: list(v) if isinstance(v := getattr(self, name), tuple) else v
+                for name in _ENTRY_FIELDS if name not in LATER_FIELDS or getattr(self, name)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Entry:
-        return cls(**{**data, "prompts": tuple(data["prompts"]), "templates": tuple(data["templates"]),
-                      "inits": tuple(data.get("inits", ()))})
+        axes = tuple((name, tuple((v, w) for v, w in values)) for name, values in data.get("attributes", ()))
+        listed = ("prompts", "templates", "negative_prompts", "synonyms", "inits")
+        tuples = {k: tuple(data.get(k, ())) for k in listed}
+        return cls(**{**data, **tuples, "attributes": axes})
+
+
+LATER_FIELDS = ("negative_prompts", "attributes", "description", "synonyms", "inits", "init_label")
+
+
+_ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
 
 
 @dataclass(frozen=True)
@@ -66,7 +83,7 @@ class Manifest:
 
 def resolve_manifest(spec: JobSpec) -> Manifest:
     """Expand the spec's class or prompt manifest into entries, reading a source file if any.
-    A job with `init` lists its source first (dataset/init_listing.py, then init_manifest.py)."""
+    A job with `init` lists its source instead (dataset/job_manifest.py)."""
     if spec.init is not None:
         raise UserError("init.source", spec.init.source,
                         "an init job's manifest comes from its source listing; plan it with synthgen plan")
@@ -83,10 +100,11 @@ def _resolve_classes(spec: ClassManifest) -> Manifest:
     for i, name in enumerate(names):
         if not name:
             raise UserError(f"classes[{i}].name", rows[i].get("name"), "every class needs a name")
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = sorted(n for n, k in Counter(names).items() if k > 1)  # linear, not names.count
     if dupes:
         raise UserError("classes.names", dupes[0], "class names must be unique")
-    entries = tuple(_class_entry(spec, i, row) for i, row in enumerate(rows))
+    axes = parse_axes(spec.attributes, "classes.attributes", spec.storage_options)
+    entries = tuple(class_entry(spec, i, row, axes) for i, row in enumerate(rows))
     return Manifest(entries=entries, class_names=tuple(names))
 
 
@@ -98,7 +116,9 @@ def _class_rows(spec: ClassManifest) -> list[dict[str, Any]]:
     return read_rows(spec.source, spec.storage_options, "classes.source", text_column="name")
 
 
-def _class_entry(spec: ClassManifest, index: int, row: dict[str, Any]) -> Entry:
+def class_entry(spec: ClassManifest, index: int, row: dict[str, Any], axes: tuple[Axis, ...]) -> Entry:
+    """Class `index` from its row (name, count, ...) and the section's templates and axes; an
+    init job's classes (spec/init_manifest.py) are built by it too."""
     name = str(row["name"]).strip()
     field_name = f"classes[{index}]"
     count = _count(row.get("count"), spec.count, f"{field_name}.count")
@@ -115,8 +135,20 @@ def _class_entry(spec: ClassManifest, index: int, row: dict[str, Any]) -> Entry:
         model_label = _int(model_label, f"{field_name}.model_label")
     else:
         model_label = None
-    negative = row.get("negative_prompt") or spec.negative_prompt
-    return Entry(index, name, count, model_label, prompts, templates, negative)
+    negative, negatives = _negative(row.get("negative_prompt") or spec.negative_prompt)
+    own = parse_axes(row.get("attributes"), f"{field_name}.attributes", spec.storage_options)
+    description = str(row.get("description") or "").strip() or None
+    return Entry(index, name, count, model_label, prompts, templates, negative, negatives,
+                 merge_axes(axes, own), description, _prompt_list(row.get("synonyms")))
+
+
+def _negative(value: Any) -> tuple[str | None, tuple[str, ...]]:
+    """A fixed negative prompt, or the choices one is drawn from per sample."""
+    if isinstance(value, dict):  # an entry's choice, as model_dump wrote it
+        value = Choice.model_validate(value)
+    if isinstance(value, Choice):
+        return None, tuple(value.choice)
+    return value or None, ()
 
 
 def _resolve_prompts(spec: PromptManifest) -> Manifest:
@@ -124,17 +156,19 @@ def _resolve_prompts(spec: PromptManifest) -> Manifest:
         rows = [item.model_dump(exclude_none=True) for item in spec.items]
     else:
         rows = read_rows(spec.source, spec.storage_options, "prompts.source", text_column="prompt")
+    axes = parse_axes(spec.attributes, "prompts.attributes", spec.storage_options)
     labels = [_label_text(row.get("label")) for row in rows]
     names = tuple(dict.fromkeys(label for label in labels if label is not None))
+    position = {name: i for i, name in enumerate(names)}  # not names.index: quadratic
     entries = []
     for i, row in enumerate(rows):
         prompt = str(row.get("prompt") or "").strip()
         if not prompt:
             raise UserError(f"prompts[{i}].prompt", row.get("prompt"), "every row needs a prompt")
-        label = names.index(labels[i]) if labels[i] is not None else -1
-        negative = row.get("negative_prompt") or spec.negative_prompt
+        label = position[labels[i]] if labels[i] is not None else -1
+        negative, negatives = _negative(row.get("negative_prompt") or spec.negative_prompt)
         count = _count(row.get("count"), spec.count, f"prompts[{i}].count")
-        entries.append(Entry(label, labels[i], count, None, (prompt,), ("",), negative))
+        entries.append(Entry(label, labels[i], count, None, (prompt,), ("",), negative, negatives, axes))
     return Manifest(entries=tuple(entries), class_names=names)
 
 
@@ -149,17 +183,18 @@ def _count(value: Any, default: int, field_name: str) -> int:
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
     count = _int(value, field_name)
-    if count <= 0:
-        raise UserError(field_name, value, "a count must be a positive integer")
+    if not 0 < count <= MAX_COUNT:
+        raise UserError(field_name, value, f"a count must be a positive integer up to {MAX_COUNT:,}")
     return count
 
 
 def _int(value: Any, field_name: str) -> int:
+    """An integer from a manifest cell: never a boolean, NaN or an infinity."""
     try:
-        number = float(value)
+        number = float(value) if not isinstance(value, bool) else math.nan
     except (TypeError, ValueError):
-        number = float("nan")
-    if number != number or number != int(number):
+        number = math.nan
+    if not math.isfinite(number) or number != int(number):
         raise UserError(field_name, value, "must be an integer")
     return int(number)
 

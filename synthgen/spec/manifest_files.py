@@ -38,28 +38,33 @@ def read_rows(uri: str, options: dict[str, Any], field_name: str, text_column: s
     return rows
 
 
+def _text(raw: bytes) -> str:
+    """UTF-8, without the byte-order mark some editors put first (it would glue to a name)."""
+    return raw.decode("utf-8-sig")
+
+
 def _csv(raw: bytes, _: str) -> list[dict]:
-    return [dict(r) for r in csv.DictReader(io.StringIO(raw.decode("utf-8-sig")))]
+    return [dict(r) for r in csv.DictReader(io.StringIO(_text(raw)))]
 
 
 def _jsonl(raw: bytes, _: str) -> list[dict]:
-    return [json.loads(line) for line in raw.decode().splitlines() if line.strip()]
+    return [json.loads(line) for line in _text(raw).splitlines() if line.strip()]
 
 
 def _json(raw: bytes, _: str) -> list[dict]:
-    data = json.loads(raw)
+    data = json.loads(_text(raw))
     return data if isinstance(data, list) else [data]
 
 
 def _yaml(raw: bytes, text_column: str) -> list[dict]:
-    data = yaml.safe_load(raw) or []
+    data = yaml.safe_load(_text(raw)) or []
     if isinstance(data, dict):
         data = data.get("entries") or data.get("names") or data.get("items") or []
     return [{text_column: r} if isinstance(r, str) else r for r in data]
 
 
 def _txt(raw: bytes, text_column: str) -> list[dict]:
-    return [{text_column: line.strip()} for line in raw.decode().splitlines() if line.strip()]
+    return [{text_column: line.strip()} for line in _text(raw).splitlines() if line.strip()]
 
 
 def _parquet(raw: bytes, _: str) -> list[dict]:

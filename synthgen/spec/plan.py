@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import accumulate
@@ -18,11 +19,14 @@ from typing import Any
 import numpy as np
 
 from synthgen.errors import UserError
-from synthgen.spec.job_spec import JobSpec, data_fields, ordered_splits
+from synthgen.spec.bounds import check_bounds
+from synthgen.spec.fingerprint import data_fields
+from synthgen.spec.job_spec import JobSpec
 from synthgen.spec.load import validate_spec
 from synthgen.spec.manifest import Entry, Manifest, resolve_manifest
-from synthgen.spec.ranges import draw
-from synthgen.spec.sample_order import SampleOrder, SplitLayout
+from synthgen.spec.sample_draws import draw_sample
+from synthgen.spec.sample_order import SampleOrder, SplitLayout, ordered_splits
+from synthgen.spec.template_checks import check_placeholders
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,12 @@ class Sample:
     negative_prompt: str | None
     model_label: int | None
     split: str = "train"
+    # Drawn per sample (spec/sample_draws.py); None on a sample built outside a plan: the
+    # sampler's fixed values then apply.
+    guidance_scale: float | None = None
+    steps: int | None = None
+    attributes: dict[str, str] | None = None  # axis -> value, the axes of the sample's entry
+    caption_id: int | None = None
     # init (img2img): the source image's key, its class name in the source, and the strength
     init_id: str | None = None
     init_label: str | None = None
@@ -69,10 +79,14 @@ def sample_seed(job_seed: int, sample_id: int, draw: int = 0) -> int:
 class Plan:
     spec: JobSpec
     manifest: Manifest
+    captions: Mapping[int, tuple[str, ...]] | None = None  # label -> its committed captions
 
     @classmethod
     def build(cls, spec: JobSpec, manifest: Manifest | None = None) -> Plan:
-        plan = cls(spec=spec, manifest=manifest or resolve_manifest(spec))
+        manifest = manifest or resolve_manifest(spec)
+        check_placeholders(spec, manifest)
+        plan = cls(spec=spec, manifest=manifest)
+        check_bounds(plan)
         for split in plan.order.splits:
             if split.size == 0:
                 raise UserError(f"output.splits.{split.name}", spec.output.splits[split.name],
@@ -142,26 +156,25 @@ class Plan:
     def sample(self, sample_id: int) -> Sample:
         split, entry_index, k = self.order.locate(sample_id)
         entry = self.manifest.entries[entry_index]
-        prompt = entry.prompts[k % len(entry.prompts)] if entry.prompts else None
-        template = entry.templates[k % len(entry.templates)] if entry.templates else None
         seed = sample_seed(self.spec.seed, sample_id)
-        init = self.spec.init
-        if init is not None and entry.inits:  # variation k % per_image of image k // per_image
-            extra = {"init_id": entry.inits[k // init.per_image], "init_label": entry.init_label,
-                     "strength": draw(init.strength, seed, "init.strength")}
-        else:
-            extra = {}
+        drawn = draw_sample(entry, k, seed, self.spec, self.captions)
         return Sample(
             sample_id=sample_id,
             seed=seed,
             label=entry.label,
             label_name=entry.label_name,
-            prompt=prompt,
-            template=template or None,
-            negative_prompt=entry.negative_prompt,
+            prompt=drawn.prompt,
+            template=drawn.template,
+            negative_prompt=drawn.negative_prompt,
             model_label=self.model_label(entry),
             split=split,
-            **extra,
+            guidance_scale=drawn.guidance_scale,
+            steps=drawn.steps,
+            attributes=drawn.attributes,
+            caption_id=drawn.caption_id,
+            init_id=drawn.init_id,
+            init_label=drawn.init_label,
+            strength=drawn.strength,
         )
 
     def model_label(self, entry: Entry) -> int | None:
@@ -172,9 +185,12 @@ class Plan:
     def per_class(self, shards: list[Shard] | None = None) -> dict[str, int]:
         """Sample counts per class name over the given shards (all by default), with no sample
         visited: runs of consecutive shards are counted arithmetically (SplitLayout.counts_in)."""
-        counts = np.zeros(len(self.manifest.entries), dtype=np.int64)
-        for split, start, stop in self._runs(self.shards() if shards is None else shards):
-            counts += split.counts_in(start, stop)
+        if shards is None:  # the whole job: from the entries, never from its shards or samples
+            counts = np.array([e.count for e in self.manifest.entries], dtype=np.int64)
+        else:
+            counts = np.zeros(len(self.manifest.entries), dtype=np.int64)
+            for split, start, stop in self._runs(shards):
+                counts += split.counts_in(start, stop)
         named: dict[str, int] = {}
         for entry, count in zip(self.manifest.entries, counts.tolist(), strict=True):
             name = entry.label_name or "(unlabeled)"

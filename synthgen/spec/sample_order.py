@@ -16,12 +16,23 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
 from itertools import accumulate
 
 import numpy as np
+
+SPLIT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+KNOWN_SPLITS = ("train", "validation", "test")
+
+
+def ordered_splits(splits: dict[str, float]) -> dict[str, float]:
+    """Splits in their layout order: train, validation, test, then others by name. Never the
+    mapping's own order, which neither job.json (sorted keys) nor job_id keeps."""
+    rank = {name: i for i, name in enumerate(KNOWN_SPLITS)}
+    return {name: splits[name] for name in sorted(splits, key=lambda n: (rank.get(n, len(rank)), n))}
 
 
 def weyl_stride(n: int) -> int:

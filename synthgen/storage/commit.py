@@ -4,12 +4,18 @@ ignores create-only writes, the driver calls it alone, under the job lock."""
 
 from __future__ import annotations
 
+from synthgen.storage.lock import check_fence
 from synthgen.storage.marker import CommitMarker, read_marker
 from synthgen.storage.store import Store
 
 
-def commit_marker(store: Store, marker: CommitMarker) -> tuple[CommitMarker, bool]:
-    """(the shard's marker, whether it is this one): the first marker for a shard wins."""
+def commit_marker(store: Store, marker: CommitMarker, fence: str | None = None
+                  ) -> tuple[CommitMarker, bool]:
+    """(the shard's marker, whether it is this one): the first marker for a shard wins.
+    `fence`: the job lock's token of the driver this commit is for; a commit for a driver that
+    lost the lock is refused (raises JobFailed), and its data file becomes an orphan."""
+    if fence is not None:
+        check_fence(store, fence)
     if store.create_only(marker.path, marker.to_bytes()):
         return marker, True
     winner = read_marker(store, marker.shard)

@@ -19,8 +19,16 @@ DATA_DIR = "data"
 LOGS_DIR = "_logs"
 LOCK_FILE = "_lock.json"
 PROBE_DIR = "_probe"
+CAPTIONS_FILE = "captions/captions.parquet"  # classes.captions, written once by the first run
+CAPTIONS_MARKER = f"{COMMITS_DIR}/captions.json"  # its commit marker, created only if absent
 
 _RECORD_NAME = re.compile(r"shard-(\d{5,})\.json")
+DATA_SUFFIXES = (".parquet", ".tar")  # the output formats' data files (dataset/formats)
+# A data file, or the temp file of a local write that a killed writer left (Store._local_write).
+_DATA_NAME = re.compile(r"(\.)?shard-(\d{5,})-[0-9a-z]+(\.parquet|\.tar)(?(1)\.[0-9a-f]{32}\.tmp)")
+# What synthgen itself puts in an output before job.json exists: an output holding only
+# these (or nothing) is free for a new job; anything else belongs to someone.
+OWN_ENTRIES = {LOCK_FILE, PROBE_DIR, LOGS_DIR}
 
 
 def marker_path(shard_index: int) -> str:
@@ -31,8 +39,16 @@ def failure_path(shard_index: int) -> str:
     return f"{FAILED_DIR}/shard-{shard_index:05d}.json"
 
 
-def data_path(shard_index: int, attempt: str) -> str:
-    return f"{DATA_DIR}/shard-{shard_index:05d}-{attempt}.parquet"
+def data_path(shard_index: int, attempt: str, suffix: str = ".parquet") -> str:
+    return f"{DATA_DIR}/shard-{shard_index:05d}-{attempt}{suffix}"
+
+
+def data_shard(name: str) -> int | None:
+    """The shard index in a data file's name (`shard-00000-<attempt>.parquet` or `.tar`, or the
+    temp file a killed local write left); None for any other name: a file under data/ that
+    synthgen did not write is never touched."""
+    match = _DATA_NAME.fullmatch(name)
+    return int(match.group(2)) if match else None
 
 
 def shard_index(name: str) -> int | None:

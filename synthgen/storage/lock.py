@@ -1,15 +1,20 @@
-"""The job lock: one driver per output at a time.
+"""The job lock: one driver per output at a time, fenced by the holder's token.
 
-`<uri>/_lock.json` names its holder (host, pid, a random token) and a heartbeat the holder
-refreshes. A second driver refuses while the holder may be alive; a holder on this host whose
-process is gone is taken over at once (a SIGKILLed driver must not block `resume`); anything
-else needs `--takeover`. The heartbeat re-reads the lock, so a driver that was taken over from
-finds out, and `check()` before finishing fences it off: it must not remove "orphans" that are
-the new driver's files in flight.
+`<uri>/_lock.json` names its holder (host, boot, pid namespace, pid, a random token) and a
+heartbeat the holder refreshes. A second driver refuses while the holder may be alive; a holder
+provably dead (same host, same boot, same pid namespace, its process gone) is taken over at
+once, so a SIGKILLed driver does not block `resume`; anything else needs `--takeover`. A pid is
+never trusted across containers: another pid namespace (or boot) proves nothing.
+
+Fencing: every change of the lock (takeover, heartbeat, release) is a compare-and-swap on the
+version read (storage/conditional.py), so it never overwrites or deletes another holder's lock.
+A heartbeat that finds another token sets `lost`: the driver stops dispatching, its own commits
+check the token first (`check_fence`), and it never finishes the job.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -20,12 +25,14 @@ from types import TracebackType
 from typing import Any
 
 from synthgen.errors import JobFailed, UserError
+from synthgen.storage.conditional import delete_if, read_tagged, replace_if
 from synthgen.storage.layout import LOCK_FILE
 from synthgen.storage.store import Store, json_bytes
 
 log = logging.getLogger("synthgen")
 
-HEARTBEAT_S = 30.0
+HEARTBEAT_S = float(os.environ.get("SYNTHGEN_LOCK_HEARTBEAT_S", "30"))  # how soon a takeover is seen
+STALE_BEATS = 3  # heartbeats missed before `status` calls a holder on another host silent
 SETTLE_S = 1.0  # wait before reading back an unconditional write, to see a racing writer's
 
 
@@ -49,19 +56,22 @@ class JobLock:
 
     def check(self) -> None:
         """Raise if another driver took the lock: this one must stop writing."""
-        holder = self._read()
-        if self.lost.is_set() or holder is None or holder.get("token") != self.token:
+        if self.lost.is_set():
+            raise lost_lock(self.store, self._read())
+        try:
+            check_fence(self.store, self.token)
+        except JobFailed:
             self.lost.set()
-            raise JobFailed(f"another driver took over {self.store.uri} ({describe(holder)}); "
-                            "this one stops without finishing the job")
+            raise
 
     def release(self) -> None:
+        """Delete the lock only if it is still this holder's version (compare-and-swap)."""
         self.stop.set()
         if self.thread is not None:
             self.thread.join()
-        holder = self._read()
-        if holder is not None and holder.get("token") == self.token:
-            self.store.delete(LOCK_FILE)
+        current = read_tagged(self.store, LOCK_FILE)
+        if current is not None and _token(current[0]) == self.token:
+            delete_if(self.store, LOCK_FILE, current[1])
 
     def __enter__(self) -> JobLock:
         return self
@@ -78,7 +88,8 @@ class JobLock:
         record = self._record()
         if self.store.create_only(LOCK_FILE, json_bytes(record)):
             return self._confirm()
-        holder = self._read()
+        current = read_tagged(self.store, LOCK_FILE)
+        holder = _parse(current[0]) if current else None
         if holder is not None and holder.get("token") == self.token:
             return None  # our own write landed; only its reply was lost
         if holder is not None and not takeover and not _provably_dead(holder):
@@ -86,7 +97,12 @@ class JobLock:
                             f"is in use by another synthgen driver ({describe(holder)}); wait for "
                             "it to finish, or if it is really dead, rerun with --takeover")
         log.warning("taking over the job lock of %s (%s)", self.store.uri, describe(holder))
-        self.store.put_bytes(LOCK_FILE, json_bytes(record))
+        data = json_bytes(record)
+        taken = (replace_if(self.store, LOCK_FILE, data, current[1]) if current
+                 else self.store.create_only(LOCK_FILE, data)) or self._landed(data)
+        if not taken:
+            raise UserError("output.uri", self.store.uri, "another synthgen driver took it at the "
+                            f"same moment ({describe(self._read())}); let that one run")
         return self._confirm(force=True)
 
     def _confirm(self, force: bool = False) -> None:
@@ -103,31 +119,63 @@ class JobLock:
     def _beat(self) -> None:
         while not self.stop.wait(HEARTBEAT_S):
             try:
-                holder = self._read()
-                if holder is None or holder.get("token") != self.token:
-                    log.error("lost the job lock of %s to %s", self.store.uri, describe(holder))
+                if not self._beat_once():
+                    log.error("lost the job lock of %s to %s: no more shards are dispatched or "
+                              "committed by this driver", self.store.uri, describe(self._read()))
                     self.lost.set()
                     return
-                self.store.put_bytes(LOCK_FILE, json_bytes({**holder, "heartbeat_at": time.time()}))
             except Exception as exc:  # noqa: BLE001 - a missed beat is retried at the next one
                 log.warning("job lock heartbeat failed: %s: %s", type(exc).__name__, exc)
+
+    def _beat_once(self) -> bool:
+        """Refresh the heartbeat if the lock is still ours, as a compare-and-swap."""
+        current = read_tagged(self.store, LOCK_FILE)
+        holder = _parse(current[0]) if current else None
+        if current is None or holder is None or holder.get("token") != self.token:
+            return False
+        beat = json_bytes({**holder, "heartbeat_at": time.time()})
+        return replace_if(self.store, LOCK_FILE, beat, current[1]) or self._landed(beat)
+
+    def _landed(self, data: bytes) -> bool:
+        """A swap refused on its retry: the first try landed and only its reply was lost."""
+        current = read_tagged(self.store, LOCK_FILE)
+        return current is not None and current[0] == data
 
     def _read(self) -> dict[str, Any] | None:
         return read_lock(self.store)
 
     def _record(self) -> dict[str, Any]:
         now = time.time()
-        return {"token": self.token, "host": socket.gethostname(), "pid": os.getpid(),
+        return {"token": self.token, "host": socket.gethostname(), "boot_id": _boot_id(),
+                "pid_ns": _pid_namespace(), "pid": os.getpid(),
                 "pid_started": _process_start(os.getpid()), "started_at": now,
                 "heartbeat_at": now}
 
 
+def check_fence(store: Store, token: str) -> None:
+    """Raise unless the lock still names `token`: called before every commit of a holder."""
+    holder = read_lock(store)
+    if holder is None or holder.get("token") != token:
+        raise lost_lock(store, holder)
+
+
+def lost_lock(store: Store, holder: dict[str, Any] | None) -> JobFailed:
+    return JobFailed(f"this driver lost the job lock of {store.uri} ({describe(holder)}); it "
+                     "stopped dispatching and commits nothing more")
+
+
 def _provably_dead(holder: dict[str, Any]) -> bool:
-    """A holder on this host whose process no longer runs (or whose pid was reused)."""
+    """A holder whose process no longer runs (or whose pid was reused), provably: the same host,
+    the same boot and the same pid namespace. A container on this host sharing its name (host
+    networking, a reused pod name) has another pid namespace: its pids mean nothing here."""
     if holder.get("host") != socket.gethostname():
         return False
-    pid = int(holder.get("pid", 0))
-    if pid <= 0:
+    if holder.get("boot_id") != _boot_id() or holder.get("pid_ns") != _pid_namespace():
+        return False
+    if _boot_id() is None or _pid_namespace() is None:
+        return False
+    pid = holder.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return False
     try:
         os.kill(pid, 0)
@@ -148,10 +196,38 @@ def _process_start(pid: int) -> int | None:
         return None
 
 
+def _boot_id() -> str | None:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _pid_namespace() -> str | None:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def _parse(data: bytes) -> dict[str, Any] | None:
+    """A lock record; a corrupt one (a torn or foreign write) reads as a holder of no token."""
+    try:
+        value = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {"token": None}
+    return value if isinstance(value, dict) else {"token": None}
+
+
+def _token(data: bytes) -> Any:
+    return (_parse(data) or {}).get("token")
+
+
 def read_lock(store: Store) -> dict[str, Any] | None:
     """The lock's record, or None when no driver holds it."""
     try:
-        return store.read_json(LOCK_FILE)
+        return _parse(store.read_bytes(LOCK_FILE))
     except FileNotFoundError:
         return None
 
@@ -165,7 +241,20 @@ def current_holder(store: Store) -> dict[str, Any] | None:
 def describe(holder: dict[str, Any] | None) -> str:
     if holder is None:
         return "no holder"
-    beat = time.time() - float(holder.get("heartbeat_at", 0))
-    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(holder.get("started_at", 0))))
+    try:
+        beat = time.time() - float(holder.get("heartbeat_at", 0))
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(holder.get("started_at", 0))))
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "a lock record synthgen cannot read"
     return (f"pid {holder.get('pid')} on host {holder.get('host')}, started {started}, "
             f"last heartbeat {beat:.0f} s ago")
+
+
+def holder_state(holder: dict[str, Any]) -> str:
+    """`dead`: on this host and its process is gone (any run takes the lock over); `silent`: no
+    heartbeat for STALE_BEATS beats (maybe dead: --takeover); else `alive`."""
+    if _provably_dead(holder):
+        return "dead"
+    if time.time() - float(holder.get("heartbeat_at", 0)) > STALE_BEATS * HEARTBEAT_S:
+        return "silent"
+    return "alive"

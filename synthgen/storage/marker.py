@@ -8,11 +8,18 @@ the worker measured (time, batch size, per-class diversity of its images).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
-from synthgen.storage.layout import marker_path
+from synthgen.storage.layout import DATA_DIR, data_shard, marker_path
+from synthgen.storage.paths import path_problem
 from synthgen.storage.store import Store, json_bytes
+
+_TYPES = {"int": (int,), "str": (str,), "float": (int, float)}
+
+
+class CorruptRecord(ValueError):
+    """A file under _commits/ or _failed/ that is not what synthgen writes there."""
 
 
 @dataclass(frozen=True)
@@ -48,13 +55,38 @@ class CommitMarker:
         return json_bytes(self.to_json())
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CommitMarker:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+    def from_json(cls, data: Any) -> CommitMarker:
+        """A marker checked field by field: a stray or corrupt file raises CorruptRecord."""
+        if not isinstance(data, dict):
+            raise CorruptRecord("not a JSON object")
+        values = {}
+        for f in fields(cls):
+            if f.name not in data:
+                if f.default is not MISSING or f.default_factory is not MISSING:
+                    continue
+                raise CorruptRecord(f"no {f.name!r}")
+            value = data[f.name]
+            wanted = _TYPES.get(str(f.type))
+            if wanted and (isinstance(value, bool) or not isinstance(value, wanted)):
+                raise CorruptRecord(f"{f.name!r} is {value!r}, not {f.type}")
+            values[f.name] = value
+        marker = cls(**values)
+        marker.check_file()
+        return marker
+
+    def check_file(self) -> None:
+        """The data file must be this shard's, under data/: a marker never points elsewhere."""
+        problem = path_problem(self.file)
+        folder, _, name = str(self.file).rpartition("/")
+        if problem or folder != DATA_DIR or data_shard(name) != self.shard:
+            raise CorruptRecord(f"its file {self.file!r} is not a data file of shard {self.shard}")
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CommitMarker:
-        return cls.from_json(json.loads(data))
+        try:
+            return cls.from_json(json.loads(data))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CorruptRecord(f"not valid JSON ({exc})") from None
 
 
 def read_marker(store: Store, shard: int) -> CommitMarker:

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Callable
 from typing import Any
 
 import fsspec
+
+from synthgen.storage.redact import redact_text
 
 S3_PROTOCOLS = ("s3", "s3a")
 
@@ -36,11 +39,14 @@ CONFIG_DEFAULTS: tuple[tuple[str | None, str, Any, str | None], ...] = (
 )
 
 # The driver hands its AWS settings to its actors, so an actor on a cluster reaches the same store
-# as the driver: plain settings (endpoint, region, profile) through Ray's runtime_env, which Ray
-# writes into its logs; credentials as an actor argument (`Credentials`), which it does not.
-FORWARDED_PREFIX = "AWS_"
-CREDENTIAL_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                   "AWS_SECURITY_TOKEN")
+# as the driver. Only an allow-list of plain settings (endpoint, region, profile, retry mode and
+# checksums) goes through Ray's runtime_env, which Ray writes into its logs; every other AWS_*
+# variable (keys, tokens, role and file settings) travels as an actor argument (`Credentials`),
+# which it does not.
+FORWARDED_VARS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION",
+                  "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS",
+                  "AWS_REQUEST_CHECKSUM_CALCULATION", "AWS_RESPONSE_CHECKSUM_VALIDATION")
+PRIVATE_PREFIX = "AWS_"
 
 
 def is_s3(uri: str) -> bool:
@@ -62,9 +68,9 @@ def with_defaults(uri: str, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def forwarded_env() -> dict[str, str]:
-    """The driver's AWS settings that are not credentials (safe in Ray's logs)."""
-    return {k: v for k, v in os.environ.items()
-            if k.startswith(FORWARDED_PREFIX) and k not in CREDENTIAL_VARS}
+    """The driver's plain AWS settings (safe in Ray's logs). One whose value holds a secret
+    (an endpoint URL with `user:password@`) travels with the credentials instead."""
+    return {k: v for k in FORWARDED_VARS if (v := os.environ.get(k)) and redact_text(v) == v}
 
 
 class Credentials:
@@ -75,7 +81,10 @@ class Credentials:
 
     @classmethod
     def from_env(cls) -> Credentials:
-        return cls({k: os.environ[k] for k in CREDENTIAL_VARS if os.environ.get(k)})
+        """Every AWS_* variable that `forwarded_env` does not carry."""
+        plain = forwarded_env()
+        return cls({k: v for k, v in os.environ.items()
+                    if k.startswith(PRIVATE_PREFIX) and k not in plain and v})
 
     def install(self) -> None:
         """Make them this process's own, before it opens any filesystem."""
@@ -85,16 +94,19 @@ class Credentials:
         return f"Credentials({', '.join(sorted(self.values))}: redacted)"
 
 
-def abort_uploads(fs: Any, prefix: str) -> list[str]:
-    """Abort multipart uploads left pending under `prefix` (bucket/key); returns their keys.
+def abort_uploads(fs: Any, prefix: str, ours: Callable[[str], bool]) -> list[str]:
+    """Abort multipart uploads left pending under `prefix` (bucket/key) whose file name `ours`
+    accepts (synthgen's own); returns their keys.
 
     s3fs aborts an upload that raises, but not one whose process died: its parts would linger,
-    invisible and billed, until aborted.
+    invisible and billed, until aborted. Another tool's uploads under the prefix are its own.
     """
     bucket, _, key = prefix.partition("/")
     listing = fs.call_s3("list_multipart_uploads", Bucket=bucket, Prefix=key)
     keys = []
     for upload in listing.get("Uploads", []):
+        if not ours(upload["Key"].rsplit("/", 1)[-1]) or "/" in upload["Key"][len(key):]:
+            continue
         fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=upload["Key"],
                    UploadId=upload["UploadId"])
         keys.append(upload["Key"])

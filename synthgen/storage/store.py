@@ -19,7 +19,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from synthgen.storage import s3
 from synthgen.storage.filesystem import open_fs
-from synthgen.storage.layout import PROBE_DIR
+from synthgen.storage.layout import PROBE_DIR, data_shard
 
 log = logging.getLogger("synthgen")
 
@@ -118,11 +118,13 @@ class Store:
         return honoured
 
     def abort_uploads(self, rel: str) -> list[str]:
-        """Abort multipart uploads pending under `rel` (S3 only): left by killed writers."""
+        """Abort synthgen's multipart uploads pending under `rel` (S3 only): left by killed
+        writers. Only data file names synthgen writes (`data_shard`)."""
         if not self.is_s3:
             return []
         try:
-            return s3.abort_uploads(self.fs, self.path(rel) + "/")
+            return s3.abort_uploads(self.fs, self.path(rel) + "/",
+                                    lambda name: data_shard(name) is not None)
         except PermissionError as exc:
             log.warning("cannot list pending multipart uploads under %s (%s); a lifecycle rule "
                         "that aborts incomplete uploads does the same", self.url(rel), exc)
@@ -140,14 +142,15 @@ class Store:
             return []
         return sorted(e.rstrip("/").rsplit("/", 1)[-1] for e in entries)
 
-    def read_many_json(self, rels: list[str]) -> dict[str, Any]:
-        """Several small objects in one round of requests (concurrent on object stores)."""
+    def read_many(self, rels: list[str]) -> dict[str, bytes]:
+        """Several small objects in one round of requests (concurrent on object stores);
+        objects that vanished meanwhile (or are folders) are left out."""
         if not rels:
             return {}
         paths = [self.path(r) for r in rels]
         blobs = self.fs.cat(paths, on_error="omit")
-        found = {p.rstrip("/"): v for p, v in blobs.items()}
-        return {r: json.loads(found[p]) for r, p in zip(rels, paths, strict=True) if p in found}
+        found = {p.rstrip("/"): v for p, v in blobs.items() if isinstance(v, bytes)}
+        return {r: found[p] for r, p in zip(rels, paths, strict=True) if p in found}
 
     def _local_write(self, rel: str, data: bytes, exclusive: bool) -> bool:
         final = self.path(rel)

@@ -10,6 +10,9 @@ from synthgen.dataset.labeled_sources import BUILTIN_DIGITS
 from synthgen.errors import UserError
 from synthgen.spec.scheduler_names import SCHEDULERS
 
+DEFAULT_WARMUP = 200
+WARMUP_SHARE = 0.1  # a default warm-up never takes more than this share of a short run
+
 DIGITS_LICENSE = (
     "Weights: Apache-2.0. Trained on the UCI ML hand-written digits data (CC BY 4.0) "
     "as bundled with scikit-learn (load_digits, index < 1200 only)."
@@ -26,7 +29,7 @@ class TrainConfig:
     epochs: int | None = None  # when set, overrides steps (rounded up to whole batches)
     batch_size: int = 128
     lr: float = 2e-3
-    warmup_steps: int = 200
+    warmup_steps: int | None = None  # None: DEFAULT_WARMUP, capped to WARMUP_SHARE of the steps
     weight_decay: float = 0.0
     ema_decay: float = 0.999
     cond_dropout: float = 0.1  # labels replaced by the null class, for classifier-free guidance
@@ -59,10 +62,25 @@ class TrainConfig:
             raise UserError("sample_scheduler", self.sample_scheduler, f"use one of {', '.join(SCHEDULERS)}")
         if self.steps < 0 or self.batch_size < 1:
             raise UserError("steps", (self.steps, self.batch_size), "use positive sizes")
+        if self.warmup_steps is not None and self.warmup_steps < 0:
+            raise UserError("--warmup-steps", self.warmup_steps, "give 0 or more")
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         return {k: str(v) if isinstance(v, Path) else v for k, v in data.items()}
+
+
+def resolve_warmup(config: TrainConfig, total: int) -> int:
+    """The run's warm-up steps: the default capped to a share of `total`; more than `total`
+    given explicitly is refused (the learning rate would never reach its peak)."""
+    if config.warmup_steps is None:
+        return min(DEFAULT_WARMUP, int(total * WARMUP_SHARE))
+    if config.warmup_steps > total:
+        raise UserError("--warmup-steps", config.warmup_steps,
+                        f"is more than the run's {total} steps, so the learning rate would never "
+                        f"reach its peak; give at most {total}, or leave it out ({DEFAULT_WARMUP}, "
+                        f"capped to {WARMUP_SHARE:.0%} of the steps)")
+    return config.warmup_steps
 
 
 def cli_command(config: TrainConfig) -> str:

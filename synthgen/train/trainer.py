@@ -8,7 +8,7 @@ CLI (each option maps one-to-one onto a `TrainConfig` field; cli/training.py wir
 
     synthgen train --source builtin:digits|IMAGE_DIR|DATASET.parquet|SYNTHGEN_OUTPUT_DIR
         --output DIR [--steps N | --epochs N] [--batch-size 128] [--lr 2e-3]
-        [--warmup-steps 200] [--ema-decay 0.999] [--cond-dropout 0.1]
+        [--warmup-steps 200 (at most a tenth of the steps)] [--ema-decay 0.999] [--cond-dropout 0.1]
         [--image-size 8] [--channels 1|3] [--block-out-channels 32,64,64]
         [--layers-per-block 1] [--beta-schedule squaredcos_cap_v2]
         [--prediction-type epsilon] [--seed 0] [--limit N] [--log-every 100]
@@ -30,7 +30,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,7 @@ from diffusers import DDPMScheduler
 
 from synthgen.models.runtime import keep_freed_memory, pick_device
 from synthgen.train.checkpoints import TrainState, find_checkpoint, load_checkpoint, save_checkpoint
-from synthgen.train.config import TrainConfig
+from synthgen.train.config import TrainConfig, resolve_warmup
 from synthgen.train.console import log
 from synthgen.train.data import LabeledImages, load_source
 from synthgen.train.model_folder import build_unet, make_noise_scheduler, save_model, save_sample_grid
@@ -66,12 +66,14 @@ def train(config: TrainConfig) -> Path:
     keep_freed_memory(device)
     data = load_source(config.source, config.image_size, config.channels, config.limit)
     total = _total_steps(config, len(data))
+    config = replace(config, warmup_steps=resolve_warmup(config, total))  # recorded as run
     noise = make_noise_scheduler(config)
     state = _new_state(config, data, device)
     if config.resume_from:
         load_checkpoint(state, find_checkpoint(config.resume_from), device)
         log(f"resumed from step {state.step}")
-    log(f"training on {len(data)} images ({data.description}), {total} steps, device {device}")
+    log(f"training on {len(data)} images ({data.description}), {total} steps "
+        f"({config.warmup_steps} warm-up), device {device}")
     _run_steps(Run(config, noise, total, len(data.class_names), device), state, data)
     timing = {
         "wall_time_s": round(time.perf_counter() - started, 1),

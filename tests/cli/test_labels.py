@@ -28,12 +28,13 @@ def test_names_the_builtin_model_does_not_know_are_refused_with_the_valid_names(
 
 
 def test_mapping_by_position_is_asked_for_and_shown() -> None:
-    result = plan(DIGITS, "--set", "classes.names=[cat,dog]", "--set", "classes.label_mapping=position", "--json")
+    position = ("--set", "classes.names=[cat,dog]", "--set", "classes.label_mapping=position")
+    result = plan(DIGITS, *position, "--json")
     assert result.returncode == 0, result.stderr
     labels = json.loads(result.stdout)["labels"]
     assert labels == [{"label": 0, "name": "cat", "model_class": 0, "from": "position"},
                       {"label": 1, "name": "dog", "model_class": 1, "from": "position"}]
-    text = plan(DIGITS, "--set", "classes.names=[cat,dog]", "--set", "classes.label_mapping=position").stdout
+    text = plan(DIGITS, *position).stdout
     assert "cat" in text and "0 (position)" in text and "1 (position)" in text
 
 

@@ -34,7 +34,7 @@ def test_job_record_keeps_its_format_and_drops_secrets(started: Store) -> None:
     stored = json.loads((Path(started.root) / "job.json").read_text())
     assert set(stored) == {"job_id", "spec", "manifest", "plan", "model", "versions", "created_at"}
     assert stored["spec"]["output"]["storage_options"] == {"endpoint_url": "http://x"}
-    assert set(stored["model"]) == {"source", "revision", "family", "license"}
+    assert set(stored["model"]) == {"source", "revision", "family", "license", "labels"}
     record = read_job_record(started)
     assert record.job_id == record.plan.job_id == stored["job_id"]
     assert json.loads(json.dumps(record.to_json())) == stored  # reads back as it was written

@@ -17,11 +17,13 @@ from torch.utils.data import DataLoader
 
 import synthgen
 from synthgen.dataset.torch_dataset import assign
+from synthgen.spec.sample_order import SampleOrder
 from synthgen.storage.marker import CommitMarker
 from tests.helpers.dataset_outputs import FOX, Built
 from tests.helpers.s3server import BUCKET, KEY_ID, S3, SECRET
 
-CLASS_LABELS = [0] * 7 + [1] * 7 + [2] * 7
+# The tiny class job's labels by sample_id: 3 classes x 7 in the default (interleaved) order.
+CLASS_LABELS = [SampleOrder.build([7, 7, 7], {"train": 1.0}, True).locate(i)[1] for i in range(21)]
 
 
 def to_tensor(image) -> torch.Tensor:
@@ -86,7 +88,7 @@ def test_prompt_outputs_load_with_or_without_class_labels(prompt_output: Built, 
 
     labeled = datasets.load_dataset(str(prompt_output.path), split="train", cache_dir=str(tmp_path))
     assert labeled.features["label"] == datasets.ClassLabel(names=["fox", "frog"])
-    assert labeled["label"] == [0, 0, 0, -1, -1, 1, 1, 1]
+    assert labeled["label"] == [0, 0, 0, -1, -1, 1, 1, 1]  # fox x3, whale x2, frog x3, by_class
     assert labeled["prompt"][0] == FOX
     plain = datasets.load_dataset(str(unlabeled_output.path), split="train", cache_dir=str(tmp_path))
     assert plain.features["label"] == datasets.Value("int64")
@@ -103,7 +105,7 @@ def test_ray_data_reads_the_data_folder(class_output: Built, ray_address: str) -
     rows = ray.data.read_parquet(str(class_output.path / "data")).select_columns(
         ["sample_id", "label", "image"]).take_all()
     assert sorted(r["sample_id"] for r in rows) == list(range(21))
-    assert sorted(r["label"] for r in rows) == CLASS_LABELS
+    assert sorted(r["label"] for r in rows) == sorted(CLASS_LABELS)
     assert rows[0]["image"]["bytes"].startswith(b"\x89PNG")
 
 
@@ -145,7 +147,7 @@ def test_map_style_dataset_matches_what_datasets_decodes(class_output: Built, tm
     assert [ds[i][1] for i in range(21)] == CLASS_LABELS
     for i in (0, 9, 20):
         assert np.array_equal(np.array(ds[i][0]), np.array(hf[i]["image"]))
-    assert ds[-1][1] == 2
+    assert ds[-1][1] == CLASS_LABELS[-1]
     with pytest.raises(IndexError):
         ds[21]
     item = synthgen.open_dataset(str(class_output.path), columns=["sample_id", "prompt"],
@@ -162,7 +164,7 @@ def test_map_style_in_a_dataloader_with_two_workers(class_output: Built) -> None
         assert batch_images.shape[1:] == (8, 8)
         images += len(batch_images)
         labels += batch_labels.tolist()
-    assert images == 21 and sorted(labels) == CLASS_LABELS
+    assert images == 21 and sorted(labels) == sorted(CLASS_LABELS)
 
 
 def test_streaming_with_two_workers_yields_each_sample_once(class_output: Built) -> None:
@@ -263,7 +265,7 @@ def test_s3_output_reads_with_open_dataset_and_datasets(class_output: Built, s3:
     s3.fs.put(str(class_output.path), f"{BUCKET}/digits", recursive=True)
     uri = f"s3://{BUCKET}/digits"
     ds = synthgen.open_dataset(uri)
-    assert len(ds) == 21 and ds[20][1] == 2
+    assert len(ds) == 21 and ds[20][1] == CLASS_LABELS[20]
     stream = synthgen.open_dataset(uri, streaming=True, columns=["sample_id"], transform=to_tensor)
     ids = [i for batch in DataLoader(stream, batch_size=5, num_workers=2)
            for i in batch["sample_id"].tolist()]

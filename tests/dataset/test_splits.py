@@ -8,6 +8,7 @@ import pytest
 from datasets import DatasetDict, load_dataset
 
 from tests.conftest import tiny_spec
+from tests.helpers.dataset_outputs import run_in_process
 
 SPLITS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 
@@ -15,20 +16,8 @@ SPLITS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 @pytest.fixture(scope="module")
 def split_output(tmp_path_factory: pytest.TempPathFactory, class_model: Path) -> Path:
     """3 classes x 20 in splits 0.8/0.1/0.1 (48/6/6), shards of 5, made by a bare Worker."""
-    from synthgen.dataset.catalog import Catalog
-    from synthgen.run.driver import claim_output, prepare
-    from synthgen.run.finalize import finalize
-    from synthgen.run.worker import Worker
-    from synthgen.spec.load import validate_spec
-
     out = tmp_path_factory.mktemp("split-job") / "out"
-    spec = tiny_spec(class_model, out, classes__count=20, output__splits=SPLITS, sampler__steps=2)
-    prepared = prepare(validate_spec(spec))
-    claim_output(prepared)
-    worker = Worker(prepared.job, threads=1)
-    for index in range(prepared.plan.num_shards):
-        worker.run_shard(index)
-    finalize(Catalog.read(prepared.store))
+    run_in_process(tiny_spec(class_model, out, classes__count=20, output__splits=SPLITS, sampler__steps=2))
     return out
 
 
@@ -51,6 +40,13 @@ def test_open_dataset_data_files_and_eval_take_a_split(split_output: Path) -> No
     assert len(synthgen.data_files(str(split_output), split="test")) == 2  # 6 samples in shards of 5
     with pytest.raises(UserError, match="splits are train, validation, test"):
         synthgen.open_dataset(str(split_output), split="dev")
+
+
+def test_export_takes_a_split(split_output: Path, tmp_path: Path) -> None:
+    from synthgen.dataset.export import ExportOptions, export
+
+    done = export(str(split_output), "imagefolder", str(tmp_path / "test"), ExportOptions(split="test"))
+    assert done.counts == {"00_a": 2, "01_b": 2, "02_c": 2}
 
 
 def test_the_card_lists_each_split_and_the_label_mapping(split_output: Path) -> None:

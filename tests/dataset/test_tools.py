@@ -49,13 +49,15 @@ def test_preview_cli_draws_each_class_upscaled_with_nearest_neighbour(class_outp
     assert sheet.format == "PNG"
     rows, hidden = preview_rows(Catalog.open(str(class_output.path)), PreviewOptions())
     assert [r.title for r in rows] == list(LABELS) and hidden == 0
-    assert rows[1].sample_ids == tuple(range(7, 14))
+    order = Catalog.open(str(class_output.path)).plan.order  # class b's samples, in their order
+    assert rows[1].sample_ids == tuple(order.sample_id(1, k) for k in range(7))
     cell = 64  # 8 px images, 8x; 7 images a class, so 7 columns
     labels = label_width(list(LABELS), ImageFont.load_default(size=FONT_SIZE))
     assert labels < 40  # one-letter class names: a narrow label column
     assert sheet.size[1] == FONT_SIZE + 2 * PAD + 3 * (cell + PAD) + PAD
     assert sheet.size[0] >= labels + 7 * (cell + PAD) + PAD
-    original = np.array(synthgen.open_dataset(str(class_output.path))[8][0].convert("RGB"))
+    second_of_b = Catalog.open(str(class_output.path)).plan.order.sample_id(1, 1)
+    original = np.array(synthgen.open_dataset(str(class_output.path))[second_of_b][0].convert("RGB"))
     top, left = FONT_SIZE + 2 * PAD + (cell + PAD), labels + (cell + PAD)
     tile = np.array(sheet.convert("RGB"))[top:top + cell, left:left + cell]
     assert np.array_equal(tile, original.repeat(8, axis=0).repeat(8, axis=1))
@@ -138,11 +140,13 @@ def test_export_imagefolder_writes_every_image_into_class_folders(class_output: 
     run = cli("export", str(class_output.path), "--format", "imagefolder", "--output", str(dest))
     assert run.returncode == 0, run.stderr
     assert "exported 21 images" in run.stdout
-    assert sorted(p.name for p in dest.iterdir()) == list(LABELS)
+    assert sorted(p.name for p in dest.iterdir()) == ["00_a", "01_b", "02_c", "classes.json"]
     stored = image_bytes(class_output.path)
+    plan = Catalog.open(str(class_output.path)).plan
     for label, name in enumerate(LABELS):
-        files = sorted((dest / name).iterdir())
-        assert [f.name for f in files] == [f"{sid:09d}.png" for sid in range(7 * label, 7 * label + 7)]
+        files = sorted((dest / f"{label:02d}_{name}").iterdir())
+        ids = [sid for sid in range(21) if plan.sample(sid).label == label]
+        assert [f.name for f in files] == [f"{sid:09d}.png" for sid in ids]
         assert all(f.read_bytes() == stored[int(f.stem)] for f in files)
     again = cli("export", str(class_output.path), "--format", "imagefolder", "--output", str(dest))
     assert again.returncode == 2 and "not empty" in again.stderr
@@ -153,7 +157,7 @@ def test_export_imagefolder_of_a_prompt_job_puts_unlabeled_images_apart(prompt_o
     from synthgen.dataset.export import export
 
     done = export(str(prompt_output.path), "imagefolder", str(tmp_path / "x"))
-    assert done.counts == {"fox": 3, "frog": 3, "unlabeled": 2}
+    assert done.counts == {"00_fox": 3, "01_frog": 3, "unlabeled": 2}
     assert sorted(p.name for p in (tmp_path / "x/unlabeled").iterdir()) == ["000000003.png", "000000004.png"]
 
 
@@ -169,8 +173,9 @@ def test_export_webdataset_has_image_json_and_class_per_sample(class_output: Bui
         cls = tar.extractfile("000000007.cls").read()
         png = tar.extractfile("000000007.png").read()
     assert names[:3] == ["000000005.png", "000000005.json", "000000005.cls"] and len(names) == 15
-    assert meta["label_name"] == "b" and meta["sample_id"] == 7 and "image" not in meta
-    assert cls == b"1" and png == image_bytes(class_output.path)[7]
+    label = Catalog.open(str(class_output.path)).plan.sample(7).label
+    assert meta["label_name"] == LABELS[label] and meta["sample_id"] == 7 and "image" not in meta
+    assert cls == str(label).encode() and png == image_bytes(class_output.path)[7]
     export(str(prompt_output.path), "webdataset", str(tmp_path / "pwds"))
     with tarfile.open(tmp_path / "pwds/shard-00001.tar") as tar:  # samples 3 (whale), 4 (whale), 5 (frog)
         assert tar.getnames() == ["000000003.png", "000000003.json", "000000004.png", "000000004.json",
@@ -182,7 +187,8 @@ def test_export_and_preview_from_s3(class_output: Built, s3: S3, tmp_path: Path)
     uri = f"s3://{BUCKET}/digits"
     run = cli("export", uri, "--format", "imagefolder", "--output", str(tmp_path / "x"), env=s3.env)
     assert run.returncode == 0, run.stderr
-    assert {p.name: len(list(p.iterdir())) for p in (tmp_path / "x").iterdir()} == dict.fromkeys(LABELS, 7)
+    folders = {p.name: len(list(p.iterdir())) for p in (tmp_path / "x").iterdir() if p.is_dir()}
+    assert folders == {f"{i:02d}_{name}": 7 for i, name in enumerate(LABELS)}
     from synthgen.dataset.preview import write_preview
 
     write_preview(uri, str(tmp_path / "grid.png"))
@@ -220,7 +226,8 @@ def test_show_on_an_incomplete_output_with_a_failure(class_output: Built, tmp_pa
     text = "\n".join(lines)
     assert "tiny (incomplete)" in text and "20 of 21" in text and "4 of 5 committed" in text
     assert "Failed shards" in text and "RuntimeError: boom" in text
-    assert "  c      6          7" in text
+    lost = LABELS[Catalog.open(str(copy)).plan.sample(20).label]  # shard 4 holds sample 20 alone
+    assert f"  {lost}      6          7" in text
     show(Store(str(copy)), terminal=True)
     rich = capsys.readouterr().out
     assert "Images per class" in rich and "│" in rich and "RuntimeError: boom" in rich

@@ -4,7 +4,8 @@
 secret on its command line and in its environment, which the run log must not keep).
 `prompt_output`: a prompt job whose prompts are partly labeled; `unlabeled_output`: one
 without any label and more prompts than a preview shows. Both built in-process (bare
-Worker + finalize), which is much faster than a Ray actor on a small machine.
+Worker + finalize), which is much faster than a Ray actor on a small machine, in the
+`by_class` order (each prompt's samples one after another).
 """
 
 from __future__ import annotations
@@ -61,23 +62,29 @@ def unlabeled_output(tmp_path_factory: pytest.TempPathFactory, plain_model: Path
 
 
 def _build(root: Path, model: Path, items: list[Any], shard_size: int, count: int = 3) -> Built:
+    # by_class: these tests look at prompts one after another; the class job covers interleaving.
+    spec = tiny_spec(model, root / "out", output__shard_size=shard_size, sampler__guidance_scale=1.0,
+                     sampler__steps=2, output__order="by_class")
+    del spec["classes"]
+    spec["prompts"] = {"items": items, "count": count}
+    return Built(root / "out", run_in_process(spec).plan.total)
+
+
+def run_in_process(spec: dict[str, Any]) -> Any:
+    """The whole job by a bare Worker in this process, then finalize; returns it prepared."""
     from synthgen.dataset.catalog import Catalog
     from synthgen.run.driver import claim_output, prepare
     from synthgen.run.finalize import finalize
     from synthgen.run.worker import Worker
     from synthgen.spec.load import validate_spec
 
-    spec = tiny_spec(model, root / "out", output__shard_size=shard_size, sampler__guidance_scale=1.0,
-                     sampler__steps=2)
-    del spec["classes"]
-    spec["prompts"] = {"items": items, "count": count}
     prepared = prepare(validate_spec(spec))
     claim_output(prepared)
     worker = Worker(prepared.job, threads=1)
     for index in range(prepared.plan.num_shards):
         worker.run_shard(index)
     finalize(Catalog.read(prepared.store))
-    return Built(root / "out", prepared.plan.total)
+    return prepared
 
 
 def committed_rows(out: Path) -> list[dict[str, Any]]:

@@ -212,11 +212,11 @@ def committed_ids(store: Any) -> list[int]:
     """Every sample_id in the data files the commit markers name, duplicates included."""
 
     from synthgen.dataset.catalog import read_markers
-    from synthgen.storage.parquet import read_parquet
+    from synthgen.dataset.formats import format_of
 
     ids: list[int] = []
     for marker in read_markers(store).values():
-        table = read_parquet(store.read_bytes(marker.file), ["sample_id"])
+        table = format_of(marker.file).read_table(store.read_bytes(marker.file), ["sample_id"])
         ids += table.column("sample_id").to_pylist()
     return ids
 

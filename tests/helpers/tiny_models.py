@@ -219,3 +219,36 @@ def linear_classifier(out: Path, classes: tuple[str, ...] = ("a", "b", "c")) -> 
     torch.jit.save(torch.jit.script(PixelLinear(len(classes))), out / "model.pt")
     (out / "classes.json").write_text(json.dumps(list(classes)))
     return out
+
+
+# --- a causal language model for classes.captions ---
+
+def word_tokenizer(out: Path) -> Path:
+    """A word-level fast tokenizer over the test words (and class names), written and saved here."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = [*WORDS, "bird", "write", "one-line", "description", "photo.", "with", "in", "the", "snow"]
+    vocab = {t: i for i, t in enumerate(dict.fromkeys(["<unk>", "<|endoftext|>", *words]))}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    core.decoder = decoders.WordPiece(prefix="##")  # joins words with spaces
+    fast = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>", eos_token="<|endoftext|>",
+                                   bos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    fast.save_pretrained(out)
+    return out
+
+
+def causal_lm(out: Path) -> Path:
+    """A tiny GPT-2 with random weights and a word tokenizer, saved as a transformers folder."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(6)
+    word_tokenizer(out)
+    from transformers import AutoTokenizer
+
+    vocab = len(AutoTokenizer.from_pretrained(out))
+    config = GPT2Config(vocab_size=vocab, n_positions=64, n_embd=16, n_layer=1, n_head=2,
+                        bos_token_id=1, eos_token_id=1, pad_token_id=1)
+    GPT2LMHeadModel(config).save_pretrained(out)
+    return out

@@ -33,7 +33,7 @@ def dit_spec(model: Path, out: Path, classes: dict[str, Any], **sampler: Any) ->
     return {
         "name": "tiny-dit", "seed": 0, "model": {"source": str(model)},
         "sampler": {"scheduler": "euler", "steps": 2, "guidance_scale": 4.0, **sampler},
-        "classes": classes, "output": {"uri": str(out), "shard_size": 3},
+        "classes": classes, "output": {"uri": str(out), "shard_size": 3, "order": "by_class"},
         "compute": {"batch_size": 4, "workers": 1},
     }
 

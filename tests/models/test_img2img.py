@@ -12,8 +12,8 @@ from diffusers import StableDiffusionImg2ImgPipeline
 from PIL import Image
 
 from synthgen.dataset.init_images import init_pixels
-from synthgen.models.img2img import start_step
 from synthgen.models.registry import inspect_model, load_adapter
+from synthgen.models.sample_values import start_step
 from synthgen.models.schedulers import build_scheduler
 from synthgen.spec.job_spec import ModelSpec, SamplerSpec
 from synthgen.spec.plan import Sample

@@ -38,7 +38,8 @@ def job(model: Path, out: Path, scheduler: str = "euler", **sampler: Any) -> dic
     return {
         "name": "tiny-pipeline", "seed": 0, "model": {"source": str(model)},
         "sampler": {"scheduler": scheduler, "steps": 2, "guidance_scale": 3.0, **sampler},
-        "prompts": {"items": ITEMS, "count": 2}, "output": {"uri": str(out), "shard_size": 3},
+        "prompts": {"items": ITEMS, "count": 2},
+        "output": {"uri": str(out), "shard_size": 3, "order": "by_class"},
         "compute": {"batch_size": 4, "workers": 1},
     }
 

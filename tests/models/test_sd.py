@@ -36,7 +36,8 @@ def sd_spec(model: Path, out: Path, **sections: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "name": "tiny-sd", "seed": 0, "model": {"source": str(model)},
         "sampler": {"scheduler": "ddim", "steps": 2, "guidance_scale": 3.0},
-        "output": {"uri": str(out), "shard_size": 4}, "compute": {"batch_size": 4, "workers": 1},
+        "output": {"uri": str(out), "shard_size": 4, "order": "by_class"},
+        "compute": {"batch_size": 4, "workers": 1},
     }
     spec.update(sections)
     return spec
@@ -121,8 +122,8 @@ def test_negative_prompt_and_guidance_change_the_image(tmp_path: Path, sd_model:
     negative = dataclasses.replace(negative, seed=plain.seed)  # same noise, only the negative differs
     images = adapter.generate([plain, negative], spec.sampler)
     assert not np.array_equal(images[0], images[1])
-    unguided = spec.sampler.model_copy(update={"guidance_scale": 1.0})
-    images = adapter.generate([plain, negative], unguided)
+    unguided = [dataclasses.replace(s, guidance_scale=1.0) for s in (plain, negative)]  # the row's own
+    images = adapter.generate(unguided, spec.sampler)
     assert np.array_equal(images[0], images[1]), "without guidance the negative prompt is unused"
 
 

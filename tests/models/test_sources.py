@@ -15,7 +15,7 @@ import torch
 
 from synthgen.errors import UserError
 from synthgen.models.registry import inspect_model
-from synthgen.models.runtime import pick_dtype
+from synthgen.models.runtime import Precision, pick_precision
 from synthgen.run.driver import prepare
 from synthgen.run.worker import Worker
 from synthgen.spec.job_spec import ModelSpec
@@ -121,6 +121,7 @@ def test_s3_model_source(tmp_path: Path, class_model: Path, s3, monkeypatch: pyt
 
 def test_half_precision_on_cpu_falls_back_to_float32(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="synthgen"):
-        assert pick_dtype("float16", torch.device("cpu")) is torch.float32
-    assert "float16 on CPU" in caplog.text
-    assert pick_dtype("bfloat16", torch.device("cuda")) is torch.bfloat16
+        assert pick_precision("float16", torch.device("cpu")) == Precision(torch.float32)
+    assert "float16 on this CPU" in caplog.text
+    assert pick_precision("bfloat16", torch.device("cuda")) == Precision(torch.bfloat16)
+    assert pick_precision("auto", torch.device("cuda")) == Precision(torch.float16)

@@ -69,7 +69,7 @@ def test_shuffled_labels_score_near_chance(tmp_path: Path) -> None:
     names = tuple(str(d) for d in range(10))
     rows = [ShardRow(Sample(i, 0, int(y), names[y], None, None, None, None), png_bytes(image), 8, 8)
             for i, (y, image) in enumerate(zip(shuffled, images, strict=True))]
-    prov = Provenance("job", "real", "x", "none", 0, 1.0, "png")
+    prov = Provenance("job", "real", "x", "none", "png")
     (tmp_path / "data").mkdir()
     pq.write_table(shard_table(rows, prov, names), tmp_path / "data" / "shard-00000.parquet")
     report = evaluate(EvalConfig(str(tmp_path), "builtin:digits"))
@@ -123,7 +123,8 @@ def filtered_output(tmp_path_factory: pytest.TempPathFactory, class_model: Path,
     """3 classes x 7 images by the real `synthgen run`, filtered by a TorchScript classifier."""
     root = tmp_path_factory.mktemp("filtered")
     classifier = tiny_models.linear_classifier(root / "classifier")
-    spec = tiny_spec(class_model, root / "out", filter={"classifier": str(classifier), "max_draws": 40})
+    spec = tiny_spec(class_model, root / "out", filter={"classifier": str(classifier), "max_draws": 40},
+                     output__order="by_class")
     run = synthgen("run", str(write_spec(root / "spec.yaml", spec)), address=ray_address)
     assert run.returncode == 0, run.stderr
     return root / "out"

@@ -55,7 +55,7 @@ def always_a(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def filtered_worker(model: Path, out: Path, classifier: Path | str, **changes) -> Worker:
-    spec = tiny_spec(model, out, filter={"classifier": str(classifier), **changes})
+    spec = tiny_spec(model, out, filter={"classifier": str(classifier), **changes}, output__order="by_class")
     prepared = prepare(validate_spec(spec))
     claim_output(prepared)
     return Worker(prepared.job, threads=1)
@@ -134,7 +134,7 @@ def test_torch_module_saved_whole_or_scripted_gives_the_same_scores(tmp_path: Pa
     labels = [0, 1, 2, 0, 1, 2]
     names = ("a", "b", "c")
     scripted = LabelFilter.load(FilterSpec(classifier=str(linear_classifier)), names, CPU)
-    whole = LabelFilter.load(FilterSpec(classifier=str(tmp_path / "whole.pt")), names, CPU)
+    whole = LabelFilter.load(FilterSpec(classifier=str(tmp_path / "whole.pt"), trusted=True), names, CPU)
     logits = PixelLinear()(torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255)
     expected = torch.softmax(logits, dim=1).detach().numpy()
     assert np.allclose(scripted.judge(pixels, labels).scores, expected[range(6), labels], atol=1e-6)
@@ -234,7 +234,7 @@ def test_attempt_cap_fails_the_shard_naming_sample_and_class(tmp_path: Path, cla
 
 
 def test_without_a_filter_the_filter_columns_are_null(tmp_path: Path, class_model: Path) -> None:
-    prepared = prepare(validate_spec(tiny_spec(class_model, tmp_path / "out")))
+    prepared = prepare(validate_spec(tiny_spec(class_model, tmp_path / "out", output__order="by_class")))
     worker = Worker(prepared.job, threads=1)
     worker.run_shard(0)
     table = rows(worker, 0)

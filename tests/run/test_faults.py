@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -188,24 +187,6 @@ def test_out_of_memory_halves_the_batch_and_keeps_it(
     assert result.batch_size == 1 and result.marker.batch_size == 1
     assert worker.run_shard(1).marker.batch_size == 1  # kept, though shard 1 has no fault
     assert sorted(committed_ids(worker.store)) == list(range(10))
-
-
-@pytest.fixture
-def read_only_dir(tmp_path: Path) -> Iterator[Path]:
-    """A folder the test process cannot write to: chmod, or a read-only tmpfs for root."""
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
-        yield folder
-        folder.chmod(0o755)
-        return
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
-                             capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip("running as root without permission to mount a read-only tmpfs")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
 
 
 def test_read_only_output_is_a_clear_error(class_model: Path, tmp_path: Path, read_only_dir: Path

@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from synthgen.dataset.catalog import Catalog
 from tests.conftest import ROOT, synthgen, tiny_spec, write_spec
 from tests.helpers.dataset_outputs import committed_rows
 from tests.helpers.faults import fault_plan
@@ -52,7 +53,10 @@ def finished(tmp_path_factory: pytest.TempPathFactory, class_model: Path) -> tup
 def test_embedded_run_writes_exactly_the_plan(finished: tuple[Path, dict], ray_address: str) -> None:
     out, rows = finished
     assert sorted(rows) == list(range(21))
-    assert [rows[i]["label_name"] for i in range(21)] == ["a"] * 7 + ["b"] * 7 + ["c"] * 7
+    plan = Catalog.open(str(out)).plan  # interleaved: each row is the class its plan says
+    assert [rows[i]["label_name"] for i in range(21)] == [plan.sample(i).label_name for i in range(21)]
+    names = [r["label_name"] for r in rows.values()]
+    assert {name: names.count(name) for name in "abc"} == dict.fromkeys("abc", 7)
     assert {rows[i]["label"] for i in range(21)} == {0, 1, 2}
     state = status(out, ray_address)
     assert state["complete"] and state["shards_committed"] == state["shards_total"] == 5
@@ -96,6 +100,7 @@ def test_other_spec_on_same_output_is_refused(tmp_path: Path, class_model: Path,
     result = synthgen("run", str(spec))
     assert result.returncode == 2
     assert "holds another job" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "; seed: 0 -> 1)" in result.stderr  # which fields differ (spec/spec_diff.py)
     assert tree(out) == before
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from pathlib import Path
@@ -105,3 +106,52 @@ def test_bad_init_sources_get_one_line_and_exit_2(tmp_path: Path) -> None:
 def test_a_strength_outside_0_1_is_refused(tmp_path: Path, strength: object) -> None:
     line = bad(tmp_path, {"source": "builtin:digits", "strength": strength})
     assert "init.strength" in line and "[0, 1]" in line
+
+
+@pytest.mark.parametrize("order", ["interleaved", "by_class"])
+def test_each_sample_varies_the_image_of_its_index_within_its_class(tmp_path: Path, order: str) -> None:
+    """Sample k of a class varies image k // per_image, wherever the order puts the sample."""
+    digits_folder(tmp_path / "real")
+    plan = plan_of(write_spec(tmp_path, {"source": "real", "per_image": 2},
+                              output={"uri": str(tmp_path / "out"), "order": order,
+                                      "splits": {"train": 0.6, "test": 0.4}}))
+    for e, entry in enumerate(plan.manifest.entries):
+        for k in range(entry.count):
+            sample = plan.sample(plan.order.sample_id(e, k))
+            assert (sample.label, sample.init_id) == (entry.label, entry.inits[k // 2])
+    labels = [plan.sample(i).label for i in range(plan.order.splits[0].size)]
+    assert (labels == sorted(labels)) == (order == "by_class"), "interleaved splits mix the classes"
+
+
+def test_strength_takes_what_sampler_ranges_take(tmp_path: Path) -> None:
+    plan = plan_of(write_spec(tmp_path, {"source": "builtin:digits", "strength": {"choice": [0.25, 0.75]}}))
+    assert {plan.sample(i).strength for i in range(100)} == {0.25, 0.75}
+    for strength, words in ((True, "boolean"), ({"normal": [0, 1]}, "unknown distribution"),
+                            ({"uniform": [0.7, 0.3]}, "lo > hi")):
+        assert words in bad(tmp_path, {"source": "builtin:digits", "strength": strength})
+
+
+def test_init_storage_options_are_execution_only_and_never_stored(tmp_path: Path) -> None:
+    from synthgen.dataset.job_record import JobRecord, ModelRecord
+
+    digits_folder(tmp_path / "real")
+    plain = plan_of(write_spec(tmp_path, {"source": "real"}))
+    secret = "s3cr3t-value-123"
+    path = write_spec(tmp_path, {"source": "real", "storage_options": {"secret": secret, "anon": True}})
+    with_options = plan_of(path)
+    assert with_options.job_id == plain.job_id
+    record = JobRecord(with_options.job_id, with_options, ModelRecord("builtin:digits", None, "unet"))
+    stored = json.dumps(record.to_json())
+    assert secret not in stored and '"anon": true' in stored
+
+
+def test_a_key_that_leaves_the_source_is_refused(tmp_path: Path) -> None:
+    from synthgen.dataset.labeled_keys import read_keyed
+    from synthgen.errors import UserError
+
+    real = digits_folder(tmp_path / "real")
+    (tmp_path / "outside.png").write_bytes((real / "0" / "000.png").read_bytes())
+    assert read_keyed(str(real), {}, ["0/000.png"])["0/000.png"] == (real / "0" / "000.png").read_bytes()
+    for key in ("../outside.png", "/etc/passwd", "0/../../outside.png"):
+        with pytest.raises(UserError, match="init.source"):
+            read_keyed(str(real), {}, [key])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from synthgen.errors import UserError
 from synthgen.spec.load import load_spec
 from synthgen.spec.plan import Plan
 from tests.conftest import ROOT
@@ -33,3 +34,13 @@ def test_execution_settings_leave_job_id_alone() -> None:
                       output="s3://elsewhere/digits")
     assert Plan.build(moved).job_id == base
     assert Plan.build(load_spec(ROOT / "pipelines/digits.yaml", ("seed=1",))).job_id != base
+
+
+def test_output_format_parquet_keeps_the_id_and_webdataset_is_another_job() -> None:
+    digits = ROOT / "pipelines/digits.yaml"
+    base = Plan.build(load_spec(digits)).job_id
+    assert Plan.build(load_spec(digits, ("output.format=parquet",))).job_id == base
+    assert Plan.build(load_spec(digits, ("output.format=webdataset",))).job_id != base
+    with pytest.raises(UserError, match="output.format") as err:
+        load_spec(digits, ("output.format=tfrecord",))
+    assert "webdataset" in str(err.value)

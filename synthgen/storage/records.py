@@ -1,0 +1,91 @@
+"""Reading synthgen's own state under an output (`_commits/`, `_failed/`): robust to strays.
+
+Every file there is either a record synthgen wrote, or a problem named by its path: a stray
+(a name synthgen never writes), a partial temp file of a killed writer, or a corrupt record
+(not JSON, wrong fields, a marker pointing outside data/). Nothing here raises for a bad file:
+status and resume go on with the good records, verify reports the problems, repair fixes them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from synthgen.storage.layout import COMMITS_DIR, FAILED_DIR, shard_index
+from synthgen.storage.marker import CommitMarker, CorruptRecord
+from synthgen.storage.store import Store
+
+log = logging.getLogger("synthgen")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A file under the output that is not what synthgen expects there."""
+
+    rel: str
+    reason: str
+    ours: bool  # synthgen's own name (a corrupt record or a temp file): repair may remove it
+
+    def __str__(self) -> str:
+        return f"{self.rel}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Records:
+    """The good records of one folder by shard index, and the problems found beside them."""
+
+    good: dict[int, Any] = field(default_factory=dict)
+    problems: tuple[Problem, ...] = ()
+
+
+def read_marker_records(store: Store) -> Records:
+    return _read(store, COMMITS_DIR, _marker)
+
+
+def read_failure_records(store: Store) -> Records:
+    return _read(store, FAILED_DIR, _failure)
+
+
+def _read(store: Store, folder: str, parse: Any) -> Records:
+    names = store.list(folder)
+    problems = [_stray(folder, name) for name in names if shard_index(name) is None]
+    wanted = {f"{folder}/{name}": shard_index(name) for name in names
+              if shard_index(name) is not None}
+    good = {}
+    blobs = store.read_many(list(wanted))
+    problems += [Problem(rel, "unreadable (a folder, or removed while read)", ours=False)
+                 for rel in wanted if rel not in blobs]
+    for rel, blob in blobs.items():
+        index = wanted[rel]
+        try:
+            good[index] = parse(blob, index)
+        except CorruptRecord as exc:
+            problems.append(Problem(rel, f"corrupt: {exc}", ours=True))
+    for problem in problems:
+        log.warning("ignoring %s", problem)
+    return Records(good, tuple(problems))
+
+
+def _stray(folder: str, name: str) -> Problem:
+    temp = name.startswith(".shard-") and name.endswith(".tmp")
+    reason = "a partial write of a killed writer" if temp else "not a file synthgen writes here"
+    return Problem(f"{folder}/{name}", reason, ours=temp)
+
+
+def _marker(blob: bytes, index: int) -> CommitMarker:
+    marker = CommitMarker.from_bytes(blob)
+    if marker.shard != index:
+        raise CorruptRecord(f"it names shard {marker.shard}")
+    return marker
+
+
+def _failure(blob: bytes, index: int) -> dict[str, Any]:
+    try:
+        data = json.loads(blob)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptRecord(f"not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise CorruptRecord("not a JSON object")
+    return {"shard": index, "error": str(data.get("error")), "attempts": data.get("attempts")}

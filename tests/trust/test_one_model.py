@@ -1,0 +1,76 @@
+"""A job is one model: job.json pins the revision the first run resolved; a resume or a worker
+whose model resolves to another is refused with exit 2, naming both (disk and S3 models)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from synthgen.errors import ModelChanged, UserError
+from synthgen.run.driver import claim_output, prepare
+from synthgen.run.worker import Worker
+from synthgen.spec.load import validate_spec
+from tests.conftest import ROOT, tiny_spec, write_spec
+from tests.helpers.s3server import BUCKET, S3
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "synthgen.cli", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+
+
+def change(model: Path) -> None:
+    config = model / "scheduler" / "scheduler_config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "steps_offset": 1}))
+
+
+def test_a_changed_model_folder_is_refused_on_resume(tmp_path: Path, class_model: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(class_model, model)
+    spec = tiny_spec(model, tmp_path / "out")
+    prepared = prepare(validate_spec(spec))
+    claim_output(prepared)  # the first run's job.json, then a crash
+    pinned = json.loads((tmp_path / "out" / "job.json").read_text())["model"]["revision"]
+    assert pinned.startswith("sha256:") and pinned == prepared.info.revision
+    change(model)
+    before = sorted(p.name for p in (tmp_path / "out").rglob("*"))
+    done = cli("resume", str(tmp_path / "out"))
+    assert done.returncode == 2, done.stderr
+    line = done.stderr.strip()
+    assert "\n" not in line and pinned in line and "resolves to revision sha256:" in line
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == before
+    rerun = cli("run", str(write_spec(tmp_path / "spec.yaml", spec)))  # `run` again: the same check
+    assert rerun.returncode == 2 and pinned in rerun.stderr
+
+
+def test_a_changed_remote_model_is_refused_on_resume(s3: S3, tmp_path: Path, class_model: Path) -> None:
+    s3.fs.put(str(class_model), f"{BUCKET}/models/m", recursive=True)
+    spec = tiny_spec(f"s3://{BUCKET}/models/m", f"s3://{BUCKET}/out")
+    claim_output(prepare(validate_spec(spec)))
+    s3.fs.pipe_file(f"{BUCKET}/models/m/scheduler/scheduler_config.json", b'{"_class_name": "DDPMScheduler"}')
+    done = cli("resume", f"s3://{BUCKET}/out", env=s3.env)
+    assert done.returncode == 2 and "a job is one model" in done.stderr, done.stderr
+
+
+def test_a_worker_whose_model_differs_refuses(tmp_path: Path, class_model: Path,
+                                              one_torch_thread: None) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(class_model, model)
+    prepared = prepare(validate_spec(tiny_spec(model, tmp_path / "out")))
+    pinned = prepared.info.revision
+    change(model)  # this node's copy of the folder is another model
+    from dataclasses import replace
+
+    with pytest.raises(ModelChanged) as caught:
+        Worker(replace(prepared.job, model_revision=pinned), threads=1)
+    assert pinned in str(caught.value) and caught.value.found != pinned
+    # it reaches the driver through Ray's pickling with its fields
+    again = pickle.loads(pickle.dumps(caught.value))
+    assert isinstance(again, UserError) and str(again) == str(caught.value)

@@ -1,0 +1,39 @@
+"""The short randomized fault soak (a few minutes): kills of the driver and the actors, store
+faults through the proxy, resumed until complete; the invariants hold after every round.
+The long soak is benchmarks/soak.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from synthgen.storage.store import Store
+from tests.conftest import tiny_spec, write_spec
+from tests.helpers.s3server import S3, assert_complete
+from tests.helpers.soak import INSIDE_FILES, Soak
+
+ROUNDS = 8
+
+
+def test_short_soak_survives_kills_and_store_faults(ray_address: str, flaky_s3: S3, class_model: Path,
+                                                    tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "job.yaml", tiny_spec(class_model, "s3://bucket/soak",
+                                                       output__shard_size=2, sampler__steps=2))
+    soak = Soak(flaky_s3, spec, ray_address, seed=13)
+    survived = soak.run(max_rounds=ROUNDS)
+    if not survived.complete:  # the last rounds' kills fell late: finish without faults
+        soak.rng.seed(0)
+        while not survived.complete and survived.rounds < ROUNDS + 3:
+            soak.round(timeout=240)
+    print("soak survived:", survived.to_json())
+    assert survived.complete, survived.to_json()
+    assert survived.driver_kills + survived.actor_kills >= 1 and sum(survived.faults.values()) >= 1
+    store = Store("s3://bucket/soak")
+    assert_complete_with_user_files(store)
+
+
+def assert_complete_with_user_files(store: Store) -> None:
+    """assert_complete, but the user's own files inside the output stay (and are not data)."""
+    names = set(store.list("data"))
+    assert "mine.bin" in names and store.read_bytes("data/mine.bin") == INSIDE_FILES["data/mine.bin"]
+    store.fs.rm_file(store.path("data/mine.bin"))  # assert_complete counts data/ files exactly
+    assert_complete(store, 21)
