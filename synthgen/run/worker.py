@@ -131,6 +131,9 @@ class Worker:
         """img2img: the chunk's init images decoded at the model's size, or None without init."""
         if self.spec.init is None:
             return None
+        missing = [s.init_id for s in chunk if s.init_id not in self.init_images]
+        if missing:  # a batch run outside a shard (synthgen sample, plan --calibrate)
+            self.init_images.update(read_init_images(self.spec.init, missing))
         sampler, size = self.spec.sampler, self.info.sample_size
         encoded = [(s.init_id, self.init_images[s.init_id]) for s in chunk]
         return decode_init_pixels(self.spec.init, encoded, (sampler.width or size, sampler.height or size),

@@ -40,6 +40,8 @@ def test_variations_of_an_image_folder_of_digits(tmp_path: Path, ray_address: st
     assert (predicted == np.array([r["label"] for r in rows])).mean() >= 0.9
     card = (tmp_path / "out" / "README.md").read_text()
     assert "15 labeled images of" in card and "init_id" in card
+    again = synthgen("sample", str(tmp_path / "out"), "13", "--output", str(tmp_path / "13.png"))
+    assert again.returncode == 0 and "match: the regenerated image's" in again.stdout, again.stderr
 
 
 def hf_parquet_source(out: Path) -> Path:
