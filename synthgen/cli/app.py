@@ -30,6 +30,7 @@ COMMANDS = {
     "show": "synthgen.cli.outputs:show",
     "sample": "synthgen.cli.outputs:sample",
     "eval": "synthgen.cli.scores:eval_",
+    "sweep": "synthgen.cli.sweep:sweep",
     "train": "synthgen.cli.training:train",
     "submit": "synthgen.cli.cluster:submit",
     "jobs": "synthgen.cli.cluster:jobs",

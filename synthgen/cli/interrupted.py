@@ -13,6 +13,7 @@ import click
 from synthgen.cli.options import EXIT_INTERRUPTED
 from synthgen.dataset.catalog import read_markers
 from synthgen.dataset.job_record import find_job_record
+from synthgen.run.ctrl_c import remembering_ctrl_c
 from synthgen.run.driver import Prepared
 
 
@@ -21,7 +22,8 @@ def resumable(prepared: Prepared, address: str | None) -> Iterator[None]:
     """Around a run of `prepared`: on Ctrl-C, one line with the committed shards and the resume
     command, exit 130."""
     try:
-        yield
+        with remembering_ctrl_c():
+            yield
     except KeyboardInterrupt:
         click.echo(f"\n{interrupted_line(prepared, address)}", err=True)
         sys.exit(EXIT_INTERRUPTED)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from synthgen.cli.options import handle_errors
 from synthgen.quality.evaluation import EvalConfig, evaluate, format_report
+from synthgen.quality.size_curve import format_curve, parse_sizes, size_curve
 
 
 @click.command("eval")
@@ -22,10 +24,13 @@ from synthgen.quality.evaluation import EvalConfig, evaluate, format_report
 @click.option("--max-per-class", type=click.IntRange(min=1), metavar="N",
               help="Use the first N synthetic images of each class only.")
 @click.option("--split", metavar="NAME", help="Score one of the output's splits (output.splits).")
+@click.option("--sizes", metavar="F1,F2,...",
+              help="Train on nested subsets of these fractions (e.g. 0.1,0.25,0.5,1) and report the curve.")
+@click.option("--seed", type=int, default=0, show_default=True, help="The order the --sizes subsets take.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object, for machines.")
 @handle_errors
 def eval_(uri: str, real: str, real_train: str | None, max_per_class: int | None, split: str | None,
-          as_json: bool) -> None:
+          **options: Any) -> None:
     """Classification Accuracy Score of the labeled dataset at URI.
 
     A logistic regression and an RBF SVM are trained three ways and tested on the real data:
@@ -37,6 +42,12 @@ def eval_(uri: str, real: str, real_train: str | None, max_per_class: int | None
     Examples:
       synthgen eval ./out/digits --real builtin:digits
       synthgen eval s3://bucket/pets --real ./pets/test --train-real ./pets/train --json
+      synthgen eval ./out/digits --real builtin:digits --sizes 0.1,0.25,0.5,1
     """
-    report = evaluate(EvalConfig(uri, real, real_train, max_per_class, split))
-    click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+    config = EvalConfig(uri, real, real_train, max_per_class, split)
+    if options["sizes"]:
+        curve = size_curve(config, parse_sizes(options["sizes"]), options["seed"])
+        click.echo(json.dumps(curve, indent=2) if options["as_json"] else format_curve(curve))
+        return
+    report = evaluate(config)
+    click.echo(json.dumps(report, indent=2) if options["as_json"] else format_report(report))

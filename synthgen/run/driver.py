@@ -24,6 +24,7 @@ from synthgen.models.registry import inspect_model
 from synthgen.models.runtime import resolve_dtype, weights_bytes
 from synthgen.models.sources import Fetch, NotCached
 from synthgen.quality.classifiers import check_filter
+from synthgen.run import ctrl_c
 from synthgen.run.captions_phase import ensure_captions, wants_captions
 from synthgen.run.finalize import finalize
 from synthgen.run.job import JobContext, ShardResult
@@ -163,8 +164,8 @@ def _run_locked(prepared: Prepared, options: RunOptions, lock: JobLock) -> dict[
                             on_failed=on_failed, on_retry=progress.retried,
                             on_worker_done=progress.worker_done,
                             commit=lambda result: commit_by_driver(store, result, lock.token),
-                            fenced=lambda: lost_lock(store, read_lock(store))
-                            if lock.lost.is_set() else None)
+                            fenced=lambda: ctrl_c.pressed() or (lost_lock(store, read_lock(store))
+                                                                if lock.lost.is_set() else None))
             job = replace(prepared.job, driver_commits=not store.conditional, captions=captions,
                           lock_token=lock.token,
                           model_revision=prepared.info.revision if prepared.info else None)

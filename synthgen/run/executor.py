@@ -24,8 +24,8 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from synthgen.errors import user_error_in
-from synthgen.run.actor import WorkerActor
-from synthgen.run.job import JobContext, ShardResult
+from synthgen.run.actor import GroupActor, WorkerActor
+from synthgen.run.job import JobContext, JobGroup, ShardResult
 from synthgen.run.pool import pool_plan
 from synthgen.storage import s3
 
@@ -59,7 +59,7 @@ class Actors:
 @dataclass
 class Events:
     """Callbacks to the driver: progress, a shard done or failed; `commit` writes a marker where
-    the store leaves that to the driver; `fenced`: the error to stop with once the lock is lost."""
+    the store leaves that to the driver; `fenced`: what to stop with (the lock lost, Ctrl-C)."""
 
     on_progress: Callable[[int], None] = lambda images: None
     on_done: Callable[[ShardResult], None] = lambda result: None
@@ -67,18 +67,18 @@ class Events:
     commit: Callable[[ShardResult], ShardResult] = lambda result: result
     on_retry: Callable[[int, str], None] = lambda shard, error: None
     on_worker_done: Callable[[Any, ShardResult], None] = lambda actor, result: None  # per-worker rates
-    fenced: Callable[[], Exception | None] = lambda: None
+    fenced: Callable[[], BaseException | None] = lambda: None
 
 
 class Executor:
     """Runs shards on a pool of actors until each is committed or out of attempts."""
 
-    def __init__(self, job: JobContext, events: Events) -> None:
-        self.job, self.events = _absolute_output(job), events
+    def __init__(self, job: JobContext | JobGroup, events: Events) -> None:
+        self.job, self.events = job if isinstance(job, JobGroup) else _absolute_output(job), events
         self.pool = pool_plan(job, ray.cluster_resources())
         self.target = self.pool.workers
         env = s3.forwarded_env()
-        self.actor_class = ray.remote(WorkerActor)
+        self.actor_class = ray.remote(GroupActor if isinstance(job, JobGroup) else WorkerActor)
         self.actor_options: dict[str, Any] = {
             "num_cpus": self.pool.cpus, "num_gpus": self.pool.gpus, "max_concurrency": 2,
             "runtime_env": {"env_vars": env} if env else None,
@@ -90,7 +90,7 @@ class Executor:
         self.init_failures = 0  # models that failed to load in a row, while no actor worked
         self.polled_at = 0.0  # progress is polled at most every PROGRESS_EVERY_S, not per result
 
-    def run(self, shards: list[int]) -> Outcome:
+    def run(self, shards: list[Any]) -> Outcome:
         outcome = Outcome()
         queue: deque[int] = deque(shards)
         attempts: dict[int, int] = dict.fromkeys(shards, 0)
@@ -247,7 +247,7 @@ class Executor:
                outcome: Outcome) -> None:
         attempts[index] += 1
         if attempts[index] < self.max_attempts:
-            log.warning("shard %d failed (attempt %d of %d), retrying: %s", index,
+            log.warning("shard %s failed (attempt %d of %d), retrying: %s", index,
                         attempts[index], self.max_attempts, error)
             self.events.on_retry(index, error)
             queue.append(index)
@@ -284,7 +284,7 @@ def _ready(refs: list[Any]) -> list[Any]:
 
 def _absolute_output(job: JobContext) -> JobContext:
     """Actors run in another working directory (on a cluster, on other machines): a relative
-    local output path is made absolute here, where the user meant it."""
+    local output path is made absolute here, where the user meant it (a JobGroup's are already)."""
     output = job.spec.output
     if "://" in output.uri:
         return job

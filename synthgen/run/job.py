@@ -54,3 +54,32 @@ class ShardResult:
     marker: CommitMarker
     batch_size: int
     pending: bool = False  # data file put, marker left to the driver (`driver_commits`)
+    job: str = ""  # the job's key in a JobGroup ("" for a single job)
+    actor: ActorStats | None = None  # a group actor's model loads so far (GroupActor in run/actor.py)
+
+
+@dataclass(frozen=True)
+class JobGroup:
+    """Several jobs that share one model and one pool of actors (a sweep's cells). Each actor
+    loads the model once for all of them; a shard is addressed as (job key, shard index).
+    `spec` and `model_bytes` are the lead job's: the pool, the retries and the model come from it."""
+
+    jobs: dict[str, JobContext]
+
+    @property
+    def spec(self) -> JobSpec:
+        return next(iter(self.jobs.values())).spec
+
+    @property
+    def model_bytes(self) -> int | None:
+        return next(iter(self.jobs.values())).model_bytes
+
+
+@dataclass(frozen=True)
+class ActorStats:
+    """What a group actor did so far: how often it loaded a model, and in how many seconds."""
+
+    actor_id: str
+    model_loads: int
+    load_s: float
+    jobs: int

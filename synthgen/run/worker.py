@@ -26,6 +26,7 @@ from synthgen.models.registry import inspect_model, load_adapter
 from synthgen.models.runtime import keep_freed_memory
 from synthgen.quality.filter import LabelFilter
 from synthgen.run.job import JobContext, ShardResult
+from synthgen.run.model_cache import ModelCache
 from synthgen.run.shard_draws import ShardDraws
 from synthgen.spec.plan import Sample, Shard
 from synthgen.storage.commit import commit_marker
@@ -37,14 +38,17 @@ log = logging.getLogger("synthgen.worker")
 
 
 class Worker:
-    def __init__(self, job: JobContext, threads: int | None = None) -> None:
+    def __init__(self, job: JobContext, threads: int | None = None,
+                 models: ModelCache | None = None) -> None:
         if threads:
             torch.set_num_threads(threads)
         self.spec = job.spec
         self.plan = job.plan
         self.info = inspect_model(job.spec.model)
         job.check_model(self.info.revision)
-        self.adapter = load_adapter(self.info, job.spec.model)
+        # a group actor's Workers share one loaded model (GroupActor in run/actor.py)
+        self.adapter = (models.adapter(self.info, job.spec.model) if models
+                        else load_adapter(self.info, job.spec.model))
         keep_freed_memory(self.adapter.device)
         self.store = Store(job.spec.output.uri, job.spec.output.storage_options)
         self.driver_commits = job.driver_commits

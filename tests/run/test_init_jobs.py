@@ -121,3 +121,19 @@ def test_class_unet_varies_a_synthgen_output_killed_and_resumed(
     assert len(rows) == 21 and len({r["init_id"] for r in rows}) == 21
     assert all(r["init_id"].startswith("data/shard-") for r in rows)
     assert Counter(r["label_name"] for r in rows) == Counter(r["label_name"] for r in source.values())
+
+
+def test_a_sweep_of_an_init_job_pilots_the_first_images_of_each_class(tmp_path: Path) -> None:
+    from synthgen.run.sweep import SweepRequest, plan_sweep
+
+    real = digits_folder(tmp_path / "real")
+    spec = {"model": {"source": "builtin:digits"}, "init": {"source": str(real), "per_image": 2},
+            "output": {"uri": str(tmp_path / "out")}}
+    plan = plan_sweep(SweepRequest(str(write_spec(tmp_path / "job.yaml", spec)),
+                                   ("init.strength=0.3,0.7",), per_class=4))
+    for cell, strength in zip(plan.cells, (0.3, 0.7), strict=True):
+        pilot = cell.prepared.plan
+        samples = [pilot.sample(i) for i in range(pilot.total)]
+        assert pilot.total == 12 and {s.strength for s in samples} == {strength}
+        assert Counter(s.init_id for s in samples) == {f"{c}/{n:03d}.png": 2 for c in "012" for n in (0, 1)}
+        assert cell.full.total == 30 and cell.full.manifest.init == pilot.manifest.init

@@ -1,0 +1,153 @@
+"""`synthgen sweep`: pilots over a grid of settings, scored, ranked, and what the full job costs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from synthgen.cli.options import address_option, handle_errors, set_option, spec_argument
+from synthgen.errors import UserError
+from synthgen.quality.size_curve import format_curve, parse_sizes
+from synthgen.quality.sweep_scores import RANKS, check_rank, check_real
+from synthgen.run.progress import format_duration
+from synthgen.run.sweep import SweepRequest, plan_sweep, run_sweep
+from synthgen.run.sweep_results import check_best_path, sweep_results, write_best
+from synthgen.spec.grid import MAX_CELLS
+
+
+@click.command()
+@spec_argument
+@click.option("--grid", "grid", multiple=True, required=True, metavar="KEY=V1,V2,...",
+              help="An axis: a dotted spec key (as --set takes) and its values, each read as YAML "
+                   "(repeatable; the cells are the product of the axes).")
+@click.option("--per-class", type=click.IntRange(min=1), required=True, metavar="N",
+              help="Images of each class (each prompt, for a prompt manifest) in every cell.")
+@click.option("--real", metavar="SOURCE",
+              help="Real labeled test data for the CAS (as `synthgen eval` takes).")
+@click.option("--train-real", "--real-train", "real_train", metavar="SOURCE",
+              help="Real training data for the ratio (as `synthgen eval`; --real-train is the same option).")
+@click.option("--output", metavar="URI",
+              help="The sweep's folder: cells/<k>/, sweep.json, sweep.png (default: output.uri + '-sweep').")
+@set_option
+@click.option("--max-cells", type=click.IntRange(min=1), default=MAX_CELLS, show_default=True,
+              help="Refuse a grid with more cells than this.")
+@click.option("--rank", type=click.Choice(list(RANKS)), default=None,
+              help="The metric that orders the cells (default: cas, the lower of the two CAS ratios, "
+                   "with --real; diversity without).")
+@click.option("--estimate-workers", "workers", type=click.IntRange(min=1), multiple=True, metavar="N",
+              help="Also estimate the full job on N workers (repeatable; the sweep's pool always).")
+@click.option("--sizes", metavar="F1,F2,...",
+              help="Also the best cell's CAS against nested subsets of it (as `synthgen eval --sizes`).")
+@click.option("--write-best", "best_file", metavar="FILE",
+              help="Write the spec with the best cell's settings here.")
+@click.option("--json", "as_json", is_flag=True, help="Print every figure of every cell as JSON.")
+@address_option
+@handle_errors
+def sweep(spec: str, **options: Any) -> None:
+    """Run a small pilot job for every cell of a grid of settings over SPEC, all on one pool of
+    actors that loads the model once, then rank the cells by how good a training set each makes
+    and say what the full job (the spec's own counts) would cost with each.
+
+    Each cell is a real synthgen job in URI/cells/<k>/ (committed, resumable: run the same
+    command again after an interruption). Results: URI/sweep.json and URI/sweep.png.
+
+    \b
+    Examples:
+      synthgen sweep pipelines/digits.yaml --grid sampler.guidance_scale=1.0,2.5 \\
+          --grid sampler.steps=5,10 --per-class 20 --real builtin:digits --output ./out/sweep
+      synthgen sweep pets.yaml --grid sampler.scheduler=ddim,dpm++ --per-class 50 --json
+    """
+    real, best_file = options["real"], options["best_file"]
+    rank = check_rank(options["rank"], real)
+    sizes = parse_sizes(options["sizes"]) if options["sizes"] else None
+    if sizes and not real:
+        raise UserError("--sizes", options["sizes"], "needs a real set to score against; give --real SOURCE")
+    if best_file:
+        check_best_path(best_file)
+    plan = plan_sweep(SweepRequest(spec, options["grid"], options["per_class"], options["overrides"],
+                                   options["output"], options["max_cells"]))
+    if real:
+        check_real(real, options["real_train"], plan.store.storage_options)
+    run = run_sweep(plan, options["address"])
+    results = sweep_results(plan, run, {"real": real, "real_train": options["real_train"], "rank": rank,
+                                        "workers": options["workers"], "sizes": sizes})
+    if best_file:
+        results["best_spec"] = str(write_best(plan, results, best_file))
+    if options["as_json"]:
+        click.echo(json.dumps(results, indent=2))
+        return
+    _table(results)
+    if results["best_curve"]:
+        click.echo(f"the best cell ({results['best']}) against the share of it trained on:")
+        click.echo(format_curve(results["best_curve"]))
+
+
+def _table(results: dict[str, Any]) -> None:
+    console = Console()
+    if not console.is_terminal:  # piped or logged: whole rows, never wrapped at 80 columns
+        console = Console(width=220)
+    keys = [axis["key"] for axis in results["axes"]]
+    table = Table(title=f"synthgen sweep {results['output']}: {len(results['cells'])} cells, "
+                        f"{results['per_class']} images per class each, best first by {results['rank']}")
+    for column in ["#", "cell", *(key.rsplit(".", 1)[-1] for key in keys)]:
+        table.add_column(column)
+    real = results["real"] is not None
+    filtered = any(c["filter"] for c in results["cells"])
+    names = ["CAS LR (ratio)", "CAS SVM (ratio)"] if real else []
+    names += ["diversity", "near-dup", *(["accepted"] if filtered else []), "img/s", "s/1k img",
+              f"full job, {results['pool']['workers']} worker(s)"]
+    for column in names:
+        table.add_column(column, justify="right")
+    by_cell = {c["cell"]: c for c in results["cells"]}
+    for place, index in enumerate(results["order"], start=1):
+        cell = by_cell[index]
+        row = [str(place), str(index), *(_setting(cell["settings"][k]) for k in keys)]
+        if real:
+            row += [_cas(cell["classifiers"].get(k)) for k in ("logistic_regression", "svm_rbf")]
+        row += [_num(cell["diversity"]["mean_distance"]), _pct(cell["diversity"]["near_duplicate_share"])]
+        if filtered:
+            row.append(_pct((cell["filter"] or {}).get("acceptance_rate")))
+        row += [_num(cell["speed"]["images_per_s"], 1), _num(cell["speed"]["s_per_1000_images"], 2),
+                _cost(cell["full_job"], results["pool"]["workers"])]
+        table.add_row(*row, style="bold green" if place == 1 else None)
+    console.print(table)
+    console.print(f"model loads: {_loads(results['actors'])}; figures in {results['output']}/sweep.json, "
+                  f"plot in {results['output']}/sweep.png"
+                  + (f"; best spec in {results['best_spec']}" if results.get("best_spec") else ""))
+
+
+def _setting(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _cas(result: dict[str, Any] | None) -> str:
+    if not result:
+        return "n/a"
+    ratio = "" if result["ratio"] is None else f" ({result['ratio']:.3f})"
+    return f"{result['accuracy']:.3f}{ratio}"
+
+
+def _cost(full: dict[str, Any], workers: int) -> str:
+    estimate = next((e for e in full["estimates"] if e["workers"] == workers), None)
+    if estimate is None:
+        return "n/a"
+    return f"{format_duration(estimate['wall_s'])}, {estimate['device_hours']:.3g} {full['device'].upper()}-h"
+
+
+def _loads(actors: list[dict[str, Any]]) -> str:
+    if not actors:
+        return "none (every cell was committed already)"
+    return ", ".join(f"actor {a['actor'][:8]} {a['model_loads']}x for {len(a['cells'])} cell(s)"
+                     for a in actors)
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"

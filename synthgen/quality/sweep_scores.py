@@ -1,0 +1,133 @@
+"""Sweep scoring: the figures of one finished pilot job (a sweep's cell), and how cells rank.
+
+- CAS against the real set (quality/evaluation.py), per classifier, with the ratio to the same
+  classifier trained on real data; `cas_ratio_min` is the lower of the ratios (the default rank).
+- Per-class diversity and the near-duplicate share, summed from the commit markers (the pairs
+  each worker measured in its shard: dataset/diversity.py); no image is read again.
+- The filter's acceptance rate (images kept / images drawn, from index.parquet) where a filter is set.
+- Speed: images per second of one worker and seconds per 1,000 images, over the generation
+  seconds its shards took (sampling, encoding, upload; model loading excluded).
+Without a real set, the proxy scores alone (diversity, near-duplicates, acceptance, speed).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from synthgen.dataset import diversity
+from synthgen.dataset.catalog import Catalog
+from synthgen.errors import UserError
+from synthgen.quality.evaluation import EvalConfig, evaluate
+from synthgen.quality.features import space_for
+from synthgen.quality.labeled_features import load_labeled, real_train_source
+from synthgen.storage.layout import INDEX_FILE
+
+# metric -> True when higher is better; `--rank` takes one of these names
+RANKS = {"cas": True, "cas_logistic_regression": True, "cas_svm_rbf": True,
+         "ratio_logistic_regression": True, "ratio_svm_rbf": True, "images_per_s": True,
+         "diversity": True, "near_duplicate_share": False, "acceptance_rate": True}
+NEEDS_REAL = ("cas", "cas_logistic_regression", "cas_svm_rbf", "ratio_logistic_regression", "ratio_svm_rbf")
+
+
+def check_rank(rank: str | None, real: str | None) -> str:
+    """The metric to rank by: `cas` (the lower CAS ratio) with a real set, else `diversity`."""
+    rank = rank or ("cas" if real else "diversity")
+    if rank not in RANKS:
+        raise UserError("--rank", rank, f"choose one of {', '.join(RANKS)}")
+    if rank in NEEDS_REAL and not real:
+        raise UserError("--rank", rank, "needs a real set to score against; give --real SOURCE")
+    return rank
+
+
+def check_real(real: str, real_train: str | None, storage_options: dict[str, Any]) -> None:
+    """Load the real sets once before anything runs: a bad source is refused up front."""
+    space = space_for(real)
+    test = load_labeled(real, space, "test", storage_options=storage_options)
+    train = real_train or real_train_source(real)
+    if train:
+        load_labeled(train, space, "train", storage_options=storage_options).relabel(test)
+
+
+def score_cell(uri: str, real: str | None, real_train: str | None = None,
+               storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every figure of a finished cell, as JSON-ready data."""
+    catalog = Catalog.open(uri, storage_options)
+    markers = catalog.shards
+    rows, seconds = sum(m.rows for m in markers), sum(m.seconds for m in markers)
+    scores: dict[str, Any] = {
+        "images": rows,
+        "speed": {"images_per_s": round(rows / seconds, 2) if seconds else None,
+                  "s_per_1000_images": round(1000 * seconds / rows, 3) if rows else None,
+                  "generation_s": round(seconds, 3)},
+        "diversity": _diversity(catalog),
+        "filter": _acceptance(catalog),
+        "classifiers": None,
+        "cas_ratio_min": None,
+    }
+    if real:
+        report = evaluate(EvalConfig(uri, real, real_train, storage_options=storage_options or {}))
+        scores["classifiers"] = {key: {k: result[k] for k in ("accuracy", "real_accuracy", "ratio",
+                                                              "per_class_accuracy")}
+                                 for key, result in report["classifiers"].items()}
+        scores["missing_classes"] = report["missing_classes"]
+        ratios = [r["ratio"] for r in report["classifiers"].values() if r["ratio"] is not None]
+        scores["cas_ratio_min"] = min(ratios) if ratios else None
+    return scores
+
+
+def metrics(scores: dict[str, Any]) -> dict[str, float | None]:
+    """A cell's scores as flat named figures: what `--rank`, the table and the plot use."""
+    flat: dict[str, float | None] = {"cas": scores["cas_ratio_min"]}
+    for key, result in (scores["classifiers"] or {}).items():
+        flat[f"cas_{key}"], flat[f"ratio_{key}"] = result["accuracy"], result["ratio"]
+    flat["images_per_s"] = scores["speed"]["images_per_s"]
+    flat["diversity"] = scores["diversity"]["mean_distance"]
+    flat["near_duplicate_share"] = scores["diversity"]["near_duplicate_share"]
+    flat["acceptance_rate"] = (scores["filter"] or {}).get("acceptance_rate")
+    return flat
+
+
+def ranked(cells: list[dict[str, Any]], rank: str) -> list[dict[str, Any]]:
+    """Cells best first by `rank`; cells without that figure last, in grid order."""
+    higher = RANKS[rank]
+
+    def key(cell: dict[str, Any]) -> tuple[bool, float, int]:
+        value = cell["metrics"].get(rank)
+        return value is None, -(value or 0.0) if higher else (value or 0.0), cell["cell"]
+
+    return sorted(cells, key=key)
+
+
+def _diversity(catalog: Catalog) -> dict[str, Any]:
+    per_class = diversity.from_markers(catalog.shards)
+    total = sum(per_class.values(), diversity.PairStats())
+    names = catalog.class_names
+    return {"mean_distance": _round(total.mean_distance),
+            "near_duplicate_share": _round(total.near_duplicate_fraction),
+            "near_duplicate_distance": diversity.NEAR_DUPLICATE,
+            "per_class": {names[label] if 0 <= label < len(names) else str(label): stats.summary()
+                          for label, stats in sorted(per_class.items())}}
+
+
+def _acceptance(catalog: Catalog) -> dict[str, Any] | None:
+    """Images kept / images drawn, overall and per class; None without a filter."""
+    if catalog.plan.spec.filter is None:
+        return None
+    index = pq.read_table(io.BytesIO(catalog.store.read_bytes(INDEX_FILE)), columns=["label", "filter_draws"])
+    kept: dict[int, int] = {}
+    drawn: dict[int, int] = {}
+    for label, draws in zip(index.column("label").to_pylist(), index.column("filter_draws").to_pylist(),
+                            strict=True):
+        kept[label] = kept.get(label, 0) + 1
+        drawn[label] = drawn.get(label, 0) + (draws or 1)
+    names = catalog.class_names
+    return {"acceptance_rate": round(sum(kept.values()) / max(1, sum(drawn.values())), 4),
+            "draws": sum(drawn.values()),
+            "per_class": {names[label]: round(kept[label] / drawn[label], 4) for label in sorted(kept)}}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)

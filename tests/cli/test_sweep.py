@@ -1,0 +1,93 @@
+"""`synthgen sweep` before anything runs: the grid's axes and cells, and every refusal (one line,
+exit 2, nothing written). The sweeps that run are in tests/run/test_sweep.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from synthgen.cli import main
+from synthgen.errors import UserError
+from synthgen.spec.grid import cell_spec, grid_cells, parse_axis
+from synthgen.spec.load import load_spec
+from tests.conftest import ROOT
+
+DIGITS = str(ROOT / "pipelines" / "digits.yaml")
+
+
+def test_axis_values_read_as_yaml_like_set() -> None:
+    assert parse_axis("sampler.guidance_scale=1.0,2.5").values == (1.0, 2.5)
+    assert parse_axis("sampler.steps=5, 10").values == (5, 10)
+    assert parse_axis("sampler.scheduler=ddim,dpm++,euler-a").values == ("ddim", "dpm++", "euler-a")
+    templates = parse_axis('classes.templates=["a {name}"],["a {name}", "the {name}"]')
+    assert templates.values == (["a {name}"], ["a {name}", "the {name}"])
+
+
+def test_cells_are_the_product_in_order_and_each_a_whole_valid_spec() -> None:
+    axes = [parse_axis("sampler.guidance_scale=1.0,2.5"), parse_axis("sampler.steps=5,10,20")]
+    cells = grid_cells(axes)
+    assert [c.settings for c in cells[:2]] == [{"sampler.guidance_scale": 1.0, "sampler.steps": 5},
+                                               {"sampler.guidance_scale": 1.0, "sampler.steps": 10}]
+    assert len(cells) == 6 and [c.index for c in cells] == list(range(6))
+    base = load_spec(DIGITS).model_dump(mode="json")
+    spec = cell_spec(base, cells[5])
+    assert (spec.sampler.guidance_scale, spec.sampler.steps, spec.sampler.scheduler) == (2.5, 20, "dpm++")
+    assert base["sampler"]["steps"] == 10, "a cell never changes the base it starts from"
+
+
+@pytest.mark.parametrize(("item", "words"), [
+    ("model.source=builtin:digits,./other", "changes the model"),
+    ("model.dtype=float32,bfloat16", "changes the model"),
+    ("compute.workers=1,2", "shapes the pool"),
+    ("classes.count=10,20", "--per-class"),
+    ("sampler.steps=5,5", "listed twice"),
+    ("sampler.steps", "dotted.key=v1,v2"),
+])
+def test_axes_that_a_shared_model_pool_cannot_run_are_refused(item: str, words: str) -> None:
+    with pytest.raises(UserError, match=words):
+        parse_axis(item)
+
+
+def test_max_cells_caps_the_grid() -> None:
+    axes = [parse_axis("sampler.steps=1,2,3"), parse_axis("seed=1,2,3")]
+    with pytest.raises(UserError, match=r"9 cells \(3 x 3\).*raise --max-cells"):
+        grid_cells(axes, max_cells=8)
+
+
+@pytest.mark.parametrize(("grid", "words"), [
+    (["sampler.stepz=5,10"], "sampler.stepz: unknown field"),
+    (["sampler.steps=5,ten"], "sampler.steps"),
+    (["sampler.scheduler=ddim,nope"], "unknown scheduler"),
+    (["model.source=builtin:digits,/tmp/x"], "changes the model"),
+    (["sampler.steps=5,10", "seed=1,2,3"], "--max-cells"),
+])
+def test_bad_grids_are_one_line_exit_2_and_write_nothing(tmp_path: Path, grid: list[str],
+                                                         words: str) -> None:
+    out = tmp_path / "sweep"
+    args = ["sweep", DIGITS, "--per-class", "2", "--output", str(out), "--max-cells", "4"]
+    for axis in grid:
+        args += ["--grid", axis]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and words in lines[0], lines
+    assert not out.exists()
+
+
+def test_rank_without_real_and_a_users_file_are_refused(tmp_path: Path) -> None:
+    base = ["sweep", DIGITS, "--grid", "sampler.steps=5,10", "--per-class", "2",
+            "--output", str(tmp_path / "sweep")]
+    result = CliRunner().invoke(main, [*base, "--rank", "cas"])
+    assert result.exit_code == 2 and "give --real" in result.output
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("name: mine\n")
+    result = CliRunner().invoke(main, [*base, "--write-best", str(mine)])
+    assert result.exit_code == 2 and "not written by synthgen sweep" in result.output
+    assert mine.read_text() == "name: mine\n" and not (tmp_path / "sweep").exists()
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(main, [*base[:-1], str(tmp_path / "full")])
+    assert result.exit_code == 2 and "holds no synthgen sweep" in result.output
+    assert [p.name for p in (tmp_path / "full").iterdir()] == ["notes.txt"]

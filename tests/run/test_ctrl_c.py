@@ -1,0 +1,28 @@
+"""Ctrl-C during a run is remembered, so that a KeyboardInterrupt swallowed on the way (Ray's
+signal check turns it into a status inside its blocking calls) still stops the run."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+
+import pytest
+
+from synthgen.run import ctrl_c
+
+
+def test_a_swallowed_ctrl_c_is_still_pressed_until_the_block_ends() -> None:
+    default = signal.getsignal(signal.SIGINT)
+    with ctrl_c.remembering_ctrl_c():
+        assert ctrl_c.pressed() is None
+        with contextlib.suppress(KeyboardInterrupt):  # as Ray's signal check does; its status may be dropped
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs as this call returns
+        assert isinstance(ctrl_c.pressed(), KeyboardInterrupt)
+    assert ctrl_c.pressed() is None
+    assert signal.getsignal(signal.SIGINT) is default
+
+
+def test_ctrl_c_in_the_block_raises_keyboard_interrupt_as_by_default() -> None:
+    with pytest.raises(KeyboardInterrupt), ctrl_c.remembering_ctrl_c():
+        os.kill(os.getpid(), signal.SIGINT)
