@@ -22,6 +22,7 @@ from synthgen.run.calibrate import calibrate as calibrate_job
 from synthgen.run.driver import RunOptions, load_job, prepare, run_job
 from synthgen.run.estimate import estimate_size
 from synthgen.run.plan_checks import label_table
+from synthgen.spec.init_manifest import describe_init
 from synthgen.spec.load import load_spec
 from synthgen.spec.manifest import Entry
 
@@ -62,6 +63,8 @@ def plan(spec: str, overrides: tuple[str, ...], output: str | None, as_json: boo
     summary["splits"] = ", ".join(f"{name} {n}" for name, n in summary["splits"].items())
     for key in ("job_id", "samples", "shards", "shard_size", "order", "splits", "classes", "model", "output"):
         click.echo(f"{key:>12}: {summary[key]}")
+    if plan.spec.init and "init" in summary:  # img2img: the source listed, with its fingerprint
+        click.echo(f"{'init':>12}: {describe_init(plan.spec.init, summary['init'])}")
     _echo_labels(summary["labels"], plan.manifest.entries)
     click.echo(f"{'disk':>12}: {size.describe() if size else 'unknown until the model is on this machine'}")
     for i, line in enumerate(timing.describe(summary["samples"]) if timing else []):

@@ -17,9 +17,10 @@ from synthgen.quality.size_curve import format_curve, parse_sizes, size_curve
 @click.option("--real", required=True, metavar="SOURCE",
               help="Real labeled test data: builtin:digits (load_digits index >= 1200), an image "
                    "folder (one folder per class), a Parquet dataset or a synthgen output.")
-@click.option("--real-train", metavar="SOURCE",
-              help="Real training data for the reference accuracy and the ratio "
-                   "(builtin:digits: index < 1200 unless given).")
+@click.option("--train-real", "--real-train", "real_train", metavar="SOURCE",
+              help="Real training data: classifiers trained on it alone and on it + the synthetic "
+                   "images give real-only and real + synthetic accuracy and their ratios "
+                   "(builtin:digits: index < 1200 unless given). --real-train is the same option.")
 @click.option("--max-per-class", type=click.IntRange(min=1), metavar="N",
               help="Use the first N synthetic images of each class only.")
 @click.option("--split", metavar="NAME", help="Score one of the output's splits (output.splits).")
@@ -32,14 +33,15 @@ def eval_(uri: str, real: str, real_train: str | None, max_per_class: int | None
           **options: Any) -> None:
     """Classification Accuracy Score of the labeled dataset at URI.
 
-    A logistic regression and an RBF SVM are trained on its images only, tested on the real
-    data, and compared with the same classifiers trained on real training data; per-class
-    accuracy, the confusion matrix and per-class diversity come with it.
+    A logistic regression and an RBF SVM are trained three ways and tested on the real data:
+    on real training data only, on URI's synthetic images only, and on both; each with its
+    ratio to real only. Per-class accuracy, the confusion matrix and per-class diversity come
+    with it.
 
     \b
     Examples:
       synthgen eval ./out/digits --real builtin:digits
-      synthgen eval s3://bucket/pets --real ./pets/test --real-train ./pets/train --json
+      synthgen eval s3://bucket/pets --real ./pets/test --train-real ./pets/train --json
       synthgen eval ./out/digits --real builtin:digits --sizes 0.1,0.25,0.5,1
     """
     config = EvalConfig(uri, real, real_train, max_per_class, split)

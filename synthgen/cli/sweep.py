@@ -29,7 +29,8 @@ from synthgen.spec.grid import MAX_CELLS
               help="Images of each class (each prompt, for a prompt manifest) in every cell.")
 @click.option("--real", metavar="SOURCE",
               help="Real labeled test data for the CAS (as `synthgen eval` takes).")
-@click.option("--real-train", metavar="SOURCE", help="Real training data for the ratio (as `synthgen eval`).")
+@click.option("--train-real", "--real-train", "real_train", metavar="SOURCE",
+              help="Real training data for the ratio (as `synthgen eval`; --real-train is the same option).")
 @click.option("--output", metavar="URI",
               help="The sweep's folder: cells/<k>/, sweep.json, sweep.png (default: output.uri + '-sweep').")
 @set_option

@@ -20,6 +20,7 @@ from synthgen.dataset.catalog import Catalog
 from synthgen.dataset.formats import shard_format
 from synthgen.dataset.shard_schema import METADATA_COLUMNS, DesignColumns, image_ext
 from synthgen.spec.distributions import describe
+from synthgen.spec.init_manifest import describe_init
 from synthgen.spec.plan import Plan
 from synthgen.storage.layout import INDEX_FILE, JOB_FILE
 from synthgen.storage.marker import CommitMarker
@@ -78,6 +79,9 @@ def dataset_card(catalog: Catalog, index: pa.Table, preview: str | None = None) 
         + ("; each row's own values are in its `steps`, `guidance_scale` and `negative_prompt`"
            if not isinstance(sampler.guidance_scale, float) or not isinstance(sampler.steps, int) else ""),
         *_captions_line(plan),
+        *([f"- init images (img2img): {describe_init(spec.init, plan.manifest.init)}; each row names "
+           "its source image in `init_id`, the source's class in `init_label` and its strength in "
+           "`strength`"] if spec.init and plan.manifest.init else []),
         f"- seeds: job seed {spec.seed}; each image's own seed is in the `seed` column "
         f"(`blake2b(f\"{{job_seed}}:{{sample_id}}\", digest_size=8) >> 1`), and its initial "
         "noise depends on that seed alone",

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
@@ -24,6 +25,7 @@ from synthgen.dataset.readers import decode_image, iter_rows, load_image
 from synthgen.errors import UserError
 from synthgen.storage.filesystem import open_fs
 from synthgen.storage.layout import DATA_DIR, INDEX_FILE, JOB_FILE
+from synthgen.storage.paths import confine
 
 BUILTIN_DIGITS = "builtin:digits"
 # sklearn's load_digits() has 1,797 samples; index >= 1200 is the held-out real test set that
@@ -58,25 +60,34 @@ def open_labeled(source: str, storage_options: dict[str, Any] | None = None,
     """A synthgen output (one split of it, or all), a Parquet dataset or an image folder, local or
     at any fsspec URL."""
     options = dict(storage_options or {})
+    fs, root, kind = source_kind(source, options)
+    if kind == "synthgen-output":
+        return _synthgen_output(source, options, split)
+    if split is not None:
+        raise UserError("split", split, f"{source} is not a synthgen output; only those have splits")
+    if kind == "parquet":
+        return _parquet_dataset(fs, parquet_files(fs, root), source)
+    return _image_folder(fs, root, source)
+
+
+def source_kind(source: str, options: dict[str, Any], field: str = "source") -> tuple[Any, str, str]:
+    """(filesystem, root, kind): a synthgen-output, a parquet dataset or an image-folder."""
     try:
         fs, root = open_fs(source, options)
         exists = fs.exists(root)
     except (ValueError, ImportError) as exc:
-        raise UserError("source", source, f"cannot open it ({exc})") from None
+        raise UserError(field, source, f"cannot open it ({exc})") from None
     if not exists:
-        raise UserError("source", source, "no such file or folder; give builtin:digits, a synthgen output, "
-                                          "a Parquet dataset or an image folder")
+        raise UserError(field, source, "no such file or folder; give builtin:digits, a synthgen output, "
+                                       "a Parquet dataset or an image folder")
     root = root.rstrip("/")
     if fs.isdir(root) and fs.exists(f"{root}/{JOB_FILE}"):
-        return _synthgen_output(source, options, split)
-    if split is not None:
-        raise UserError("split", split, f"{source} is not a synthgen output; only those have splits")
-    files = _parquet_files(fs, root)
-    if files:
-        return _parquet_dataset(fs, files, source)
+        return fs, root, "synthgen-output"
+    if parquet_files(fs, root):
+        return fs, root, "parquet"
     if fs.isdir(root):
-        return _image_folder(fs, root, source)
-    raise UserError("source", source, "not a Parquet file, a synthgen output or an image folder")
+        return fs, root, "image-folder"
+    raise UserError(field, source, "not a Parquet file, a synthgen output or an image folder")
 
 
 def _synthgen_output(uri: str, storage_options: dict[str, Any], split: str | None) -> LabeledSource:
@@ -94,7 +105,7 @@ def _synthgen_output(uri: str, storage_options: dict[str, Any], split: str | Non
     return LabeledSource(catalog.class_names, items(), uri)
 
 
-def _parquet_files(fs: Any, root: str) -> list[str]:
+def parquet_files(fs: Any, root: str) -> list[str]:
     """A .parquet file, or the .parquet files of a folder or its data/ folder (no index)."""
     if fs.isfile(root):
         return [root] if root.endswith(".parquet") else []
@@ -108,13 +119,9 @@ def _parquet_files(fs: Any, root: str) -> list[str]:
 
 
 def _parquet_dataset(fs: Any, files: list[str], source: str) -> LabeledSource:
-    with fs.open(files[0], "rb") as f:
-        schema = pq.read_schema(f)
-    image_col = next((c for c in ("image", "img") if c in schema.names), None)
-    if image_col is None or "label" not in schema.names:
-        raise UserError("source", source, "a Parquet dataset needs an image (or img) and a label column")
+    schema, image_col = parquet_columns(fs, files, source)
     columns = [image_col, "label"] + (["sample_id"] if "sample_id" in schema.names else [])
-    names = _class_names(schema.metadata or {}) or _label_values(fs, files)
+    names = parquet_class_names(fs, files, schema)
 
     def items() -> Iterator[tuple[Image.Image, int]]:
         seen: set[int] = set()  # a losing retry's leftover file repeats its sample_ids
@@ -128,9 +135,24 @@ def _parquet_dataset(fs: Any, files: list[str], source: str) -> LabeledSource:
                                 continue
                             seen.add(sample_id)
                         if row["label"] is not None and row["label"] >= 0:
-                            yield _decode(fs, file, row[image_col], source), int(row["label"])
+                            yield decode_cell(fs, file, row[image_col], source), int(row["label"])
 
     return LabeledSource(names, items(), source)
+
+
+def parquet_columns(fs: Any, files: list[str], source: str, field: str = "source") -> tuple[pa.Schema, str]:
+    """The first file's schema and its image column; a dataset without labels is refused."""
+    with fs.open(files[0], "rb") as f:
+        schema = pq.read_schema(f)
+    image_col = next((c for c in ("image", "img") if c in schema.names), None)
+    if image_col is None or "label" not in schema.names:
+        raise UserError(field, source, "a Parquet dataset needs an image (or img) and a label column")
+    return schema, image_col
+
+
+def parquet_class_names(fs: Any, files: list[str], schema: pa.Schema) -> tuple[str, ...]:
+    """The ClassLabel names the schema carries, else the label values "0".."max"."""
+    return _class_names(schema.metadata or {}) or _label_values(fs, files)
 
 
 def _class_names(metadata: dict[bytes, bytes]) -> tuple[str, ...] | None:
@@ -152,27 +174,42 @@ def _label_values(fs: Any, files: list[str]) -> tuple[str, ...]:
     return tuple(str(i) for i in range(max(found, default=-1) + 1))
 
 
-def _decode(fs: Any, file: str, cell: Any, source: str) -> Image.Image:
-    """An image cell: its bytes, or else its path relative to the Parquet file's folder."""
+def decode_cell(fs: Any, file: str, cell: Any, source: str) -> Image.Image:
+    return load_image(cell_bytes(fs, file, cell, source))
+
+
+def cell_bytes(fs: Any, file: str, cell: Any, source: str) -> bytes:
+    """An image cell's encoded image: its bytes, or else its path relative to the Parquet file's
+    folder (confined there: a cell is data)."""
     data = cell.get("bytes") if isinstance(cell, dict) else cell
     if not data and isinstance(cell, dict) and cell.get("path"):
-        data = fs.cat_file(posixpath.join(posixpath.dirname(file), cell["path"]))
+        data = fs.cat_file(posixpath.join(posixpath.dirname(file), confine(cell["path"], "source")))
     if not data:
         raise UserError("source", source, "every row needs its image bytes or an image path")
-    return load_image(data)
+    return data
 
 
 def _image_folder(fs: Any, root: str, source: str) -> LabeledSource:
-    """An ImageFolder: the sorted sub-folder names are the classes."""
-    folders = sorted(p.rstrip("/") for p in fs.ls(root, detail=False) if fs.isdir(p))
-    folders = [p for p in folders if not p.rsplit("/", 1)[-1].startswith(".")]
-    if not folders:
-        raise UserError("source", source, "an image folder needs one sub-folder of images per class")
+    folders = class_folders(fs, root, source)
 
     def items() -> Iterator[tuple[Image.Image, int]]:
         for label, folder in enumerate(folders):
-            for path in sorted(fs.find(folder)):
-                if path.lower().endswith(IMAGE_SUFFIXES):
-                    yield load_image(fs.cat_file(path)), label
+            for path in folder_images(fs, folder):
+                yield load_image(fs.cat_file(path)), label
 
     return LabeledSource(tuple(p.rsplit("/", 1)[-1] for p in folders), items(), source)
+
+
+def class_folders(fs: Any, root: str, source: str, field: str = "source") -> list[str]:
+    """An ImageFolder's class folders: the sorted sub-folder names are the classes."""
+    folders = sorted(p.rstrip("/") for p in fs.ls(root, detail=False) if fs.isdir(p))
+    folders = [p for p in folders if not p.rsplit("/", 1)[-1].startswith(".")]
+    if not folders:
+        raise UserError(field, source, "an image folder needs one sub-folder of images per class "
+                                       "(the folder names are the labels)")
+    return folders
+
+
+def folder_images(fs: Any, folder: str) -> list[str]:
+    """A class folder's image files, at any depth, sorted."""
+    return sorted(p for p in fs.find(folder) if p.lower().endswith(IMAGE_SUFFIXES))

@@ -13,13 +13,14 @@ from PIL import Image
 from synthgen.dataset.catalog import Catalog
 from synthgen.dataset.formats import format_of
 from synthgen.dataset.formats.base import FileRows
-from synthgen.dataset.shard_schema import METADATA_COLUMNS
+from synthgen.dataset.shard_schema import INIT_COLUMNS, METADATA_COLUMNS
 from synthgen.errors import UserError
 from synthgen.storage.marker import CommitMarker
 from synthgen.storage.store import Store
 
 READABLE_COLUMNS = ("image", "label", *METADATA_COLUMNS)
-DESIGN_COLUMNS = ("attributes", "caption_id")  # in jobs that use axes / captions (DesignColumns)
+# in jobs that use axes, captions or init (DesignColumns)
+DESIGN_COLUMNS = ("attributes", "caption_id", *INIT_COLUMNS)
 
 
 def data_files(uri: str, storage_options: dict[str, Any] | None = None,

@@ -40,6 +40,13 @@ METADATA_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "filter_draws": (pa.int64(), "int64"),
 }
 
+# init (img2img) jobs only: the source image's key, its class in the source, the strength.
+INIT_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
+    "init_id": (pa.string(), "string"),
+    "init_label": (pa.string(), "string"),
+    "strength": (pa.float64(), "float64"),
+}
+
 
 @dataclass(frozen=True)
 class Provenance:
@@ -56,37 +63,47 @@ class Provenance:
 class DesignColumns:
     """The columns only jobs that use them have (older jobs keep their schema): `attributes`, a
     struct with one string field per attribute axis of the job (null where a row's class has no
-    such axis), and `caption_id`, the caption a row's prompt took (classes.captions)."""
+    such axis), `caption_id`, the caption a row's prompt took (classes.captions), and with `init`
+    the INIT_COLUMNS."""
 
     axes: tuple[str, ...] = ()
     captions: bool = False
+    init: bool = False
 
     @classmethod
     def of(cls, plan: Plan) -> DesignColumns:
         axes = dict.fromkeys(name for e in plan.manifest.entries for name, _ in e.attributes)
         captions = plan.spec.classes is not None and plan.spec.classes.captions is not None
-        return cls(tuple(axes), captions)
+        return cls(tuple(axes), captions, plan.spec.init is not None)
 
     @property
     def names(self) -> list[str]:
-        return (["attributes"] if self.axes else []) + (["caption_id"] if self.captions else [])
+        return ((["attributes"] if self.axes else []) + (["caption_id"] if self.captions else [])
+                + (list(INIT_COLUMNS) if self.init else []))
+
+    @property
+    def plain_columns(self) -> dict[str, tuple[pa.DataType, str]]:
+        """The plain columns among them (all but the `attributes` struct): name -> types."""
+        plain = {"caption_id": (pa.int64(), "int64")} if self.captions else {}
+        return plain | (INIT_COLUMNS if self.init else {})
 
     def arrow_fields(self) -> list[pa.Field]:
         struct = pa.struct([(a, pa.string()) for a in self.axes])
         fields = [pa.field("attributes", struct)] if self.axes else []
-        return fields + ([pa.field("caption_id", pa.int64())] if self.captions else [])
+        return fields + [pa.field(name, typ) for name, (typ, _) in self.plain_columns.items()]
 
     def features(self) -> dict[str, Any]:
         string = {"_type": "Value", "dtype": "string"}
         features: dict[str, Any] = {"attributes": {a: string for a in self.axes}} if self.axes else {}
-        return features | ({"caption_id": {"_type": "Value", "dtype": "int64"}} if self.captions else {})
+        plain = {name: {"_type": "Value", "dtype": d} for name, (_, d) in self.plain_columns.items()}
+        return features | plain
 
     def values(self, samples: Sequence[Sample]) -> dict[str, list[Any]]:
         columns: dict[str, list[Any]] = {}
         if self.axes:
             columns["attributes"] = [{a: (s.attributes or {}).get(a) for a in self.axes} for s in samples]
-        if self.captions:
-            columns["caption_id"] = [s.caption_id for s in samples]
+        for name in self.plain_columns:
+            columns[name] = [getattr(s, name) for s in samples]
         return columns
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthgen.models.info import ModelInfo
-from synthgen.models.sample_values import by_steps
+from synthgen.models.sample_values import grouped, start_of, steps_of
 
 if TYPE_CHECKING:
     import torch
@@ -42,9 +42,25 @@ class Adapter:
         """Final latents -> uint8 images, shape (N, H, W, C)."""
         raise NotImplementedError
 
-    def generate(self, samples: Sequence[Sample], sampler: SamplerSpec) -> np.ndarray:
-        """Images for a batch, one loop per steps value; adapters that cannot expose their loop
-        override this."""
+    def encode(self, pixels: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
+        """Init images, float (N, C, H, W) in [-1, 1] -> latents (img2img); a latent model draws
+        from its VAE's distribution with each sample's generator."""
+        raise NotImplementedError
+
+    def generate(self, samples: Sequence[Sample], sampler: SamplerSpec,
+                 init: np.ndarray | None = None) -> np.ndarray:
+        """Images for a batch, one loop per (steps, start step): a scheduler runs one number of
+        steps for its whole batch, and with `init` (float (N, C, H, W) in [-1, 1], aligned with
+        `samples`) the images of one loop all start at one step (models/img2img.py). Adapters
+        that cannot expose their loop override this."""
+        from synthgen.models.img2img import InitImages  # torch: loaded with the adapter only
         from synthgen.models.reverse_loop import reverse_loop  # torch: loaded with the adapter only
 
-        return by_steps(samples, sampler, lambda group, fixed: reverse_loop(self, group, fixed))
+        def loop(members: list[int]) -> np.ndarray:
+            group = [samples[i] for i in members]
+            fixed = sampler.model_copy(update={"steps": steps_of(group[0], sampler)})
+            start = start_of(group[0], sampler)
+            images = None if init is None or start == 0 else InitImages(init[members], start)
+            return reverse_loop(self, group, fixed, images)
+
+        return grouped(samples, lambda s: (steps_of(s, sampler), start_of(s, sampler)), loop)

@@ -31,6 +31,12 @@ class ModelInfo:
     size_multiple: int | None = None  # output sizes must be multiples of this; None: fixed size
     label_fallback: bool = True  # a class id may default to the entry's label index
     pipeline: str | None = None  # the diffusers pipeline class named in model_index.json
+    img2img: bool = True  # can vary init images (the pipeline family: if diffusers has its img2img)
+
+    @property
+    def image_channels(self) -> int:
+        """Channels of the images the model takes in (img2img): a UNet's own, else RGB for a VAE."""
+        return self.channels if self.family == "unet" else 3
 
     @property
     def class_conditional(self) -> bool:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from synthgen.models.img2img import InitImages, noised_init
 from synthgen.models.sample_values import guidance_of
 from synthgen.models.schedulers import build_scheduler, step_kwargs
 
@@ -32,9 +33,11 @@ def initial_noise(
 
 
 @torch.inference_mode()
-def reverse_loop(adapter: Adapter, samples: Sequence[Sample], sampler: SamplerSpec) -> np.ndarray:
+def reverse_loop(adapter: Adapter, samples: Sequence[Sample], sampler: SamplerSpec,
+                 init: InitImages | None = None) -> np.ndarray:
     """Generate one batch of images, uint8 (N, H, W, C): `sampler.steps` for all, each sample
-    with its own guidance scale."""
+    with its own guidance scale; with `init`, variations of init images that all start at one
+    step (Adapter.generate groups a batch by start step)."""
     scales = [guidance_of(s, sampler) for s in samples]
     guided = adapter.info.guidable and any(g != 1.0 for g in scales)
 
@@ -43,9 +46,15 @@ def reverse_loop(adapter: Adapter, samples: Sequence[Sample], sampler: SamplerSp
     scheduler.set_timesteps(sampler.steps, device=adapter.device)
 
     # 2. Initial noise, one generator per sample, scaled as the scheduler expects; the same
-    #    generators then drive any noise the scheduler adds.
-    noise, generators = initial_noise(adapter.latent_shape(sampler), [s.seed for s in samples])
-    latents = noise.to(adapter.device, adapter.dtype) * scheduler.init_noise_sigma
+    #    generators then drive any noise the scheduler adds. With init images (img2img), the
+    #    encoded images noised to their start step instead (models/img2img.py).
+    if init is None:
+        noise, generators = initial_noise(adapter.latent_shape(sampler), [s.seed for s in samples])
+        latents = noise.to(adapter.device, adapter.dtype) * scheduler.init_noise_sigma
+        timesteps = scheduler.timesteps
+    else:
+        generators = [torch.Generator("cpu").manual_seed(int(s.seed)) for s in samples]
+        latents, timesteps = noised_init(adapter, scheduler, init, generators)
     kwargs = step_kwargs(scheduler, generators, sampler.eta)
 
     # 3. Conditioning once per batch (unconditional rows first when guiding).
@@ -54,7 +63,7 @@ def reverse_loop(adapter: Adapter, samples: Sequence[Sample], sampler: SamplerSp
     # 4. Denoise: predict, apply classifier-free guidance (one scale per row), step.
     scale = torch.tensor(scales, device=adapter.device, dtype=adapter.dtype)
     scale = scale.view(-1, *[1] * (latents.ndim - 1))
-    for t in scheduler.timesteps:
+    for t in timesteps:
         model_in = torch.cat([latents] * 2) if guided else latents
         model_in = scheduler.scale_model_input(model_in, t)
         pred = adapter.predict(model_in, t, cond)

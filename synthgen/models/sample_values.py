@@ -1,7 +1,8 @@
 """Each sample's own sampler values, and model calls grouped by the values a call needs once.
 
-The plan records every sample's guidance scale and steps (spec/sample_draws.py); a sample built
-elsewhere (a benchmark, the train preview) has none and takes the sampler's fixed values.
+The plan records every sample's guidance scale, steps and, with init images, strength
+(spec/sample_draws.py); a sample built elsewhere (a benchmark, the train preview) has none and
+takes the sampler's fixed values.
 """
 
 from __future__ import annotations
@@ -30,26 +31,29 @@ def steps_of(sample: Sample, sampler: SamplerSpec) -> int:
     return value
 
 
+def start_step(steps: int, strength: float) -> int:
+    """diffusers' get_timesteps: of `steps` steps an init image at this strength runs the last
+    int(steps * strength); the index of its first (0: plain generation)."""
+    return max(steps - min(int(steps * strength), steps), 0)
+
+
+def start_of(sample: Sample, sampler: SamplerSpec) -> int:
+    """The step a sample starts at: 0 without an init image."""
+    return 0 if sample.strength is None else start_step(steps_of(sample, sampler), sample.strength)
+
+
 def grouped(samples: Sequence[Sample], key: Callable[[Sample], Hashable],
-            call: Callable[[list[Sample]], np.ndarray]) -> np.ndarray:
-    """`call` once per group of samples sharing `key` (in order of first appearance); the images
+            call: Callable[[list[int]], np.ndarray]) -> np.ndarray:
+    """`call` once per group of samples sharing `key` (in order of first appearance), with the
+    group's positions in `samples` (so aligned inputs such as init images follow); the images
     back in the samples' order. One group: one call on the batch as it is."""
     groups: dict[Hashable, list[int]] = {}
     for i, sample in enumerate(samples):
         groups.setdefault(key(sample), []).append(i)
     if len(groups) == 1:
-        return call(list(samples))
+        return call(list(range(len(samples))))
     images: list[np.ndarray | None] = [None] * len(samples)
     for members in groups.values():
-        for i, image in zip(members, call([samples[i] for i in members]), strict=True):
+        for i, image in zip(members, call(members), strict=True):
             images[i] = image
     return np.stack(images)
-
-
-def by_steps(samples: Sequence[Sample], sampler: SamplerSpec,
-             call: Callable[[list[Sample], SamplerSpec], np.ndarray]) -> np.ndarray:
-    """One call per steps value: a scheduler runs one number of steps for its whole batch."""
-    def one_call(group: list[Sample]) -> np.ndarray:
-        return call(group, sampler.model_copy(update={"steps": steps_of(group[0], sampler)}))
-
-    return grouped(samples, lambda s: steps_of(s, sampler), one_call)

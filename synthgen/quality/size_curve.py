@@ -83,5 +83,5 @@ def format_curve(curve: dict[str, Any]) -> str:
             cells += f"{scored['accuracy']:.4f}{ratio}".rjust(26)
         lines.append(f"{point['fraction']:>6g} {point['images']:>8}{cells}")
     real = "   ".join(f"{k} {v:.4f}" for k, v in curve["real_accuracy"].items() if v is not None)
-    lines.append(f"real-trained: {real}" if real else "real-trained: none (give --real-train for the ratio)")
+    lines.append(f"real-trained: {real}" if real else "real-trained: none (give --train-real for the ratio)")
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from typing import Any
 
 from synthgen import __version__
 from synthgen.dataset.catalog import Catalog, read_markers
+from synthgen.dataset.job_manifest import job_manifest
 from synthgen.dataset.job_record import JobRecord, ModelRecord, find_job_record, read_job_record
 from synthgen.dataset.status import job_status
 from synthgen.errors import JobFailed, ModelChanged, UserError
@@ -77,7 +78,7 @@ def prepare(spec: JobSpec, manifest: Manifest | None = None, fetch: Fetch = "con
     The driver fetches a remote model's configs (never its weights); `synthgen plan` passes
     fetch="cached" and then checks what it can when the model is not on this machine.
     """
-    plan = Plan.build(pin_dtype(spec), manifest)
+    plan = Plan.build(pin_dtype(spec), manifest or job_manifest(spec))
     try:
         info: ModelInfo | None = inspect_model(spec.model, fetch)
     except NotCached:

@@ -23,6 +23,7 @@ def check_plan_against_model(plan: Plan, info: ModelInfo | None) -> None:
                         "this model has no null class for classifier-free guidance; set 1.0, "
                         "or name its null class id in synthgen.json (null_class)")
     _check_size(plan, info)
+    _check_init(plan, info)
     if info.prompted:
         _check_prompts(plan, info)
     if info.class_conditional:
@@ -42,6 +43,21 @@ def _check_size(plan: Plan, info: ModelInfo) -> None:
                             f"must be a multiple of {info.size_multiple} for this model "
                             f"(its VAE shrinks images {info.vae_scale_factor}x); "
                             f"e.g. {max(1, round(value / info.size_multiple)) * info.size_multiple}")
+
+
+def _check_init(plan: Plan, info: ModelInfo) -> None:
+    """img2img needs an encoder of images into the model's space: unet, dit and sd all have one, a
+    pipeline only when diffusers pairs it with an image-to-image pipeline."""
+    if plan.spec.init is None:
+        return
+    if not info.img2img:
+        raise UserError("model.source", plan.spec.model.source,
+                        f"{info.pipeline} cannot vary init images (diffusers has no image-to-image "
+                        "pipeline for it); with init use a unet, dit or sd model, or a pipeline with "
+                        "an img2img counterpart (SDXL, SD3, FLUX, Kandinsky, ...)")
+    if info.family == "unet" and info.channels not in (1, 3):
+        raise UserError("model.source", plan.spec.model.source,
+                        f"its UNet takes {info.channels}-channel images; init images are gray or RGB")
 
 
 def _check_prompts(plan: Plan, info: ModelInfo) -> None:

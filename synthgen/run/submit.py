@@ -30,6 +30,7 @@ from ray.exceptions import AuthenticationError
 from ray.job_submission import JobSubmissionClient
 
 import synthgen
+from synthgen.dataset.job_manifest import job_manifest
 from synthgen.errors import UserError
 from synthgen.run.driver import prepare, run_job
 from synthgen.spec.job_spec import JobSpec
@@ -132,7 +133,7 @@ def submit(spec: JobSpec, address: str | None, ship_package: bool = True) -> Sub
     """Plan the job here (manifest files are read here), then submit its driver to the cluster."""
     url = dashboard_url(address)
     spec = _for_cluster(spec, url)
-    plan = Plan.build(spec)
+    plan = Plan.build(spec, job_manifest(spec))
     client, token = _connect(url)
     ray_job = f"synthgen-{_slug(spec.name)}-{uuid.uuid4().hex[:8]}"
     metadata = {METADATA_KEY: synthgen.__version__, "output": redact_text(spec.output.uri),

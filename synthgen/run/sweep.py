@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from synthgen.dataset.catalog import Catalog, read_markers
+from synthgen.dataset.job_manifest import job_manifest
 from synthgen.errors import JobFailed, UserError
 from synthgen.run import ctrl_c
 from synthgen.run.captions_phase import ensure_captions, wants_captions
@@ -28,7 +29,7 @@ from synthgen.run.run_log import run_log
 from synthgen.spec.grid import MAX_CELLS, Axis, Cell, cell_spec, grid_cells, parse_axis
 from synthgen.spec.job_spec import JobSpec
 from synthgen.spec.load import load_spec, set_dotted, validate_spec
-from synthgen.spec.manifest import Manifest, resolve_manifest
+from synthgen.spec.manifest import Manifest
 from synthgen.spec.plan import Plan
 from synthgen.storage.layout import SUCCESS_FILE
 from synthgen.storage.lock import JobLock
@@ -112,7 +113,7 @@ def plan_sweep(request: SweepRequest) -> SweepPlan:
     for cell in grid_cells(axes, request.max_cells):
         full = cell_spec(base, cell)
         pilot, manifest = pilot_job(full, request.per_class, f"{uri}/{CELLS_DIR}/{cell.index}")
-        cells.append(SweepCell(cell, prepare(pilot, manifest), Plan.build(full)))
+        cells.append(SweepCell(cell, prepare(pilot, manifest), Plan.build(full, job_manifest(full))))
     store = Store(uri, spec.output.storage_options)
     plan = SweepPlan(uri, store, base, axes, request.per_class, cells)
     _check_output(plan)
@@ -120,14 +121,14 @@ def plan_sweep(request: SweepRequest) -> SweepPlan:
 
 
 def pilot_job(full: JobSpec, per_class: int, uri: str) -> tuple[JobSpec, Manifest]:
-    """The cell's pilot: the same job with N images of each class (or prompt), at `uri`."""
+    """The cell's pilot: the same job with N images of each class (or prompt), at `uri`; an init
+    job's pilot varies the first images of each class."""
     data = full.model_dump(mode="json")
-    set_dotted(data, "classes.count" if full.classes else "prompts.count", per_class)
+    set_dotted(data, "prompts.count" if full.prompts else "classes.count", per_class)
     set_dotted(data, "output.uri", uri)
     spec = validate_spec(data)
-    manifest = resolve_manifest(spec)
-    entries = tuple(replace(entry, count=per_class) for entry in manifest.entries)
-    return spec, Manifest(entries=entries, class_names=manifest.class_names)
+    manifest = job_manifest(spec)
+    return spec, replace(manifest, entries=tuple(replace(e, count=per_class) for e in manifest.entries))
 
 
 def _check_output(plan: SweepPlan) -> None:

@@ -20,6 +20,7 @@ import torch
 from synthgen.dataset import diversity
 from synthgen.dataset.formats import shard_format
 from synthgen.dataset.image_encoding import Encoder
+from synthgen.dataset.init_images import decode_init_pixels, read_init_images
 from synthgen.dataset.shard_schema import DesignColumns, Provenance, shard_table
 from synthgen.models.registry import inspect_model, load_adapter
 from synthgen.models.runtime import keep_freed_memory
@@ -58,6 +59,7 @@ class Worker:
         self.filter = (LabelFilter.load(job.spec.filter, self.plan.manifest.class_names, self.adapter.device)
                        if job.spec.filter else None)
         self.max_draws = job.spec.filter.max_draws if job.spec.filter else 1
+        self.init_images: dict[str, bytes] = {}  # img2img: the shard in hand's, encoded
         self.done = 0
         self.provenance = Provenance(
             job_id=self.plan.job_id, model=job.spec.model.source, model_revision=self.info.revision,
@@ -91,6 +93,7 @@ class Worker:
         """Sample batch after batch while a thread encodes the previous one. With a filter, the
         samples it rejects are drawn again with the seeds of draw 1, 2, ... (see shard_draws.py)."""
         self.done = 0
+        self.init_images = read_init_images(self.spec.init, [s.init_id for s in samples])
         drawn = ShardDraws(samples, self.spec.seed, self.filter)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as pool:
             for draw in range(self.max_draws):
@@ -126,7 +129,19 @@ class Worker:
 
     def _generate_chunk(self, chunk: list[Sample]) -> np.ndarray:
         """One model call's worth of samples (at most the batch size)."""
-        return self.adapter.generate(chunk, self.spec.sampler)
+        return self.adapter.generate(chunk, self.spec.sampler, self._init_pixels(chunk))
+
+    def _init_pixels(self, chunk: list[Sample]) -> np.ndarray | None:
+        """img2img: the chunk's init images decoded at the model's size, or None without init."""
+        if self.spec.init is None:
+            return None
+        missing = [s.init_id for s in chunk if s.init_id not in self.init_images]
+        if missing:  # a batch run outside a shard (synthgen sample, plan --calibrate)
+            self.init_images.update(read_init_images(self.spec.init, missing))
+        sampler, size = self.spec.sampler, self.info.sample_size
+        encoded = [(s.init_id, self.init_images[s.init_id]) for s in chunk]
+        return decode_init_pixels(self.spec.init, encoded, (sampler.width or size, sampler.height or size),
+                                  self.info.image_channels)
 
     def _put_data(self, shard: Shard, data: bytes, attempt_no: int, drawn: ShardDraws,
                   started: float) -> CommitMarker:

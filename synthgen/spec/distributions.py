@@ -52,8 +52,8 @@ def _form(value: Any) -> tuple[str, Any] | None:
 
 
 def parse_number(value: Any, integer: bool = False, limit: float | None = None) -> Any:
-    """A number >= 0, or a Uniform / Choice of them; `integer`: steps, integers in 1..limit that
-    take a value or a choice only."""
+    """A number in [0, limit], or a Uniform / Choice of them; `integer`: steps, integers in
+    1..limit that take a value or a choice only."""
     form = _form(value)
     if form is None:
         _check_number(value, integer, limit)
@@ -69,6 +69,8 @@ def parse_number(value: Any, integer: bool = False, limit: float | None = None) 
             raise ValueError(f"the range [{lo:g}, {hi:g}] has a negative value; use values >= 0")
         if lo > hi:
             raise ValueError(f"the range [{lo:g}, {hi:g}] has lo > hi; write it as [{hi:g}, {lo:g}]")
+        if limit is not None and hi > limit:
+            raise ValueError(f"the range [{lo:g}, {hi:g}] goes past {limit:g}; keep it within [0, {limit:g}]")
         return Uniform(uniform=(lo, hi))
     values = _choices(arg)
     for v in values:

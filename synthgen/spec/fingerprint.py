@@ -19,6 +19,7 @@ EXECUTION_ONLY = {
     "classes": {"storage_options"},
     "prompts": {"storage_options"},
     "filter": {"trusted"},
+    "init": {"storage_options"},
     "name": None,
 }
 

@@ -5,55 +5,22 @@ Unknown fields are errors, and `data_fields` says which fields change the data (
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from synthgen.spec.bounds import MAX_BATCH, MAX_COUNT, MAX_IMAGE_SIDE, MAX_SHARD_SIZE, MAX_STEPS
 from synthgen.spec.distributions import Choice, Uniform, parse_number, parse_text
+from synthgen.spec.init_spec import InitSpec, check_init_sections
 from synthgen.spec.sample_order import SPLIT_NAME, ordered_splits
 from synthgen.spec.scheduler_names import SCHEDULERS
+from synthgen.spec.strict import Strict
 
 # What makes a template's prompt differ between classes: it must name one of these.
 CLASS_PLACEHOLDERS = ("name", "synonym", "description", "caption")
 
 # A negative prompt: text, or {choice: [...]} drawn per sample.
 NegativePrompt = Annotated[str | Choice | None, BeforeValidator(parse_text)]
-
-
-class Strict(BaseModel):
-    """Unknown fields are errors: a typo must not silently fall back to a default. So are
-    infinities and NaN, and a boolean where a number belongs (`steps: yes` is not 1)."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
-
-    # Fields added after outputs existed -> the value (as dumped to JSON) that makes the data
-    # those outputs have: left out of job_id while they hold it (data_fields), so a spec that
-    # does not use a newer field keeps its job_id, and an older output resumes with it set.
-    SAME_DATA_AS_BEFORE: ClassVar[dict[str, Any]] = {}
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, bool) and info.field_name and not _takes_bool(
-                cls.model_fields[info.field_name].annotation):
-            raise ValueError("a boolean where a number or text belongs; write the value itself")
-        return value
-
-
-def _takes_bool(annotation: Any) -> bool:
-    """Whether a field's annotation admits a bool (bool itself, Any, or a union holding one)."""
-    if annotation in (bool, Any):
-        return True
-    return any(_takes_bool(arg) for arg in getattr(annotation, "__args__", ()))
 
 
 class ModelSpec(Strict):
@@ -122,7 +89,7 @@ class ClassManifest(Strict):
     SAME_DATA_AS_BEFORE = {"attributes": None, "attribute_mode": "random", "captions": None,
                            "label_mapping": "name"}
     count: int = Field(100, gt=0, le=MAX_COUNT)
-    names: list[str] | None = None
+    names: list[str] | dict[str, str] | None = None  # with init: a subset, a mapping renames
     entries: list[ClassEntry] | None = None
     source: str | None = None
     templates: list[str] | None = None
@@ -148,8 +115,9 @@ class ClassManifest(Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> ClassManifest:
+        """At most one here; exactly one unless the job has `init` (init_spec.py checks)."""
         given = [k for k in ("names", "entries", "source") if getattr(self, k) is not None]
-        if len(given) != 1:
+        if len(given) > 1:
             raise ValueError("give exactly one of names, entries or source")
         if self.names is not None and not self.names or self.entries is not None and not self.entries:
             raise ValueError("the class list is empty; name at least one class")
@@ -274,6 +242,7 @@ class FilterSpec(Strict):
 
 
 class JobSpec(Strict):
+    SAME_DATA_AS_BEFORE = {"init": None}
     name: str = Field("job", min_length=1)
     seed: int = Field(0, ge=0)
     model: ModelSpec = Field(default_factory=ModelSpec)
@@ -283,9 +252,11 @@ class JobSpec(Strict):
     output: OutputSpec = Field(default_factory=OutputSpec)
     compute: ComputeSpec = Field(default_factory=ComputeSpec)
     filter: FilterSpec | None = None
+    init: InitSpec | None = None  # img2img of labeled real images: the classes are the source's
 
     @model_validator(mode="after")
     def _one_manifest(self) -> JobSpec:
-        if (self.classes is None) == (self.prompts is None):
+        if self.init is None and (self.classes is None) == (self.prompts is None):
             raise ValueError("give exactly one of classes (a class manifest) or prompts")
+        check_init_sections(self.init, self.classes, self.prompts)
         return self

@@ -88,7 +88,7 @@ def _anchor_paths(data: dict[str, Any], base: Path) -> None:
     nested = {"captions": classes.get("captions")} if isinstance(classes, dict) else {}
     for section, key in (("classes", "source"), ("prompts", "source"), ("model", "source"),
                          ("filter", "classifier"), ("classes", "attributes"), ("prompts", "attributes"),
-                         ("captions", "model")):
+                         ("captions", "model"), ("init", "source")):
         node = nested[section] if section in nested else data.get(section)
         if not isinstance(node, dict) or not isinstance(node.get(key), str):
             continue

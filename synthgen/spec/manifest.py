@@ -36,6 +36,10 @@ class Entry:
     attributes: tuple[Axis, ...] = ()
     description: str | None = None
     synonyms: tuple[str, ...] = ()
+    # With `init`: the keys of the class's source images (sample k varies image k // per_image),
+    # and the class's name in the source (label_name may rename it).
+    inits: tuple[str, ...] = ()
+    init_label: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """As asdict gives it, without asdict's deep copies (a million entries in job.json); fields
@@ -46,11 +50,12 @@ class Entry:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Entry:
         axes = tuple((name, tuple((v, w) for v, w in values)) for name, values in data.get("attributes", ()))
-        tuples = {k: tuple(data.get(k, ())) for k in ("prompts", "templates", "negative_prompts", "synonyms")}
+        listed = ("prompts", "templates", "negative_prompts", "synonyms", "inits")
+        tuples = {k: tuple(data.get(k, ())) for k in listed}
         return cls(**{**data, **tuples, "attributes": axes})
 
 
-LATER_FIELDS = ("negative_prompts", "attributes", "description", "synonyms")
+LATER_FIELDS = ("negative_prompts", "attributes", "description", "synonyms", "inits", "init_label")
 
 
 _ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
@@ -62,18 +67,26 @@ class Manifest:
 
     entries: tuple[Entry, ...]
     class_names: tuple[str, ...] = field(default=())
+    # With `init`: the source's kind, description, image count and fingerprint (its listing with
+    # sizes and ETags or mtimes, or a content hash), part of job_id through the manifest.
+    init: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"class_names": list(self.class_names), "entries": [e.to_json() for e in self.entries]}
+        data = {"class_names": list(self.class_names), "entries": [e.to_json() for e in self.entries]}
+        return data if self.init is None else {**data, "init": self.init}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Manifest:
         entries = tuple(Entry.from_json(e) for e in data["entries"])
-        return cls(entries=entries, class_names=tuple(data["class_names"]))
+        return cls(entries=entries, class_names=tuple(data["class_names"]), init=data.get("init"))
 
 
 def resolve_manifest(spec: JobSpec) -> Manifest:
-    """Expand the spec's class or prompt manifest into entries, reading a source file if any."""
+    """Expand the spec's class or prompt manifest into entries, reading a source file if any.
+    A job with `init` lists its source instead (dataset/job_manifest.py)."""
+    if spec.init is not None:
+        raise UserError("init.source", spec.init.source,
+                        "an init job's manifest comes from its source listing; plan it with synthgen plan")
     manifest = _resolve_classes(spec.classes) if spec.classes else _resolve_prompts(spec.prompts)
     if not manifest.entries:
         section = "classes" if spec.classes else "prompts"
@@ -91,7 +104,7 @@ def _resolve_classes(spec: ClassManifest) -> Manifest:
     if dupes:
         raise UserError("classes.names", dupes[0], "class names must be unique")
     axes = parse_axes(spec.attributes, "classes.attributes", spec.storage_options)
-    entries = tuple(_class_entry(spec, i, row, axes) for i, row in enumerate(rows))
+    entries = tuple(class_entry(spec, i, row, axes) for i, row in enumerate(rows))
     return Manifest(entries=entries, class_names=tuple(names))
 
 
@@ -103,7 +116,9 @@ def _class_rows(spec: ClassManifest) -> list[dict[str, Any]]:
     return read_rows(spec.source, spec.storage_options, "classes.source", text_column="name")
 
 
-def _class_entry(spec: ClassManifest, index: int, row: dict[str, Any], axes: tuple[Axis, ...]) -> Entry:
+def class_entry(spec: ClassManifest, index: int, row: dict[str, Any], axes: tuple[Axis, ...]) -> Entry:
+    """Class `index` from its row (name, count, ...) and the section's templates and axes; an
+    init job's classes (spec/init_manifest.py) are built by it too."""
     name = str(row["name"]).strip()
     field_name = f"classes[{index}]"
     count = _count(row.get("count"), spec.count, f"{field_name}.count")

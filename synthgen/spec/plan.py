@@ -48,6 +48,10 @@ class Sample:
     steps: int | None = None
     attributes: dict[str, str] | None = None  # axis -> value, the axes of the sample's entry
     caption_id: int | None = None
+    # init (img2img): the source image's key, its class name in the source, and the strength
+    init_id: str | None = None
+    init_label: str | None = None
+    strength: float | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,9 @@ class Plan:
             steps=drawn.steps,
             attributes=drawn.attributes,
             caption_id=drawn.caption_id,
+            init_id=drawn.init_id,
+            init_label=drawn.init_label,
+            strength=drawn.strength,
         )
 
     def model_label(self, entry: Entry) -> int | None:
@@ -213,4 +220,5 @@ class Plan:
             "per_class": self.per_class(),
             "order": self.spec.output.order,
             "splits": self.per_split(),
+            **({"init": self.manifest.init} if self.manifest.init else {}),
         }

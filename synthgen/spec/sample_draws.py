@@ -8,12 +8,14 @@ worker. Every random draw is one number
 
 in [0, 1), where `seed` is the sample's own seed (`sample_seed(job_seed, sample_id)`, the seed of
 its first draw) and `key` names what is drawn: the axis name for an attribute, `synonym`,
-`negative_prompt`, `sampler.guidance_scale`, `sampler.steps`. A uniform range [lo, hi] takes
+`negative_prompt`, `sampler.guidance_scale`, `sampler.steps`, `init.strength`. A uniform range [lo, hi] takes
 lo + u * (hi - lo); a choice of values with weights w takes the first value whose running sum of
 weights exceeds u * sum(w). `attribute_mode: cycle` draws no attribute: sample k takes combination
 (k // T) mod C (T templates, C combinations, the last axis changing fastest), so that T * C
 samples cover every template with every combination. Templates are taken in turn (k mod T) and
-caption k mod N of the class fills `{caption}` (N captions per class).
+caption k mod N of the class fills `{caption}` (N captions per class). With `init`, sample k
+varies the class's source image k // per_image (the index within its class, never the sample_id,
+so the assignment holds in any output order).
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ class Draws:
     steps: int
     attributes: dict[str, str] | None
     caption_id: int | None
+    init_id: str | None = None  # init (img2img): the source image's key, its class there, strength
+    init_label: str | None = None
+    strength: float | None = None
 
 
 def unit(seed: int, key: str) -> float:
@@ -97,7 +102,16 @@ def draw_sample(entry: Entry, k: int, seed: int, spec: JobSpec,
         steps=int(draw_value(sampler.steps, seed, "sampler.steps")),
         attributes=attributes,
         caption_id=caption_id,
+        **_init(entry, k, seed, spec),
     )
+
+
+def _init(entry: Entry, k: int, seed: int, spec: JobSpec) -> dict[str, Any]:
+    """An init job's sample: variation k % per_image of its class's image k // per_image."""
+    if spec.init is None or not entry.inits:
+        return {}
+    return {"init_id": entry.inits[k // spec.init.per_image], "init_label": entry.init_label,
+            "strength": float(draw_value(spec.init.strength, seed, "init.strength"))}
 
 
 def fill(text: str, values: Mapping[str, str]) -> str:

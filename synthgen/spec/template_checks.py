@@ -29,7 +29,8 @@ def check_placeholders(spec: JobSpec, manifest: Manifest) -> None:
         elif spec.prompts is not None and spec.prompts.attributes is not None:
             for prompt in entry.prompts:
                 _check(prompt, entry, spec, f"prompts[{i}].prompt")
-        if section.attribute_mode == "cycle" and any(w != 1.0 for _, vs in entry.attributes for _, w in vs):
+        weighted = any(w != 1.0 for _, vs in entry.attributes for _, w in vs)
+        if section is not None and section.attribute_mode == "cycle" and weighted:
             field = "classes.attributes" if spec.classes else "prompts.attributes"
             raise UserError(field, "weight", "cycle mode takes every combination in turn and ignores no "
                             "value; remove the weights, or use attribute_mode: random")

@@ -173,3 +173,29 @@ def test_sources_on_s3_read_like_local_ones(filtered_output: Path, s3, tmp_path:
         there = load_labeled(f"s3://{BUCKET}/{remote}", GENERIC_SPACE)
         assert there.class_names == here.class_names and len(there) == len(here) > 0
         assert np.array_equal(there.labels, here.labels) and np.array_equal(there.features, here.features)
+
+
+def digit_folder(root: Path, start: int, stop: int) -> Path:
+    images, labels = digit_png_pixels(stop)
+    for i in range(start, stop):
+        (root / str(labels[i])).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(images[i]).save(root / str(labels[i]) / f"{i:04d}.png")
+    return root
+
+
+def test_real_plus_synthetic_answers_does_it_help(tmp_path: Path) -> None:
+    """A small real set (60 digits) plus 540 more real-like images: real + synthetic beats real
+    only for both classifiers; --train-real and --real-train are the same option."""
+    small, extra = digit_folder(tmp_path / "small", 0, 60), digit_folder(tmp_path / "extra", 60, 600)
+    run = CliRunner().invoke(main, ["eval", str(extra), "--real", "builtin:digits", "--train-real",
+                                    str(small), "--json"])
+    assert run.exit_code == 0, run.output
+    report = json.loads(run.output)
+    assert report["real_train"]["images"] == 60
+    for result in report["classifiers"].values():
+        assert result["real_plus_synthetic_accuracy"] > result["real_accuracy"] + 0.03, result
+        ratio = result["real_plus_synthetic_accuracy"] / result["real_accuracy"]
+        assert result["real_plus_synthetic_ratio"] == pytest.approx(ratio, abs=1e-3)
+    text = CliRunner().invoke(main, ["eval", str(extra), "--real", "builtin:digits",
+                                     "--real-train", str(small)])
+    assert text.exit_code == 0 and "real + synthetic" in text.output and "real only" in text.output

@@ -7,6 +7,7 @@ channels, VAE factor and scaling, sample size), never assumed, so models of any 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,8 @@ def _quiet_loading() -> None:
 
 
 class LatentDecoder:
-    """The pipeline's VAE: latents -> uint8 pixels, the whole batch in one decode call."""
+    """The pipeline's VAE: latents -> uint8 pixels, the whole batch in one decode call; and the
+    way back for init images (img2img)."""
 
     def __init__(self, path: Path, index: dict[str, Any], device: torch.device, dtype: torch.dtype) -> None:
         config = read_json(path / "vae" / "config.json")
@@ -50,3 +52,11 @@ class LatentDecoder:
     def __call__(self, latents: torch.Tensor) -> np.ndarray:
         latents = latents.to(self.dtype) / self.scale + self.shift
         return to_uint8(self.vae.decode(latents).sample)
+
+    @torch.inference_mode()
+    def encode(self, pixels: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
+        """Pixels in [-1, 1] -> scaled latents: a draw from the VAE's latent distribution with each
+        sample's generator (diffusers' retrieve_latents), then (z - shift) * scale."""
+        dist = self.vae.encode(pixels.to(self.vae.device, self.dtype)).latent_dist
+        draws = torch.stack([torch.randn(dist.mean.shape[1:], generator=g) for g in generators])
+        return (dist.mean + dist.std * draws.to(dist.mean) - self.shift) * self.scale

@@ -84,5 +84,8 @@ class StableDiffusionAdapter(Adapter):
     def decode(self, latents: torch.Tensor) -> np.ndarray:
         return self.decoder(latents)
 
+    def encode(self, pixels: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
+        return self.decoder.encode(pixels, generators).to(self.dtype)
+
 
 ADAPTER = StableDiffusionAdapter

@@ -36,5 +36,8 @@ class UNetAdapter(Adapter):
     def decode(self, latents: torch.Tensor) -> np.ndarray:
         return to_uint8(latents)
 
+    def encode(self, pixels: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
+        return pixels.to(self.device, self.dtype)  # pixel space: the image is its own latent
+
 
 ADAPTER = UNetAdapter

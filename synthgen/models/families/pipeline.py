@@ -37,7 +37,17 @@ def read_info(path: Path, source: str, revision: str) -> ModelInfo:
         vae_scale_factor=factor,
         size_multiple=factor * patch if sizable else None,
         pipeline=name,
+        img2img=image_to_image_class(name) is not None,
     )
+
+
+def image_to_image_class(name: str) -> str | None:
+    """The image-to-image pipeline AutoPipelineForImage2Image pairs with a text-to-image one."""
+    # diffusers only for this family, as in call_params
+    from diffusers.pipelines.auto_pipeline import AUTO_IMAGE2IMAGE_PIPELINES_MAPPING, _get_task_class
+
+    task_class = _get_task_class(AUTO_IMAGE2IMAGE_PIPELINES_MAPPING, name, throw_error_if_not_exist=False)
+    return task_class.__name__ if task_class is not None else None
 
 
 def call_params(name: str, source: str) -> set[str]:
