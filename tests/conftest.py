@@ -22,6 +22,9 @@ import yaml
 from tests.helpers import faults
 
 ROOT = Path(__file__).resolve().parents[1]
+# what loads torch (or diffusers' pipelines, which import it): the torch-free smoke check
+# (.ci/smoke-python.sh, SYNTHGEN_TEST_WITHOUT_TORCH=1) skips it.
+NEEDS_TORCH = pytest.mark.skipif(os.environ.get("SYNTHGEN_TEST_WITHOUT_TORCH") == "1", reason="needs torch")
 
 
 @pytest.fixture(scope="session")

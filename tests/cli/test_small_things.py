@@ -16,7 +16,7 @@ import pytest
 
 from synthgen.storage import lock
 from synthgen.storage.layout import LOCK_FILE, SUCCESS_FILE
-from tests.conftest import ROOT
+from tests.conftest import NEEDS_TORCH, ROOT
 from tests.conftest import synthgen as cli
 
 DIGITS = str(ROOT / "pipelines/digits.yaml")
@@ -31,10 +31,6 @@ def claimed(tmp_path: Path) -> Path:
     out = tmp_path / "digits"
     claim_output(prepare(load_spec(DIGITS, output=str(out))))
     return out
-
-
-# train and eval load torch: the torch-free smoke check (.ci/smoke-python.sh) skips them.
-NEEDS_TORCH = pytest.mark.skipif(os.environ.get("SYNTHGEN_TEST_WITHOUT_TORCH") == "1", reason="needs torch")
 
 
 def write_lock(out: Path, pid: int, host: str | None = None, heartbeat_ago: float = 0.0) -> None:

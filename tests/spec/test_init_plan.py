@@ -16,6 +16,7 @@ from synthgen.dataset.job_manifest import job_manifest
 from synthgen.models.families.pipeline import image_to_image_class
 from synthgen.spec.load import load_spec
 from synthgen.spec.plan import Plan
+from tests.conftest import NEEDS_TORCH
 from tests.helpers.init_sources import digits_folder
 
 
@@ -75,6 +76,7 @@ def test_the_source_fingerprint_is_part_of_job_id(tmp_path: Path) -> None:
     assert plan_of(path, "init.per_image=3").job_id != plan_of(path).job_id
 
 
+@NEEDS_TORCH  # diffusers' pipeline classes import torch
 def test_only_pipelines_with_an_img2img_counterpart_can_vary_images() -> None:
     assert image_to_image_class("StableDiffusionXLPipeline") == "StableDiffusionXLImg2ImgPipeline"
     assert image_to_image_class("PixArtAlphaPipeline") is None
