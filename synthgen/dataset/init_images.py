@@ -39,7 +39,6 @@ def init_pixels(images: Sequence[Image.Image], size: tuple[int, int], channels: 
     return batch / 127.5 - 1.0
 
 
-
 def decode_init_pixels(init: InitSpec, encoded: Sequence[tuple[str, bytes]], size: tuple[int, int],
                        channels: int) -> np.ndarray:
     """(key, encoded image) pairs -> the model's input; a file that cannot be decoded is named."""

@@ -30,6 +30,7 @@ from synthgen.dataset.labeled_sources import (
     cell_bytes,
     class_folders,
     folder_images,
+    labeled_rows,
     parquet_class_names,
     parquet_columns,
     parquet_files,
@@ -130,21 +131,10 @@ def _parquet_listing(fs: Any, base: str, files: list[str], source: str, stamps: 
     schema, _ = parquet_columns(fs, files, source, FIELD)
     names = parquet_class_names(fs, files, schema)
     keys: list[list[str]] = [[] for _ in names]
-    seen: set[int] = set()
-    for file in files:
-        with fs.open(file, "rb") as f:
-            parquet = pq.ParquetFile(f)
-            columns = ["label"] + (["sample_id"] if "sample_id" in parquet.schema_arrow.names else [])
-            table = parquet.read(columns=columns).to_pydict()
-        relative = relative_to(base, file, FIELD)
-        sample_ids = table.get("sample_id") or [None] * len(table["label"])
-        for row, (label, sample_id) in enumerate(zip(table["label"], sample_ids, strict=True)):
-            if sample_id is not None:
-                if sample_id in seen:
-                    continue
-                seen.add(sample_id)
-            if label is not None and 0 <= label < len(names):
-                keys[label].append(f"{relative}#{row}")
+    relative = {file: relative_to(base, file, FIELD) for file in files}
+    for file, index, row in labeled_rows(fs, files, []):
+        if row["label"] < len(names):
+            keys[row["label"]].append(f"{relative[file]}#{index}")
     listed = [[relative_to(base, f, FIELD), s] for f, s in zip(files, stamps, strict=True)]
     return InitListing("parquet", source, names, tuple(tuple(k) for k in keys), _digest(listed))
 

@@ -120,24 +120,32 @@ def parquet_files(fs: Any, root: str) -> list[str]:
 
 def _parquet_dataset(fs: Any, files: list[str], source: str) -> LabeledSource:
     schema, image_col = parquet_columns(fs, files, source)
-    columns = [image_col, "label"] + (["sample_id"] if "sample_id" in schema.names else [])
     names = parquet_class_names(fs, files, schema)
 
     def items() -> Iterator[tuple[Image.Image, int]]:
-        seen: set[int] = set()  # a losing retry's leftover file repeats its sample_ids
-        for file in files:
-            with fs.open(file, "rb") as f:
-                for batch in pq.ParquetFile(f).iter_batches(256, columns=columns):
-                    for row in batch.to_pylist():
-                        sample_id = row.get("sample_id")
-                        if sample_id is not None:
-                            if sample_id in seen:
-                                continue
-                            seen.add(sample_id)
-                        if row["label"] is not None and row["label"] >= 0:
-                            yield decode_cell(fs, file, row[image_col], source), int(row["label"])
+        for file, _, row in labeled_rows(fs, files, [image_col]):
+            yield decode_cell(fs, file, row[image_col], source), int(row["label"])
 
     return LabeledSource(names, items(), source)
+
+
+def labeled_rows(fs: Any, files: list[str], columns: list[str]) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """(file, row index in it, row with `label` and `columns`) of every labeled row, each sample_id
+    once: a losing retry's leftover file in a synthgen output's data/ repeats its sample_ids."""
+    seen: set[int] = set()
+    for file in files:
+        with fs.open(file, "rb") as f:
+            parquet = pq.ParquetFile(f)
+            read = [*columns, "label"] + (["sample_id"] if "sample_id" in parquet.schema_arrow.names else [])
+            rows = (row for batch in parquet.iter_batches(256, columns=read) for row in batch.to_pylist())
+            for index, row in enumerate(rows):
+                sample_id = row.get("sample_id")
+                if sample_id is not None:
+                    if sample_id in seen:
+                        continue
+                    seen.add(sample_id)
+                if row["label"] is not None and row["label"] >= 0:
+                    yield file, index, row
 
 
 def parquet_columns(fs: Any, files: list[str], source: str, field: str = "source") -> tuple[pa.Schema, str]:
