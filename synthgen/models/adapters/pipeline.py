@@ -16,6 +16,7 @@ generation, and a strength that leaves no step returns the source image.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Sequence
 from typing import Any
@@ -80,7 +81,7 @@ class PipelineAdapter(Adapter):
         strength (every sample of the call starts at the same step)."""
         negative = bool(samples[0].negative_prompt)
         pipe = self.pipe if image is None else self.img2img
-        params = set(inspect.signature(pipe.__call__).parameters)
+        params = _call_params(type(pipe))
         generators = [torch.Generator("cpu").manual_seed(int(s.seed)) for s in samples]
         pipe.scheduler = build_scheduler(sampler.scheduler, self.info.scheduler_config)
         seed_brownian_noise(pipe.scheduler, generators)
@@ -95,6 +96,13 @@ class PipelineAdapter(Adapter):
         out = pipe(prompt=[s.prompt or "" for s in samples], generator=generators, output_type="np",
                    num_inference_steps=steps_of(samples[0], sampler), **kwargs, **(image or {}))
         return (np.clip(out.images, 0.0, 1.0) * 255).round().astype(np.uint8)
+
+
+
+@functools.cache
+def _call_params(pipeline_class: type) -> frozenset[str]:
+    """What a pipeline class's call takes (the text-to-image one, or its img2img twin): read once."""
+    return frozenset(inspect.signature(pipeline_class.__call__).parameters)
 
 
 ADAPTER = PipelineAdapter
