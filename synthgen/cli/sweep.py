@@ -11,8 +11,9 @@ from rich.table import Table
 
 from synthgen.cli.options import address_option, handle_errors, set_option, spec_argument
 from synthgen.errors import UserError
+from synthgen.quality.evaluation import load_real
 from synthgen.quality.size_curve import format_curve, parse_sizes
-from synthgen.quality.sweep_scores import RANKS, check_rank, check_real
+from synthgen.quality.sweep_scores import RANKS, check_rank
 from synthgen.run.ctrl_c import remembering_ctrl_c
 from synthgen.run.progress import format_duration
 from synthgen.run.sweep import SweepRequest, plan_sweep, run_sweep
@@ -71,11 +72,11 @@ def sweep(spec: str, **options: Any) -> None:
         check_best_path(best_file)
     plan = plan_sweep(SweepRequest(spec, options["grid"], options["per_class"], options["overrides"],
                                    options["output"], options["max_cells"]))
-    if real:
-        check_real(real, options["real_train"], plan.store.storage_options)
+    # the real sets load before anything runs (a bad source is refused up front), once for every cell
+    real_sets = load_real(real, options["real_train"], plan.store.storage_options) if real else None
     with remembering_ctrl_c():
         run = run_sweep(plan, options["address"])
-    results = sweep_results(plan, run, {"real": real, "real_train": options["real_train"], "rank": rank,
+    results = sweep_results(plan, run, {"real": real, "real_sets": real_sets, "rank": rank,
                                         "workers": options["workers"], "sizes": sizes})
     if best_file:
         results["best_spec"] = str(write_best(plan, results, best_file))

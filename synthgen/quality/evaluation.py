@@ -50,17 +50,45 @@ class EvalConfig:
     storage_options: dict[str, Any] = field(default_factory=dict)
 
 
-def evaluate(config: EvalConfig) -> dict[str, Any]:
-    """The whole report as a JSON-ready dict."""
-    space = space_for(config.real)
-    options = config.storage_options
-    test = load_labeled(config.real, space, "test", storage_options=options)
+@dataclass
+class RealSets:
+    """The real test set and, where there is one, the real training set, in one feature space:
+    loaded, and each real-only classifier fitted, once for every synthetic set scored against
+    them (a sweep's cells, the subsets of `--sizes`)."""
+
+    space: FeatureSpace
+    test: Labeled
+    train: Labeled | None
+    train_source: str | None
+    fitted: dict[str, float] = field(default_factory=dict)  # classifier key -> real-only accuracy
+
+    def real_only(self, key: str) -> float | None:
+        """Classifier `key`'s accuracy trained on the real training set (None without one)."""
+        if self.train is None:
+            return None
+        if key not in self.fitted:
+            self.fitted[key] = accuracy_on_real(key, self.train, self)
+        return self.fitted[key]
+
+
+def load_real(real: str, real_train: str | None, storage_options: dict[str, Any]) -> RealSets:
+    """The real sets of `--real` and `--train-real` (the digits' training split by default)."""
+    space = space_for(real)
+    test = load_labeled(real, space, "test", storage_options=storage_options)
+    train_source = real_train or real_train_source(real)
+    train = (load_labeled(train_source, space, "train", storage_options=storage_options).relabel(test)
+             if train_source else None)
+    return RealSets(space, test, train, train_source)
+
+
+def evaluate(config: EvalConfig, real: RealSets | None = None) -> dict[str, Any]:
+    """The whole report as a JSON-ready dict; `real`: the real sets, if already loaded."""
+    if real is None:
+        real = load_real(config.real, config.real_train, config.storage_options)
+    space, test = real.space, real.test
     names = test.class_names
-    synthetic = load_labeled(config.uri, space, "data", config.max_per_class, options,
+    synthetic = load_labeled(config.uri, space, "data", config.max_per_class, config.storage_options,
                              config.split).relabel(test)
-    train_source = config.real_train or real_train_source(config.real)
-    real_train = (load_labeled(train_source, space, "train", storage_options=options).relabel(test)
-                  if train_source else None)
     present = set(np.unique(synthetic.labels).tolist())
     if len(present) < 2:
         raise UserError("URI", config.uri, "it holds fewer than two of the real data's classes; "
@@ -68,12 +96,11 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     return {
         "synthetic": _describe(synthetic),
         "real_test": _describe(test),
-        "real_train": _describe(real_train) if real_train else None,
+        "real_train": _describe(real.train) if real.train else None,
         "features": space.describe(),
         "classes": list(names),
         "missing_classes": [n for i, n in enumerate(names) if i not in present],
-        "classifiers": {key: _score(label, make, synthetic, test, real_train, space)
-                        for key, (label, make) in CLASSIFIERS.items()},
+        "classifiers": {key: _score(key, synthetic, real) for key in CLASSIFIERS},
         "diversity": {
             "near_duplicate_distance": diversity.NEAR_DUPLICATE,
             "synthetic": _diversity(synthetic, space),
@@ -94,9 +121,15 @@ def _fit_predict(make: Callable[[], Any], train: Labeled, test: Labeled, space: 
     return model.predict(test.features)
 
 
-def _score(label: str, make: Callable[[], Any], synthetic: Labeled, test: Labeled,
-           real_train: Labeled | None, space: FeatureSpace) -> dict[str, Any]:
-    predicted = _fit_predict(make, synthetic, test, space)
+def accuracy_on_real(key: str, train: Labeled, real: RealSets) -> float:
+    """Classifier `key` trained on `train`, its accuracy on the real test set."""
+    return float((_fit_predict(CLASSIFIERS[key][1], train, real.test, real.space) == real.test.labels).mean())
+
+
+def _score(key: str, synthetic: Labeled, real: RealSets) -> dict[str, Any]:
+    label, make = CLASSIFIERS[key]
+    test = real.test
+    predicted = _fit_predict(make, synthetic, test, real.space)
     k = len(test.class_names)
     confusion = confusion_matrix(test.labels, predicted, labels=list(range(k)))
     per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
@@ -112,14 +145,15 @@ def _score(label: str, make: Callable[[], Any], synthetic: Labeled, test: Labele
         "real_plus_synthetic_accuracy": None,
         "real_plus_synthetic_ratio": None,
     }
-    if real_train is not None:
-        real = float((_fit_predict(make, real_train, test, space) == test.labels).mean())
-        both = Labeled(np.concatenate([real_train.features, synthetic.features]),
-                       np.concatenate([real_train.labels, synthetic.labels]), test.class_names, "both")
-        mixed = float((_fit_predict(make, both, test, space) == test.labels).mean())
-        result.update(real_accuracy=round(real, 4), ratio=round(accuracy / real, 4) if real else None,
+    if real.train is not None:
+        real_only = real.real_only(key)
+        both = Labeled(np.concatenate([real.train.features, synthetic.features]),
+                       np.concatenate([real.train.labels, synthetic.labels]), test.class_names, "both")
+        mixed = accuracy_on_real(key, both, real)
+        result.update(real_accuracy=round(real_only, 4),
+                      ratio=round(accuracy / real_only, 4) if real_only else None,
                       real_plus_synthetic_accuracy=round(mixed, 4),
-                      real_plus_synthetic_ratio=round(mixed / real, 4) if real else None)
+                      real_plus_synthetic_ratio=round(mixed / real_only, 4) if real_only else None)
     return result
 
 

@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 
 from synthgen.errors import UserError
-from synthgen.quality.evaluation import CLASSIFIERS, EvalConfig, _score
-from synthgen.quality.features import space_for
-from synthgen.quality.labeled_features import Labeled, load_labeled, real_train_source
+from synthgen.quality.evaluation import CLASSIFIERS, EvalConfig, RealSets, accuracy_on_real, load_real
+from synthgen.quality.labeled_features import Labeled, load_labeled
 
 
 def parse_sizes(text: str) -> list[float]:
@@ -40,18 +39,16 @@ def nested_subsets(labels: np.ndarray, sizes: list[float], seed: int) -> list[np
             for f in sizes]
 
 
-def size_curve(config: EvalConfig, sizes: list[float], seed: int = 0) -> dict[str, Any]:
-    """Per size: the images trained on and each classifier's CAS and ratio."""
-    space = space_for(config.real)
-    options = config.storage_options
-    test = load_labeled(config.real, space, "test", storage_options=options)
-    synthetic = load_labeled(config.uri, space, "data", config.max_per_class, options,
-                             config.split).relabel(test)
-    train_source = config.real_train or real_train_source(config.real)
-    real_train = (load_labeled(train_source, space, "train", storage_options=options).relabel(test)
-                  if train_source else None)
-    real = {key: _score(label, make, real_train, test, None, space)["accuracy"] if real_train else None
-            for key, (label, make) in CLASSIFIERS.items()}
+def size_curve(config: EvalConfig, sizes: list[float], seed: int = 0,
+               real: RealSets | None = None) -> dict[str, Any]:
+    """Per size: the images trained on and each classifier's CAS and ratio; `real`: the real
+    sets, if already loaded."""
+    if real is None:
+        real = load_real(config.real, config.real_train, config.storage_options)
+    synthetic = load_labeled(config.uri, real.space, "data", config.max_per_class, config.storage_options,
+                             config.split).relabel(real.test)
+    reference = {key: real.real_only(key) for key in CLASSIFIERS}
+    reference = {key: None if a is None else round(a, 4) for key, a in reference.items()}
     points = []
     for fraction, rows in zip(sizes, nested_subsets(synthetic.labels, sizes, seed), strict=True):
         subset = Labeled(synthetic.features[rows], synthetic.labels[rows], synthetic.class_names,
@@ -60,13 +57,13 @@ def size_curve(config: EvalConfig, sizes: list[float], seed: int = 0) -> dict[st
             raise UserError("--sizes", fraction, "leaves fewer than two classes to train on; "
                                                  "use larger sizes")
         scores = {}
-        for key, (label, make) in CLASSIFIERS.items():
-            accuracy = _score(label, make, subset, test, None, space)["accuracy"]
+        for key in CLASSIFIERS:
+            accuracy = round(accuracy_on_real(key, subset, real), 4)
             scores[key] = {"accuracy": accuracy,
-                           "ratio": round(accuracy / real[key], 4) if real[key] else None}
+                           "ratio": round(accuracy / reference[key], 4) if reference[key] else None}
         points.append({"fraction": fraction, "images": len(subset), "classifiers": scores})
-    return {"synthetic": config.uri, "real_test": config.real, "real_train": train_source, "seed": seed,
-            "real_accuracy": real, "sizes": points}
+    return {"synthetic": config.uri, "real_test": config.real, "real_train": real.train_source, "seed": seed,
+            "real_accuracy": reference, "sizes": points}
 
 
 def format_curve(curve: dict[str, Any]) -> str:

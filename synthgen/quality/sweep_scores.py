@@ -20,9 +20,7 @@ import pyarrow.parquet as pq
 from synthgen.dataset import diversity
 from synthgen.dataset.catalog import Catalog
 from synthgen.errors import UserError
-from synthgen.quality.evaluation import EvalConfig, evaluate
-from synthgen.quality.features import space_for
-from synthgen.quality.labeled_features import load_labeled, real_train_source
+from synthgen.quality.evaluation import EvalConfig, RealSets, evaluate
 from synthgen.storage.layout import INDEX_FILE
 
 # metric -> True when higher is better; `--rank` takes one of these names
@@ -42,18 +40,10 @@ def check_rank(rank: str | None, real: str | None) -> str:
     return rank
 
 
-def check_real(real: str, real_train: str | None, storage_options: dict[str, Any]) -> None:
-    """Load the real sets once before anything runs: a bad source is refused up front."""
-    space = space_for(real)
-    test = load_labeled(real, space, "test", storage_options=storage_options)
-    train = real_train or real_train_source(real)
-    if train:
-        load_labeled(train, space, "train", storage_options=storage_options).relabel(test)
-
-
-def score_cell(uri: str, real: str | None, real_train: str | None = None,
+def score_cell(uri: str, real: RealSets | None,
                storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Every figure of a finished cell, as JSON-ready data."""
+    """Every figure of a finished cell, as JSON-ready data; CAS against `real`, loaded once for
+    every cell."""
     catalog = Catalog.open(uri, storage_options)
     markers = catalog.shards
     rows, seconds = sum(m.rows for m in markers), sum(m.seconds for m in markers)
@@ -68,7 +58,7 @@ def score_cell(uri: str, real: str | None, real_train: str | None = None,
         "cas_ratio_min": None,
     }
     if real:
-        report = evaluate(EvalConfig(uri, real, real_train, storage_options=storage_options or {}))
+        report = evaluate(EvalConfig(uri, real.test.source, storage_options=storage_options or {}), real)
         scores["classifiers"] = {key: {k: result[k] for k in ("accuracy", "real_accuracy", "ratio",
                                                               "per_class_accuracy")}
                                  for key, result in report["classifiers"].items()}

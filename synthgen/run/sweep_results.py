@@ -32,8 +32,9 @@ BEST_HEADER = "# written by `synthgen sweep --write-best`"
 
 def sweep_results(plan: SweepPlan, run: SweepRun, scoring: dict[str, Any]) -> dict[str, Any]:
     """Score every cell, rank them, store sweep.json and sweep.png; the whole result as data.
-    `scoring`: real, real_train, rank, workers (the worker counts to estimate the full job on),
-    sizes (fractions: the best cell's CAS curve, as `synthgen eval --sizes`)."""
+    `scoring`: real (the source), real_sets (its RealSets, loaded once for every cell), rank,
+    workers (the worker counts to estimate the full job on), sizes (fractions: the best cell's
+    CAS curve, as `synthgen eval --sizes`)."""
     previous = (plan.store.read_json(SWEEP_FILE).get("results") or {}) if not run.actors else {}
     pool = run.pool or previous.get("pool") or cluster_pool(plan)  # nothing ran: what ran it
     load_s = max((a["load_s"] for a in run.actors.values()),
@@ -41,15 +42,16 @@ def sweep_results(plan: SweepPlan, run: SweepRun, scoring: dict[str, Any]) -> di
     options = plan.store.storage_options
     cells = []
     for cell in plan.cells:
-        scores = score_cell(cell.uri, scoring["real"], scoring.get("real_train"), options)
+        scores = score_cell(cell.uri, scoring.get("real_sets"), options)
         scores["full_job"] = full_job_cost(cell.full, scores["speed"]["images_per_s"], load_s,
                                            pool, scoring.get("workers", ()))
         cells.append({"cell": cell.cell.index, "settings": cell.cell.settings, "uri": cell.uri,
                       "job_id": cell.prepared.plan.job_id, **scores, "metrics": metrics(scores)})
     order = ranked(cells, scoring["rank"])
     best = next(c for c in plan.cells if c.cell.index == order[0]["cell"])
-    config = EvalConfig(best.uri, scoring["real"], scoring.get("real_train"), storage_options=options)
-    curve = size_curve(config, scoring["sizes"]) if scoring.get("sizes") else None
+    config = EvalConfig(best.uri, scoring["real"], storage_options=options)
+    sizes = scoring.get("sizes")
+    curve = size_curve(config, sizes, real=scoring.get("real_sets")) if sizes else None
     results = {"output": plan.uri, "rank": scoring["rank"], "real": scoring["real"],
                "per_class": plan.per_class,
                "axes": [{"key": a.key, "values": list(a.values)} for a in plan.axes],
