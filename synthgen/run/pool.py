@@ -79,11 +79,11 @@ def cpu_workers(job: JobContext, cluster: dict[str, float]) -> tuple[int, str]:
 # machine: on a 2-core machine each wake-up of the driver, the raylet or another user's process
 # preempted one of torch's two threads and stalled the other at its next barrier. The actors are
 # the work: they run at the default priority (cluster/Dockerfile sets the same for clusters).
-# Every wake-up of another process costs torch twice its CPU time, the same way, so the embedded
-# Ray also leaves out what a one-machine job never reads: the idle workers it prestarts when the
-# driver connects (each wakes 100 times a second; the actors start their own), its metrics and
-# its event-loop statistics. Beside an idle default Ray the in-process Worker's shards took 13%
-# longer; beside this one, as long as alone (BENCHMARKS.md).
+# Every wake-up of another process stalls torch the same way, well beyond its own CPU time, so
+# the embedded Ray also leaves out what a one-machine job never reads: the idle workers it
+# prestarts when the driver connects (each wakes 100 times a second; the actors start their
+# own), its metrics and its event-loop statistics. Beside an idle default Ray the in-process
+# Worker's shards took 13% longer; beside this one, as long as alone (BENCHMARKS.md).
 RAY_SYSTEM_CONFIG = {"worker_niceness": 0, "prestart_worker_first_driver": False,
                      "enable_metrics_collection": False, "event_stats": False}
 
