@@ -80,3 +80,25 @@ def test_ctrl_c_after_the_first_commit_keeps_it_and_prints_the_resume_command(tm
     assert resumed.returncode == 0, resumed.stderr
     assert f"{committed} committed, {50 - committed} to run" in resumed.stderr
     assert (out / "_SUCCESS").exists()
+
+
+EMBEDDED_RAY = """
+import ray
+from synthgen.run.pool import connect_ray
+assert connect_ray(None)
+node = ray._private.worker._global_node
+processes = [info.process for infos in node.all_processes.values() for info in infos]
+print("monitor", [info.process.poll() is None for info in node.all_processes["monitor"]])
+print("runs", ray.get(ray.remote(lambda: 1 + 1).remote()))
+ray.shutdown()
+print("left", [p.pid for p in processes if p.poll() is None])
+"""
+
+
+def test_the_embedded_ray_runs_without_the_autoscaler_and_leaves_no_process() -> None:
+    """One node that never scales: its autoscaler monitor, which held every shutdown a second, is
+    stopped at start; the cluster still runs work, and its shutdown leaves none of its processes."""
+    done = subprocess.run([sys.executable, "-c", EMBEDDED_RAY], capture_output=True, text=True,
+                          env=user_env(), timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["monitor [False]", "runs 2", "left []"], done.stdout
