@@ -24,8 +24,8 @@ class NoopActor:
         pass
 
     def run_shard(self, index: int, attempt_no: int) -> Any:
-        from synthgen.run.job import ShardResult
-        from synthgen.storage.marker import CommitMarker
+        from synthgen.engine.job import ShardResult
+        from synthgen.storage.commit import CommitMarker
 
         marker = CommitMarker(shard=index, file=f"data/shard-{index:05d}-noop.parquet", rows=1, bytes=0,
                               sha256="", first_sample_id=index, last_sample_id=index, attempt="noop",
@@ -46,9 +46,9 @@ def measure(cfg: BenchConfig, workers: int, shards: int) -> dict[str, float]:
     import ray
 
     from benchmarks.synthgen_run import job_spec
-    from synthgen.run.executor import Events, Executor
-    from synthgen.run.job import JobContext
-    from synthgen.run.pool import connect_ray
+    from synthgen.engine.executor import Events, Executor
+    from synthgen.engine.job import JobContext
+    from synthgen.engine.pool import connect_ray
     from synthgen.spec.load import validate_spec
     from synthgen.spec.manifest import resolve_manifest
 

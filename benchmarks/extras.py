@@ -88,9 +88,9 @@ def write_job(cfg: BenchConfig, base: Path, total: int) -> Path:
 
 def claim_with_markers(spec_path: Path, shards: int) -> None:
     """An output as a running job leaves it: job.json and the first few commit markers."""
-    from synthgen.run.driver import claim_output, prepare
+    from synthgen.engine.driver import claim_output, prepare
     from synthgen.spec.load import load_spec
-    from synthgen.storage.marker import CommitMarker
+    from synthgen.storage.commit import CommitMarker
 
     prepared = prepare(load_spec(spec_path))
     claim_output(prepared)

@@ -133,8 +133,8 @@ def synthgen_shards(case: Case, workdir: Path, options: set[str]) -> dict[str, A
     """Three shards of one batch each on a bare Worker: a warm-up, a timed one, a profiled one."""
     import torch
 
-    from synthgen.run.driver import prepare
-    from synthgen.run.worker import Worker
+    from synthgen.engine.driver import prepare
+    from synthgen.engine.worker import Worker
     from synthgen.spec.load import validate_spec
 
     spec = job_spec(case, workdir / f"out-{'-'.join(sorted(options)) or 'plain'}", shards=3)
@@ -201,8 +201,8 @@ def largest_batch(case: Case, workdir: Path) -> int:
     model, dtype and guidance; its batch and steps are not used."""
     import torch
 
-    from synthgen.run.driver import prepare
-    from synthgen.run.worker import Worker
+    from synthgen.engine.driver import prepare
+    from synthgen.engine.worker import Worker
     from synthgen.spec.load import validate_spec
 
     batch, fits = 8, 0

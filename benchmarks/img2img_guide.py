@@ -31,10 +31,10 @@ TRAIN_DIGITS = 1200
 
 def measure(strength: float | None, per_image: int, seed: int, threads: int, work: Path) -> dict[str, Any]:
     """One row: strength None is plain generation of as many images, per class as the source."""
-    from synthgen.dataset.job_manifest import job_manifest
+    from synthgen.engine.driver import claim_output, prepare
+    from synthgen.engine.worker import Worker
+    from synthgen.inputs.labeled_keys import job_manifest
     from synthgen.quality.evaluation import EvalConfig, evaluate
-    from synthgen.run.driver import claim_output, prepare
-    from synthgen.run.worker import Worker
     from synthgen.spec.load import validate_spec
 
     default = yaml.safe_load(DIGITS_SPEC.read_text())

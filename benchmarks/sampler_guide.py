@@ -7,7 +7,7 @@ path: reverse loop, PNG encoding, Parquet shard, commit marker; no Ray), times i
 excluded), then scores the output with `synthgen.quality.evaluation` against the held-out real digits
 (load_digits index >= 1200): CAS and its ratio to real-trained accuracy, for a logistic
 regression and an RBF SVM. Guidance rows use the sampler of pipelines/digits.yaml. Diversity is
-the card's (dataset/diversity.py): the mean RMS distance between two images of a class, averaged
+the card's (output/diversity.py): the mean RMS distance between two images of a class, averaged
 over the classes.
 
     python -m benchmarks.sampler_guide                      # the README table (built-in model)
@@ -108,9 +108,9 @@ def rows(default: dict[str, Any], samplers: str, guidance_scales: str, ranges: s
 
 
 def measure(row: Row, settings: Settings, work: Path) -> Result:
+    from synthgen.engine.driver import claim_output, prepare
+    from synthgen.engine.worker import Worker
     from synthgen.quality.evaluation import EvalConfig, evaluate
-    from synthgen.run.driver import claim_output, prepare
-    from synthgen.run.worker import Worker
     from synthgen.spec.load import validate_spec
 
     out = work / f"{row.scheduler}-{row.steps}-{row.guidance_scale}-{int(row.filtered)}".replace(":", "_")
@@ -139,8 +139,8 @@ def measure(row: Row, settings: Settings, work: Path) -> Result:
 
 def _diversity(out: Path) -> float | None:
     """The card's per-class mean distance, averaged over the classes."""
-    from synthgen.dataset import diversity
-    from synthgen.dataset.catalog import Catalog
+    from synthgen.output import diversity
+    from synthgen.output.catalog import Catalog
 
     stats = diversity.from_markers(Catalog.open(str(out)).shards)
     means = [s.mean_distance for s in stats.values() if s.mean_distance is not None]
@@ -150,7 +150,7 @@ def _diversity(out: Path) -> float | None:
 def _draws_per_image(out: Path) -> float:
     import pyarrow.parquet as pq
 
-    from synthgen.dataset.catalog import Catalog
+    from synthgen.output.catalog import Catalog
 
     output = Catalog.open(str(out))
     draws = [pq.read_table(output.store.path(s.file), columns=["filter_draws"]).column(0).to_pylist()

@@ -18,10 +18,10 @@ import time
 import tracemalloc
 from typing import Any
 
-from synthgen.dataset.catalog import Catalog
+from synthgen.output.catalog import Catalog
 from synthgen.spec.load import validate_spec
 from synthgen.spec.plan import Plan
-from synthgen.storage.marker import CommitMarker
+from synthgen.storage.commit import CommitMarker
 from synthgen.storage.store import Store
 
 
@@ -50,8 +50,8 @@ def plan_100m() -> dict[str, Any]:
 
 
 def status_100m(markers: int = 2000) -> dict[str, Any]:
-    from synthgen.dataset.job_record import JobRecord, ModelRecord
-    from synthgen.dataset.status import job_status
+    from synthgen.output.catalog import job_status
+    from synthgen.output.job_record import JobRecord, ModelRecord
     from synthgen.storage.store import json_bytes
 
     with tempfile.TemporaryDirectory() as out:

@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 DISTRIBUTION = "synthgen-images"
 
 # Readers load on first use, so that `import synthgen` stays light (no torch, no pyarrow).
-_LAZY = {"open_dataset": "synthgen.dataset.torch_dataset", "data_files": "synthgen.dataset.readers"}
+_LAZY = {"open_dataset": "synthgen.output.torch_dataset", "data_files": "synthgen.output.readers"}
 
 
 def __getattr__(name: str) -> Any:

@@ -14,7 +14,7 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "synthgen"
-STAGES = {"storage", "spec", "models", "dataset", "quality", "train", "run", "cli"}
+STAGES = {"storage", "spec", "output", "inputs", "models", "quality", "train", "engine", "commands", "cli"}
 
 
 def modules() -> list[Path]:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tomllib
 
-from synthgen.dataset.card import _loading
+from synthgen.output.card import _loading
 from tests.conftest import ROOT
 
 SETUP = ROOT / "setup.py"

@@ -18,10 +18,10 @@ from synthgen.cli.options import (
     set_option,
     spec_argument,
 )
-from synthgen.run.submit import cancel as cancel_job
-from synthgen.run.submit import follow, list_jobs
-from synthgen.run.submit import run_submitted as run_payload
-from synthgen.run.submit import submit as submit_job
+from synthgen.commands.submit import cancel as cancel_job
+from synthgen.commands.submit import follow, list_jobs
+from synthgen.commands.submit import run_submitted as run_payload
+from synthgen.commands.submit import submit as submit_job
 from synthgen.spec.load import load_spec
 
 

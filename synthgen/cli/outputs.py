@@ -8,17 +8,15 @@ import sys
 import click
 
 from synthgen.cli.options import EXIT_FAILED, handle_errors
-from synthgen.dataset.catalog import Catalog
-from synthgen.dataset.class_folders import NAMING_STYLES, NamingStyle
-from synthgen.dataset.export import ExportOptions
-from synthgen.dataset.export import export as export_output
-from synthgen.dataset.preview import PreviewOptions, write_preview
-from synthgen.dataset.show import show as show_output
-from synthgen.dataset.status import job_status
-from synthgen.dataset.verify import pending_shards
-from synthgen.dataset.verify import verify as verify_store
+from synthgen.commands.regenerate import regenerate
 from synthgen.errors import UserError
-from synthgen.run.regenerate import regenerate
+from synthgen.output.catalog import Catalog, job_status
+from synthgen.output.export import NAMING_STYLES, ExportOptions, NamingStyle
+from synthgen.output.export import export as export_output
+from synthgen.output.preview import PreviewOptions, write_preview
+from synthgen.output.show import show as show_output
+from synthgen.output.verify import pending_shards
+from synthgen.output.verify import verify as verify_store
 from synthgen.storage.filesystem import write_url
 from synthgen.storage.lock import current_holder, describe, holder_state
 from synthgen.storage.store import Store

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import shlex
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 
-from synthgen.cli.interrupted import resumable
 from synthgen.cli.options import (
+    EXIT_INTERRUPTED,
     address_option,
     handle_errors,
     output_option,
@@ -18,10 +22,13 @@ from synthgen.cli.options import (
     spec_argument,
     takeover_option,
 )
-from synthgen.run.calibrate import calibrate as calibrate_job
-from synthgen.run.driver import RunOptions, load_job, prepare, run_job
-from synthgen.run.estimate import estimate_size
-from synthgen.run.plan_checks import label_table
+from synthgen.commands.estimate import calibrate as calibrate_job
+from synthgen.commands.estimate import estimate_size
+from synthgen.engine.ctrl_c import remembering_ctrl_c
+from synthgen.engine.driver import Prepared, RunOptions, load_job, prepare, run_job
+from synthgen.engine.plan_checks import label_table
+from synthgen.output.catalog import read_markers
+from synthgen.output.job_record import find_job_record
 from synthgen.spec.init_manifest import describe_init
 from synthgen.spec.load import load_spec
 from synthgen.spec.manifest import Entry
@@ -148,8 +155,47 @@ def captions(spec: str, output: str | None, overrides: tuple[str, ...], address:
     Example:
       synthgen captions pipelines/my-job.yaml --output ./out/my-job
     """
-    from synthgen.run.captions_job import job_captions  # ray: only for this command
+    from synthgen.commands.captions import job_captions  # ray: only for this command
 
     table = job_captions(prepare(load_spec(spec, overrides, output)), address)
     for row in table.to_pylist():
         click.echo(f"{row['label_name']}\t{row['caption_id']}\t{row['caption']}")
+
+
+# Ctrl-C during `run` or `resume`: say what is committed (it is kept) and the exact command that
+# goes on from there, then exit 130 (128 + SIGINT), as shells report an interrupted command.
+@contextmanager
+def resumable(prepared: Prepared, address: str | None) -> Iterator[None]:
+    """Around a run of `prepared`: on Ctrl-C, one line with the committed shards and the resume
+    command, exit 130."""
+    try:
+        with remembering_ctrl_c():
+            yield
+    except KeyboardInterrupt:
+        click.echo(f"\n{interrupted_line(prepared, address)}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def interrupted_line(prepared: Prepared, address: str | None) -> str:
+    """What an interrupted run leaves: the committed shards and samples, and what to run next."""
+    plan, uri = prepared.plan, prepared.plan.spec.output.uri
+    try:
+        started = find_job_record(prepared.store) is not None
+        markers = read_markers(prepared.store) if started else {}
+    except (OSError, KeyboardInterrupt) as exc:
+        return (f"interrupted; could not read what is committed at {uri} ({type(exc).__name__}); "
+                f"`{_resume(uri, address)}` goes on from what is")
+    if not started:
+        return f"interrupted before anything was written to {uri}; rerun: {_rerun()}"
+    rows = sum(m.rows for m in markers.values())
+    return (f"interrupted: {len(markers)}/{plan.num_shards} shards ({rows}/{plan.total} images) are "
+            f"committed at {uri} and kept; resume with: {_resume(uri, address)}")
+
+
+def _resume(uri: str, address: str | None) -> str:
+    words = ["synthgen", "resume", uri] + (["--address", address] if address else [])
+    return shlex.join(words)
+
+
+def _rerun() -> str:
+    return shlex.join(["synthgen", *sys.argv[1:]])

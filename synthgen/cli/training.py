@@ -9,8 +9,7 @@ import click
 
 from synthgen.cli.options import handle_errors
 from synthgen.errors import UserError
-from synthgen.storage.store import Store
-from synthgen.storage.writable import check_writable
+from synthgen.storage.store import Store, check_writable
 from synthgen.train.config import TrainConfig
 
 # `synthgen train` options: (TrainConfig field, type, help). Defaults live in TrainConfig alone.

@@ -1,5 +1,6 @@
 """Diffusion models: the family registry, sources and cache, runtime (device, dtype, allocator),
-the scheduler builders, the one reverse loop, the family adapters and the built-in model.
+the scheduler builders, the one reverse loop, the built-in model, and one folder per family.
 
-`families/` reads what a model's configs say (no torch, safe on the driver); `adapters/` load
-the weights and run them (torch, in workers only)."""
+A family's folder holds its config reader in `__init__.py` (what the model's configs say: no
+torch, safe on the driver) and its `adapter.py` (loads the weights and runs them: torch, in
+workers only, imported by name through registry.py)."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synthgen.models.info import ModelInfo
+from synthgen.models.configs import ModelInfo
 from synthgen.models.sample_values import grouped, start_of, steps_of
 
 if TYPE_CHECKING:
@@ -51,10 +51,9 @@ class Adapter:
                  init: np.ndarray | None = None) -> np.ndarray:
         """Images for a batch, one loop per (steps, start step): a scheduler runs one number of
         steps for its whole batch, and with `init` (float (N, C, H, W) in [-1, 1], aligned with
-        `samples`) the images of one loop all start at one step (models/img2img.py). Adapters
+        `samples`) the images of one loop all start at one step (models/reverse_loop.py). Adapters
         that cannot expose their loop override this."""
-        from synthgen.models.img2img import InitImages  # torch: loaded with the adapter only
-        from synthgen.models.reverse_loop import reverse_loop  # torch: loaded with the adapter only
+        from synthgen.models.reverse_loop import InitImages, reverse_loop  # torch: with the adapter only
 
         def loop(members: list[int]) -> np.ndarray:
             group = [samples[i] for i in members]

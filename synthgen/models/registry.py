@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from synthgen.errors import UserError
+from synthgen.models import dit, pipeline, sd, unet
 from synthgen.models.adapter import Adapter
-from synthgen.models.configs import read_json
-from synthgen.models.families import dit, pipeline, sd, unet
-from synthgen.models.info import ModelInfo
+from synthgen.models.configs import ModelInfo, read_json
 from synthgen.models.runtime import pick_device, pick_precision
 from synthgen.models.sources import Fetch, resolve_source
 from synthgen.models.trust import check_libraries
@@ -23,10 +22,10 @@ from synthgen.spec.job_spec import ModelSpec
 
 # family -> (its config reader, the module holding its ADAPTER)
 FAMILIES: dict[str, tuple[Callable[[Path, str, str], ModelInfo], str]] = {
-    "unet": (unet.read_info, "synthgen.models.adapters.unet"),
-    "dit": (dit.read_info, "synthgen.models.adapters.dit"),
-    "sd": (sd.read_info, "synthgen.models.adapters.sd"),
-    "pipeline": (pipeline.read_info, "synthgen.models.adapters.pipeline"),
+    "unet": (unet.read_info, "synthgen.models.unet.adapter"),
+    "dit": (dit.read_info, "synthgen.models.dit.adapter"),
+    "sd": (sd.read_info, "synthgen.models.sd.adapter"),
+    "pipeline": (pipeline.read_info, "synthgen.models.pipeline.adapter"),
 }
 
 # ModelInfo fields read from a model's JSON configs, and the types they must have.

@@ -10,7 +10,7 @@ accuracy and its ratio to real only (above 1: the synthetic images help).
 Features (quality/features.py): for `--real builtin:digits`, the digits' own 8x8 gray 0..16
 space (real test = load_digits index >= 1200, real train = index < 1200); for other real data,
 16x16 RGB pixels on 0..1, standardized (scaler fitted on the training side). The report also
-gives per-class accuracy, the confusion matrix and per-class diversity (dataset/diversity.py).
+gives per-class accuracy, the confusion matrix and per-class diversity (output/diversity.py).
 """
 
 from __future__ import annotations
@@ -26,10 +26,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from synthgen.dataset import diversity
 from synthgen.errors import UserError
-from synthgen.quality.features import FeatureSpace, space_for
-from synthgen.quality.labeled_features import Labeled, load_labeled, real_train_source
+from synthgen.output import diversity
+from synthgen.quality.features import FeatureSpace, Labeled, load_labeled, real_train_source, space_for
 
 CLASSIFIERS: dict[str, tuple[str, Callable[[], Any]]] = {
     "logistic_regression": ("LogisticRegression(max_iter=5000)", lambda: LogisticRegression(max_iter=5000)),

@@ -66,8 +66,7 @@ class LabelFilter:
     @classmethod
     def load(cls, spec: FilterSpec, class_names: tuple[str, ...], device: torch.device) -> LabelFilter:
         # torch and scikit-learn only where a filter is set: a worker without one never loads them
-        from synthgen.quality.digits_judge import digits_judge
-        from synthgen.quality.judges import ClipJudge, TimmJudge, TorchJudge, TransformersJudge
+        from synthgen.quality.judges import ClipJudge, TimmJudge, TorchJudge, TransformersJudge, digits_judge
 
 
         info = inspect_classifier(spec)

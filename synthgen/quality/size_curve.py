@@ -17,7 +17,7 @@ import numpy as np
 
 from synthgen.errors import UserError
 from synthgen.quality.evaluation import CLASSIFIERS, EvalConfig, RealSets, accuracy_on_real, load_real
-from synthgen.quality.labeled_features import Labeled, load_labeled
+from synthgen.quality.features import Labeled, load_labeled
 
 
 def parse_sizes(text: str) -> list[float]:

@@ -3,7 +3,7 @@
 - CAS against the real set (quality/evaluation.py), per classifier, with the ratio to the same
   classifier trained on real data; `cas_ratio_min` is the lower of the ratios (the default rank).
 - Per-class diversity and the near-duplicate share, summed from the commit markers (the pairs
-  each worker measured in its shard: dataset/diversity.py); no image is read again.
+  each worker measured in its shard: output/diversity.py); no image is read again.
 - The filter's acceptance rate (images kept / images drawn, from index.parquet) where a filter is set.
 - Speed: images per second of one worker and seconds per 1,000 images, over the generation
   seconds its shards took (sampling, encoding, upload; model loading excluded).
@@ -15,11 +15,12 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import matplotlib
 import pyarrow.parquet as pq
 
-from synthgen.dataset import diversity
-from synthgen.dataset.catalog import Catalog
 from synthgen.errors import UserError
+from synthgen.output import diversity
+from synthgen.output.catalog import Catalog
 from synthgen.quality.evaluation import EvalConfig, RealSets, evaluate
 from synthgen.storage.layout import INDEX_FILE
 
@@ -121,3 +122,64 @@ def _acceptance(catalog: Catalog) -> dict[str, Any] | None:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
+
+
+# sweep.png: each metric against each axis of a sweep, one panel per axis.
+#
+# A panel's x axis holds the axis's values in grid order; each score (the CAS ratios, diversity,
+# the near-duplicate share, the filter's acceptance) is the mean over the cells with that value,
+# on the left scale (0..1-ish), and images/s on a scale of its own on the right.
+matplotlib.use("Agg")  # no display: the figure is written to the output, never shown
+
+import matplotlib.pyplot as plt  # noqa: E402 - after the backend is chosen
+
+SCORES = ("cas", "ratio_logistic_regression", "ratio_svm_rbf", "diversity", "near_duplicate_share",
+          "acceptance_rate")
+
+
+def sweep_figure(results: dict[str, Any]) -> bytes:
+    """The PNG bytes of the sweep's figure."""
+    axes = results["axes"]
+    figure, panels = plt.subplots(1, len(axes), figsize=(5.5 * len(axes), 4), squeeze=False)
+    for panel, axis in zip(panels[0], axes, strict=True):
+        _panel(panel, axis, results["cells"])
+    figure.suptitle(f"synthgen sweep: {results['output']} ({results['per_class']} images per class a cell)")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _panel(panel: Any, axis: dict[str, Any], cells: list[dict[str, Any]]) -> None:
+    values = axis["values"]
+    positions = range(len(values))
+    for name in SCORES:
+        means = _means(cells, axis["key"], values, name)
+        if any(m is not None for m in means):
+            points = [m if m is not None else float("nan") for m in means]
+            panel.plot(positions, points, marker="o", label=name)
+    panel.set_xticks(list(positions), [_label(v) for v in values])
+    panel.set_xlabel(axis["key"])
+    panel.set_ylabel("score (mean over the other axes)")
+    speed = panel.twinx()
+    speed.plot(positions, [m or float("nan") for m in _means(cells, axis["key"], values, "images_per_s")],
+               marker="s", linestyle="--", color="gray", label="images/s")
+    speed.set_ylabel("images/s per worker")
+    lines, labels = panel.get_legend_handles_labels()
+    more, more_labels = speed.get_legend_handles_labels()
+    panel.legend(lines + more, labels + more_labels, fontsize="small", loc="best")
+
+
+def _means(cells: list[dict[str, Any]], key: str, values: list[Any], metric: str) -> list[float | None]:
+    out: list[float | None] = []
+    for value in values:
+        found = [c["metrics"].get(metric) for c in cells if c["settings"][key] == value]
+        found = [f for f in found if f is not None]
+        out.append(sum(found) / len(found) if found else None)
+    return out
+
+
+def _label(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 24 else text[:21] + "..."

@@ -1,5 +1,5 @@
 """LLM-written captions: the seed of each candidate, its instruction, and which candidates a class
-keeps. Torch-free: the actors' caption writer (run/caption_actor.py) and the plan share it.
+keeps. Torch-free: the actors' caption writer (engine/captions.py) and the plan share it.
 
 Candidate i of a class (i = 0, 1, 2, ...) is generated with the seed
 `blake2b(f"{job_seed}:caption:{class_name}:{i}", digest_size=8) >> 1`, from the instruction with

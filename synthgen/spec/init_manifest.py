@@ -1,6 +1,6 @@
 """An init job's manifest: the source's listing -> one entry per (picked, renamed) class.
 
-The listing (dataset/labeled_keys.py reads it) holds every source image's key by class, and the
+The listing (inputs/labeled_keys.py reads it) holds every source image's key by class, and the
 source's fingerprint. Here the `classes` section picks and renames classes, each class gets
 `per_image` samples per image, and its entries are built as a class manifest's are (templates,
 attributes, negative prompts: manifest.class_entry).

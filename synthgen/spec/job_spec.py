@@ -9,12 +9,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from synthgen.spec.bounds import MAX_BATCH, MAX_COUNT, MAX_IMAGE_SIDE, MAX_SHARD_SIZE, MAX_STEPS
 from synthgen.spec.distributions import Choice, Uniform, parse_number, parse_text
 from synthgen.spec.init_spec import InitSpec, check_init_sections
 from synthgen.spec.sample_order import SPLIT_NAME, ordered_splits
 from synthgen.spec.scheduler_names import SCHEDULERS
-from synthgen.spec.strict import Strict
+from synthgen.spec.strict import MAX_BATCH, MAX_COUNT, MAX_IMAGE_SIDE, MAX_SHARD_SIZE, MAX_STEPS, Strict
 
 # What makes a template's prompt differ between classes: it must name one of these.
 CLASS_PLACEHOLDERS = ("name", "synonym", "description", "caption")
@@ -222,7 +221,7 @@ class ComputeSpec(Strict):
 
 class FilterSpec(Strict):
     """The label-fidelity filter: a classifier judges each image; rejected ones are redrawn
-    with new seeds (see quality/filter.py and run/shard_draws.py)."""
+    with new seeds (see quality/filter.py and engine/shard_draws.py)."""
 
     classifier: str = Field(min_length=1)  # builtin:digits | a local file or folder
     kind: Literal["auto", "torch", "timm", "transformers", "clip"] = "auto"

@@ -14,10 +14,10 @@ from typing import Any
 
 from synthgen.errors import UserError
 from synthgen.spec.attributes import Axis, merge_axes, parse_axes
-from synthgen.spec.bounds import MAX_COUNT
 from synthgen.spec.distributions import Choice
 from synthgen.spec.job_spec import ClassManifest, JobSpec, PromptManifest
 from synthgen.spec.manifest_files import read_rows
+from synthgen.spec.strict import MAX_COUNT
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class Manifest:
 
 def resolve_manifest(spec: JobSpec) -> Manifest:
     """Expand the spec's class or prompt manifest into entries, reading a source file if any.
-    A job with `init` lists its source instead (dataset/job_manifest.py)."""
+    A job with `init` lists its source instead (inputs/labeled_keys.py)."""
     if spec.init is not None:
         raise UserError("init.source", spec.init.source,
                         "an init job's manifest comes from its source listing; plan it with synthgen plan")

@@ -11,7 +11,7 @@ import yaml
 
 from synthgen.errors import UserError
 from synthgen.storage.filesystem import read_url
-from synthgen.storage.parquet import read_parquet
+from synthgen.storage.store import read_parquet
 
 
 def read_rows(uri: str, options: dict[str, Any], field_name: str, text_column: str) -> list[dict]:

@@ -1,14 +1,101 @@
-"""The one commit of a shard: its marker is created only if absent, and the loser of a race
-deletes its own data file. Workers call it after putting their data file; where the store
-ignores create-only writes, the driver calls it alone, under the job lock."""
+"""The commit marker: the truth about a shard (DESIGN.md: commit protocol), typed.
+
+A shard is done iff its marker exists. The marker names the data file and holds what a reader
+needs to trust it (row count, byte size, sha256, the sample_id range, the attempt), plus what
+the worker measured (time, batch size, per-class diversity of its images).
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any
+
+from synthgen.storage.layout import DATA_DIR, data_shard, marker_path, path_problem
 from synthgen.storage.lock import check_fence
-from synthgen.storage.marker import CommitMarker, read_marker
-from synthgen.storage.store import Store
+from synthgen.storage.store import Store, json_bytes
+
+_TYPES = {"int": (int,), "str": (str,), "float": (int, float)}
 
 
+class CorruptRecord(ValueError):
+    """A file under _commits/ or _failed/ that is not what synthgen writes there."""
+
+
+@dataclass(frozen=True)
+class CommitMarker:
+    shard: int
+    file: str
+    rows: int
+    bytes: int
+    sha256: str
+    first_sample_id: int
+    last_sample_id: int
+    attempt: str
+    attempt_no: int
+    job_id: str
+    host: str
+    seconds: float
+    batch_size: int
+    committed_at: float
+    diversity: dict[str, list[float]] = field(default_factory=dict)  # label -> PairStats list
+    committed_by: str | None = None  # "driver" where the store ignores create-only writes
+
+    @property
+    def path(self) -> str:
+        return marker_path(self.shard)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.committed_by is None:
+            del data["committed_by"]
+        return data
+
+    def to_bytes(self) -> bytes:
+        return json_bytes(self.to_json())
+
+    @classmethod
+    def from_json(cls, data: Any) -> CommitMarker:
+        """A marker checked field by field: a stray or corrupt file raises CorruptRecord."""
+        if not isinstance(data, dict):
+            raise CorruptRecord("not a JSON object")
+        values = {}
+        for f in fields(cls):
+            if f.name not in data:
+                if f.default is not MISSING or f.default_factory is not MISSING:
+                    continue
+                raise CorruptRecord(f"no {f.name!r}")
+            value = data[f.name]
+            wanted = _TYPES.get(str(f.type))
+            if wanted and (isinstance(value, bool) or not isinstance(value, wanted)):
+                raise CorruptRecord(f"{f.name!r} is {value!r}, not {f.type}")
+            values[f.name] = value
+        marker = cls(**values)
+        marker.check_file()
+        return marker
+
+    def check_file(self) -> None:
+        """The data file must be this shard's, under data/: a marker never points elsewhere."""
+        problem = path_problem(self.file)
+        folder, _, name = str(self.file).rpartition("/")
+        if problem or folder != DATA_DIR or data_shard(name) != self.shard:
+            raise CorruptRecord(f"its file {self.file!r} is not a data file of shard {self.shard}")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CommitMarker:
+        try:
+            return cls.from_json(json.loads(data))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CorruptRecord(f"not valid JSON ({exc})") from None
+
+
+def read_marker(store: Store, shard: int) -> CommitMarker:
+    return CommitMarker.from_bytes(store.read_bytes(marker_path(shard)))
+
+
+# The one commit of a shard: its marker is created only if absent, and the loser of a race
+# deletes its own data file. Workers call it after putting their data file; where the store
+# ignores create-only writes, the driver calls it alone, under the job lock.
 def commit_marker(store: Store, marker: CommitMarker, fence: str | None = None
                   ) -> tuple[CommitMarker, bool]:
     """(the shard's marker, whether it is this one): the first marker for a shard wins.

@@ -13,8 +13,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from synthgen.storage.commit import CommitMarker, CorruptRecord
 from synthgen.storage.layout import COMMITS_DIR, FAILED_DIR, shard_index
-from synthgen.storage.marker import CommitMarker, CorruptRecord
 from synthgen.storage.store import Store
 
 log = logging.getLogger("synthgen")

@@ -8,18 +8,25 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import json
 import logging
 import os
+import tempfile
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
+from synthgen.errors import UserError
 from synthgen.storage import s3
 from synthgen.storage.filesystem import open_fs
-from synthgen.storage.layout import PROBE_DIR, data_shard
+from synthgen.storage.layout import OWN_ENTRIES, PROBE_DIR, data_shard
 
 log = logging.getLogger("synthgen")
 
@@ -190,3 +197,64 @@ def _fsync_dir(folder: str) -> None:
 
 def json_bytes(value: Any) -> bytes:
     return (json.dumps(value, indent=2, sort_keys=True) + "\n").encode()
+
+
+# Parquet to and from bytes: shards are built whole in memory, so an upload is one put.
+def table_bytes(table: pa.Table) -> bytes:
+    """Parquet bytes, built whole in memory so the upload is one put."""
+    sink = io.BytesIO()
+    # Images are already compressed: only the metadata columns benefit from zstd.
+    pq.write_table(table, sink, compression="zstd", use_dictionary=False,
+                   row_group_size=max(1, min(len(table), 1000)))
+    return sink.getvalue()
+
+
+def read_parquet(source: bytes | Any, columns: Sequence[str] | None = None) -> pa.Table:
+    """A Parquet file from bytes or an open file object.
+
+    `pq.ParquetFile`, not `pq.read_table`: pyarrow's dataset reader over an in-memory or Python
+    file leaves a native thread behind that aborts the process at exit (SIGABRT, most runs).
+    """
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    return pq.ParquetFile(source).read(columns=columns)
+
+
+# The check made on an output location before anything is written to it.
+SHOWN = 3  # foreign entries named in the refusal
+
+
+def check_unclaimed(store: Store) -> None:
+    """An output with no job.json must hold nothing but synthgen's own files: a folder or
+    prefix holding anything else is the user's (`.`, a project, a bucket's root), refused
+    before any write, whatever the URL's spelling (`.`, `file://`, a relative path)."""
+    foreign = [name for name in store.list("") if name not in OWN_ENTRIES]
+    if foreign:
+        shown = ", ".join(foreign[:SHOWN]) + (f" and {len(foreign) - SHOWN} more"
+                                               if len(foreign) > SHOWN else "")
+        raise UserError("output.uri", store.uri,
+                        f"is not empty and holds no synthgen job ({shown}); give a new or empty "
+                        "folder, so that nothing of yours is overwritten or removed")
+
+
+def check_writable(store: Store, field: str = "output.uri") -> None:
+    """On local disk, prove the output can be created: a probe file that is removed at once.
+    `field` is what the error names: the spec's field, or a command's option."""
+    if not store.local:
+        return
+    root = Path(store.root)
+    existing = root
+    while not existing.exists():
+        existing = existing.parent
+    if root.exists() and not root.is_dir():
+        raise UserError(field, store.uri, "is a file; give a folder")
+    if not existing.is_dir():
+        raise UserError(field, store.uri, f"{existing} is a file, not a folder; fix the path")
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".synthgen-probe-"):
+            pass
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise UserError(field, store.uri,
+                        f"cannot write under {existing} ({reason}); choose a writable folder"
+                        ) from None

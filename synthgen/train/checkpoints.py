@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +12,6 @@ from diffusers import UNet2DModel
 
 from synthgen.errors import UserError
 from synthgen.train.config import TrainConfig
-from synthgen.train.console import log
 
 CHECKPOINT_DIR = "checkpoints"
 
@@ -68,3 +68,8 @@ def load_checkpoint(state: TrainState, path: Path, device: torch.device) -> None
     state.ema.load_state_dict(payload["ema"])
     state.optimizer.load_state_dict(payload["optimizer"])
     state.step = int(payload["step"])
+
+
+# Training reports go to stderr, line by line, so that a long run shows its progress.
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

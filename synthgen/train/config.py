@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from synthgen.dataset.labeled_sources import BUILTIN_DIGITS
 from synthgen.errors import UserError
+from synthgen.inputs.labeled_sources import BUILTIN_DIGITS
 from synthgen.spec.scheduler_names import SCHEDULERS
 
 DEFAULT_WARMUP = 200

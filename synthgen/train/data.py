@@ -2,7 +2,7 @@
 
 The models trained here are small (digits, icons, tiny folders), so holding the whole dataset in
 memory keeps the training loop simple, fast on CPU and exactly resumable. Sources are read by
-dataset/labeled_sources.py.
+inputs/labeled_sources.py.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from synthgen.dataset.builtin_digits import load_digits_split
-from synthgen.dataset.labeled_sources import digits_split, open_labeled
 from synthgen.errors import UserError
+from synthgen.inputs.labeled_sources import digits_split, load_digits_split, open_labeled
 
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 

@@ -39,9 +39,8 @@ import torch.nn.functional as F
 from diffusers import DDPMScheduler
 
 from synthgen.models.runtime import keep_freed_memory, pick_device
-from synthgen.train.checkpoints import TrainState, find_checkpoint, load_checkpoint, save_checkpoint
+from synthgen.train.checkpoints import TrainState, find_checkpoint, load_checkpoint, log, save_checkpoint
 from synthgen.train.config import TrainConfig, resolve_warmup
-from synthgen.train.console import log
 from synthgen.train.data import LabeledImages, load_source
 from synthgen.train.model_folder import build_unet, make_noise_scheduler, save_model, save_sample_grid
 

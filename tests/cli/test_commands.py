@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 
 PROBE = ("import sys; from synthgen.cli import main; main(sys.argv[1:], standalone_mode=False); "
          "print(sorted(m for m in ('torch', 'diffusers', 'ray', 'sklearn', 'synthgen.cli.training', "
-         "'synthgen.cli.cluster', 'synthgen.run.executor') if m in sys.modules))")
+         "'synthgen.cli.cluster', 'synthgen.engine.executor') if m in sys.modules))")
 
 
 def loaded_by(*args: str) -> str:

@@ -25,7 +25,7 @@ DIGITS = str(ROOT / "pipelines/digits.yaml")
 @pytest.fixture
 def claimed(tmp_path: Path) -> Path:
     """An output holding the digits job's job.json and nothing committed: a job just started."""
-    from synthgen.run.driver import claim_output, prepare
+    from synthgen.engine.driver import claim_output, prepare
     from synthgen.spec.load import load_spec
 
     out = tmp_path / "digits"

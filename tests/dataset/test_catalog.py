@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from synthgen.dataset.catalog import Catalog, read_failures, read_markers
-from synthgen.dataset.job_record import read_job_record
+from synthgen.engine.driver import claim_output, prepare
+from synthgen.engine.worker import Worker
 from synthgen.errors import UserError
-from synthgen.run.driver import claim_output, prepare
-from synthgen.run.worker import Worker
+from synthgen.output.catalog import Catalog, read_failures, read_markers
+from synthgen.output.job_record import read_job_record
 from synthgen.spec.load import validate_spec
 from synthgen.storage.store import Store
 from tests.conftest import tiny_spec

@@ -20,10 +20,10 @@ NAMES = ("zero", "one", "two")  # sorted by name: one, two, zero
 @pytest.fixture(scope="module")
 def unsorted_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3 classes whose names do not sort in label order, 2 images each, built in-process."""
-    from synthgen.dataset.catalog import Catalog
-    from synthgen.run.driver import claim_output, prepare
-    from synthgen.run.finalize import finalize
-    from synthgen.run.worker import Worker
+    from synthgen.engine.driver import claim_output, prepare
+    from synthgen.engine.worker import Worker
+    from synthgen.output.catalog import Catalog
+    from synthgen.output.finalize import finalize
     from synthgen.spec.load import validate_spec
     from tests.helpers.tiny_models import class_unet
 
@@ -70,7 +70,7 @@ def test_default_export_reads_back_with_synthgens_ids(unsorted_output: Path, tmp
 
 def test_plain_names_warn_and_classes_json_maps_them_back(unsorted_output: Path, tmp_path: Path,
                                                           caplog: pytest.LogCaptureFixture) -> None:
-    from synthgen.dataset.export import ExportOptions, export
+    from synthgen.output.export import ExportOptions, export
 
     dest = tmp_path / "plain"
     with caplog.at_level(logging.WARNING, logger="synthgen"):
@@ -87,7 +87,7 @@ def test_plain_names_warn_and_classes_json_maps_them_back(unsorted_output: Path,
 
 def test_prefix_width_follows_the_class_count_and_plain_in_order_is_quiet(
         caplog: pytest.LogCaptureFixture) -> None:
-    from synthgen.dataset.class_folders import class_folders
+    from synthgen.output.export import class_folders
 
     many = tuple(f"c{i}" for i in range(120))
     assert class_folders(many, unlabeled=False)[7] == "007_c7"

@@ -13,11 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from synthgen.dataset.builtin_digits import load_digits_split
-from synthgen.dataset.labeled_sources import DIGITS_TRAIN_END, open_labeled
 from synthgen.errors import UserError
-from synthgen.quality.features import DIGITS_SPACE, GENERIC_SPACE
-from synthgen.quality.labeled_features import load_labeled
+from synthgen.inputs.labeled_sources import DIGITS_TRAIN_END, load_digits_split, open_labeled
+from synthgen.quality.features import DIGITS_SPACE, GENERIC_SPACE, load_labeled
 from synthgen.train.data import load_source
 
 VALUES = {"cat": (10, 20), "dog": (200,), "eel": (90, 100, 110)}  # gray levels, one image each

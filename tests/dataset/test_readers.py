@@ -16,9 +16,9 @@ import yaml
 from torch.utils.data import DataLoader
 
 import synthgen
-from synthgen.dataset.torch_dataset import assign
+from synthgen.output.torch_dataset import assign
 from synthgen.spec.sample_order import SampleOrder
-from synthgen.storage.marker import CommitMarker
+from synthgen.storage.commit import CommitMarker
 from tests.helpers.dataset_outputs import FOX, Built
 from tests.helpers.s3server import BUCKET, KEY_ID, S3, SECRET
 
@@ -56,7 +56,7 @@ def test_card_header_is_what_the_hub_and_datasets_accept(class_output: Built) ->
     from datasets.splits import SplitDict
     from huggingface_hub import DatasetCard
 
-    from synthgen.dataset.shard_schema import hf_features
+    from synthgen.output.shard_schema import hf_features
 
     card = DatasetCard.load(class_output.path / "README.md")
     info = card.data.to_dict()["dataset_info"]

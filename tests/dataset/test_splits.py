@@ -43,7 +43,7 @@ def test_open_dataset_data_files_and_eval_take_a_split(split_output: Path) -> No
 
 
 def test_export_takes_a_split(split_output: Path, tmp_path: Path) -> None:
-    from synthgen.dataset.export import ExportOptions, export
+    from synthgen.output.export import ExportOptions, export
 
     done = export(str(split_output), "imagefolder", str(tmp_path / "test"), ExportOptions(split="test"))
     assert done.counts == {"00_a": 2, "01_b": 2, "02_c": 2}

@@ -17,7 +17,7 @@ import yaml
 from PIL import Image
 
 import synthgen
-from synthgen.dataset.catalog import Catalog
+from synthgen.output.catalog import Catalog
 from tests.conftest import synthgen as cli
 from tests.helpers.dataset_outputs import FOX, FROG, SECRET_VALUE, Built
 from tests.helpers.s3server import BUCKET, S3
@@ -40,7 +40,7 @@ def test_preview_cli_draws_each_class_upscaled_with_nearest_neighbour(class_outp
                                                                       tmp_path: Path) -> None:
     from PIL import ImageFont
 
-    from synthgen.dataset.preview import FONT_SIZE, PAD, PreviewOptions, label_width, preview_rows
+    from synthgen.output.preview import FONT_SIZE, PAD, PreviewOptions, label_width, preview_rows
 
     grid = tmp_path / "grid.png"
     run = cli("preview", str(class_output.path), "--output", str(grid))
@@ -64,7 +64,7 @@ def test_preview_cli_draws_each_class_upscaled_with_nearest_neighbour(class_outp
 
 
 def test_preview_of_a_prompt_job_has_one_row_per_prompt(prompt_output: Built) -> None:
-    from synthgen.dataset.preview import PreviewOptions, preview_rows, render
+    from synthgen.output.preview import PreviewOptions, preview_rows, render
 
     output = Catalog.open(str(prompt_output.path))
     rows, hidden = preview_rows(output, PreviewOptions())
@@ -74,7 +74,7 @@ def test_preview_of_a_prompt_job_has_one_row_per_prompt(prompt_output: Built) ->
 
 
 def test_preview_caps_the_rows_and_says_so(unlabeled_output: Built) -> None:
-    from synthgen.dataset.preview import PreviewOptions, preview_rows, render
+    from synthgen.output.preview import PreviewOptions, preview_rows, render
 
     output = Catalog.open(str(unlabeled_output.path))
     rows, hidden = preview_rows(output, PreviewOptions(max_rows=20))
@@ -85,7 +85,7 @@ def test_preview_caps_the_rows_and_says_so(unlabeled_output: Built) -> None:
 
 
 def test_the_card_embeds_the_same_preview(class_output: Built) -> None:
-    from synthgen.dataset.preview import preview_png
+    from synthgen.output.preview import preview_png
 
     card = (class_output.path / "README.md").read_text()
     assert "](preview.png)" in card
@@ -112,7 +112,7 @@ def test_card_has_counts_settings_seeds_and_versions(class_output: Built) -> Non
 
 
 def test_card_carries_the_model_license(class_output: Built) -> None:
-    from synthgen.dataset.card import dataset_card, hub_license
+    from synthgen.output.card import dataset_card, hub_license
 
     catalog = Catalog.open(str(class_output.path))
     model = replace(catalog.record.model, license="MIT")
@@ -154,7 +154,7 @@ def test_export_imagefolder_writes_every_image_into_class_folders(class_output: 
 
 def test_export_imagefolder_of_a_prompt_job_puts_unlabeled_images_apart(prompt_output: Built,
                                                                         tmp_path: Path) -> None:
-    from synthgen.dataset.export import export
+    from synthgen.output.export import export
 
     done = export(str(prompt_output.path), "imagefolder", str(tmp_path / "x"))
     assert done.counts == {"00_fox": 3, "01_frog": 3, "unlabeled": 2}
@@ -163,7 +163,7 @@ def test_export_imagefolder_of_a_prompt_job_puts_unlabeled_images_apart(prompt_o
 
 def test_export_webdataset_has_image_json_and_class_per_sample(class_output: Built, prompt_output: Built,
                                                               tmp_path: Path) -> None:
-    from synthgen.dataset.export import export
+    from synthgen.output.export import export
 
     done = export(str(class_output.path), "webdataset", str(tmp_path / "wds"))
     assert done.total == 21 and len(done.counts) == 5
@@ -189,7 +189,7 @@ def test_export_and_preview_from_s3(class_output: Built, s3: S3, tmp_path: Path)
     assert run.returncode == 0, run.stderr
     folders = {p.name: len(list(p.iterdir())) for p in (tmp_path / "x").iterdir() if p.is_dir()}
     assert folders == {f"{i:02d}_{name}": 7 for i, name in enumerate(LABELS)}
-    from synthgen.dataset.preview import write_preview
+    from synthgen.output.preview import write_preview
 
     write_preview(uri, str(tmp_path / "grid.png"))
     assert (tmp_path / "grid.png").read_bytes() == (class_output.path / "preview.png").read_bytes()
@@ -211,7 +211,7 @@ def test_show_prints_counts_shards_throughput_and_provenance(class_output: Built
 
 def test_show_on_an_incomplete_output_with_a_failure(class_output: Built, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    from synthgen.dataset.show import show
+    from synthgen.output.show import show
     from synthgen.storage.store import Store
 
     copy = tmp_path / "out"
@@ -234,7 +234,7 @@ def test_show_on_an_incomplete_output_with_a_failure(class_output: Built, tmp_pa
 
 
 def test_show_on_a_prompt_job(unlabeled_output: Built) -> None:
-    from synthgen.dataset.show import plain, sections
+    from synthgen.output.show import plain, sections
     from synthgen.storage.store import Store
 
     text = "\n".join(plain(s) for s in sections(Store(str(unlabeled_output.path))))
@@ -262,7 +262,7 @@ def test_run_prints_progress_with_failures_and_per_worker_rates(class_output: Bu
 
 
 def test_progress_counts_failed_attempts_and_lost_shards(caplog: pytest.LogCaptureFixture) -> None:
-    from synthgen.run.progress import Progress
+    from synthgen.engine.progress import Progress
 
     with caplog.at_level(logging.INFO, logger="synthgen"), \
             Progress(total=10, done=0, shards_total=2, shards_done=0) as progress:

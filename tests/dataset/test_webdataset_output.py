@@ -17,9 +17,9 @@ import pytest
 import webdataset as wds
 
 import synthgen
-from synthgen.dataset.catalog import Catalog, read_markers
-from synthgen.dataset.formats.tar import TarSample, read_samples, tar_bytes
-from synthgen.dataset.readers import load_image
+from synthgen.output.catalog import Catalog, read_markers
+from synthgen.output.formats.webdataset import TarSample, read_samples, tar_bytes
+from synthgen.output.readers import load_image
 from synthgen.spec.plan import Plan
 from synthgen.storage.store import Store
 from tests.conftest import synthgen as cli

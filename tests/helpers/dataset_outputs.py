@@ -72,10 +72,10 @@ def _build(root: Path, model: Path, items: list[Any], shard_size: int, count: in
 
 def run_in_process(spec: dict[str, Any]) -> Any:
     """The whole job by a bare Worker in this process, then finalize; returns it prepared."""
-    from synthgen.dataset.catalog import Catalog
-    from synthgen.run.driver import claim_output, prepare
-    from synthgen.run.finalize import finalize
-    from synthgen.run.worker import Worker
+    from synthgen.engine.driver import claim_output, prepare
+    from synthgen.engine.worker import Worker
+    from synthgen.output.catalog import Catalog
+    from synthgen.output.finalize import finalize
     from synthgen.spec.load import validate_spec
 
     prepared = prepare(validate_spec(spec))

@@ -1,7 +1,7 @@
 """Fault injection for the tests, from outside the product: synthgen itself holds no fault code.
 
 A test sets a *plan*: rules `point:shard:attempt` (shard and attempt a number or `*`) and, for
-`hold`, a gate file. `install()` wraps the seams of `synthgen.run.worker.Worker` in a process so
+`hold`, a gate file. `install()` wraps the seams of `synthgen.engine.worker.Worker` in a process so
 that they obey the plan:
 
 - `raise`: before each batch of the shard, an InjectedFault.
@@ -214,7 +214,7 @@ def fire(point: str, shard: int, attempt: int) -> None:
 def install() -> None:
     """Wrap Worker's seams in this process (once; later calls do nothing). Each wrapper asks
     the current plan, so with no plan a wrapped Worker behaves exactly as the product's."""
-    from synthgen.run.worker import Worker
+    from synthgen.engine.worker import Worker
 
     if getattr(Worker, "_fault_harness", False):
         return

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from synthgen.dataset.builtin_digits import load_digits_split
+from synthgen.inputs.labeled_sources import load_digits_split
 
 
 def digits_folder(out: Path, classes: tuple[str, ...] = ("0", "1", "2"), per_class: int = 5) -> Path:

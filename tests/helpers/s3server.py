@@ -211,8 +211,8 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 180.0) -
 def committed_ids(store: Any) -> list[int]:
     """Every sample_id in the data files the commit markers name, duplicates included."""
 
-    from synthgen.dataset.catalog import read_markers
-    from synthgen.dataset.formats import format_of
+    from synthgen.output.catalog import read_markers
+    from synthgen.output.formats import format_of
 
     ids: list[int] = []
     for marker in read_markers(store).values():
@@ -223,8 +223,8 @@ def committed_ids(store: Any) -> list[int]:
 
 def assert_complete(store: Any, total: int) -> None:
     """The invariants: verify passes, each planned sample once, _SUCCESS, no orphan data file."""
-    from synthgen.dataset.catalog import read_markers
-    from synthgen.dataset.verify import verify
+    from synthgen.output.catalog import read_markers
+    from synthgen.output.verify import verify
 
     assert verify(store) == []
     assert sorted(committed_ids(store)) == list(range(total))

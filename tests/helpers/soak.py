@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synthgen.dataset.catalog import Catalog
-from synthgen.dataset.verify import check_shard
-from synthgen.storage.parquet import read_parquet
-from synthgen.storage.store import Store
+from synthgen.output.catalog import Catalog
+from synthgen.output.verify import check_shard
+from synthgen.storage.store import Store, read_parquet
 from tests.helpers.faults import child_env
 from tests.helpers.s3server import BUCKET, FAULTS, S3, SECRET, FaultPlan, committed_ids
 

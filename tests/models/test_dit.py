@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import torch
 
+from synthgen.engine.driver import prepare
 from synthgen.errors import UserError
 from synthgen.models.registry import inspect_model, load_adapter
-from synthgen.run.driver import prepare
 from synthgen.spec.job_spec import ModelSpec
 from synthgen.spec.load import validate_spec
 from tests.conftest import synthgen, write_spec

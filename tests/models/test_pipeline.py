@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from synthgen.engine.driver import prepare
 from synthgen.errors import UserError
 from synthgen.models.registry import load_adapter
-from synthgen.run.driver import prepare
 from synthgen.spec.load import validate_spec
 from tests.conftest import synthgen, write_spec
 from tests.helpers import tiny_models

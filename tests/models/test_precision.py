@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from synthgen.engine.driver import prepare
 from synthgen.models import runtime
-from synthgen.run.driver import prepare
 from synthgen.spec.load import validate_spec
 from tests.conftest import tiny_spec
 
@@ -33,7 +33,7 @@ def cpu_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def worker(model: Path, out: Path, dtype: str):
-    from synthgen.run.worker import Worker  # torch: only the tests that run a model pay for it
+    from synthgen.engine.worker import Worker  # torch: only the tests that run a model pay for it
 
     spec = validate_spec(tiny_spec(model, out, model__dtype=dtype, sampler__guidance_scale=1.0))
     return Worker(prepare(spec).job, threads=1)

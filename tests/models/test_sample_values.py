@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from synthgen.engine.driver import prepare
 from synthgen.models.registry import load_adapter
-from synthgen.run.driver import prepare
 from synthgen.spec.load import validate_spec
 from tests.conftest import tiny_spec
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from synthgen.engine.driver import prepare
 from synthgen.errors import UserError
 from synthgen.models.registry import load_adapter
 from synthgen.models.schedulers import build_scheduler
-from synthgen.run.driver import prepare
 from synthgen.spec import scheduler_names
 from synthgen.spec.load import validate_spec
 from synthgen.spec.scheduler_names import FLOW_SCHEDULERS, SCHEDULERS, scheduler_problem

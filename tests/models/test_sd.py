@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from synthgen.engine.driver import prepare
+from synthgen.engine.worker import Worker
 from synthgen.errors import UserError
 from synthgen.models.registry import load_adapter
-from synthgen.run.driver import prepare
-from synthgen.run.worker import Worker
 from synthgen.spec.load import validate_spec
 from tests.conftest import synthgen, write_spec
 from tests.helpers import tiny_models

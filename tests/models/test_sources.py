@@ -13,11 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from synthgen.engine.driver import prepare
+from synthgen.engine.worker import Worker
 from synthgen.errors import UserError
 from synthgen.models.registry import inspect_model
 from synthgen.models.runtime import Precision, pick_precision
-from synthgen.run.driver import prepare
-from synthgen.run.worker import Worker
 from synthgen.spec.job_spec import ModelSpec
 from synthgen.spec.load import validate_spec
 from tests.conftest import synthgen, tiny_spec, write_spec

@@ -15,11 +15,10 @@ from PIL import Image
 
 from synthgen.cli import main
 from synthgen.cli.training import TRAIN_OPTIONS
-from synthgen.dataset.diversity import NEAR_DUPLICATE, pair_stats
-from synthgen.dataset.shard_schema import Provenance, ShardRow, shard_table
+from synthgen.output.diversity import NEAR_DUPLICATE, pair_stats
+from synthgen.output.shard_schema import Provenance, ShardRow, shard_table
 from synthgen.quality.evaluation import EvalConfig, evaluate
-from synthgen.quality.features import DIGITS_SPACE, GENERIC_SPACE
-from synthgen.quality.labeled_features import load_labeled
+from synthgen.quality.features import DIGITS_SPACE, GENERIC_SPACE, load_labeled
 from synthgen.spec.plan import Sample
 from tests.conftest import synthgen, tiny_spec, write_spec
 from tests.helpers import tiny_models

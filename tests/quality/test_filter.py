@@ -18,11 +18,11 @@ import pytest
 import torch
 from PIL import Image
 
+from synthgen.engine.driver import claim_output, prepare
+from synthgen.engine.worker import Worker
 from synthgen.errors import UserError
-from synthgen.quality.digits_judge import DigitsJudge
 from synthgen.quality.filter import FilterRejected, LabelFilter
-from synthgen.run.driver import claim_output, prepare
-from synthgen.run.worker import Worker
+from synthgen.quality.judges import DigitsJudge
 from synthgen.spec.job_spec import FilterSpec
 from synthgen.spec.load import validate_spec
 from synthgen.spec.plan import sample_seed

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import torch
 
-from synthgen.dataset.catalog import Catalog
 from synthgen.models.captioner import Captioner
+from synthgen.output.catalog import Catalog
 from synthgen.spec.captions import ClassCaptions
 from synthgen.spec.job_spec import CaptionsSpec
 from tests.conftest import synthgen, write_spec

@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from synthgen.run import ctrl_c
+from synthgen.engine import ctrl_c
 
 
 def test_a_swallowed_ctrl_c_is_still_pressed_until_the_block_ends() -> None:

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from synthgen.engine.driver import prepare
 from synthgen.models.runtime import resolve_dtype
-from synthgen.run.driver import prepare
 from synthgen.spec.load import validate_spec
 from tests.conftest import ROOT, tiny_spec, write_spec
 
 
 def test_auto_layout_and_dtype_commit_every_sample_once(tmp_path: Path, class_model: Path) -> None:
-    from synthgen.run.worker import Worker  # torch: the reference images only
+    from synthgen.engine.worker import Worker  # torch: the reference images only
 
     out = tmp_path / "out"
     spec = tiny_spec(class_model, out, model__dtype="auto", compute__workers="auto",

@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from synthgen.dataset.catalog import Catalog, read_markers
-from synthgen.dataset.status import job_status
-from synthgen.run.driver import commit_by_driver
-from synthgen.run.job import JobContext
-from synthgen.run.worker import Worker
+from synthgen.engine.driver import commit_by_driver
+from synthgen.engine.job import JobContext
+from synthgen.engine.worker import Worker
+from synthgen.output.catalog import Catalog, job_status, read_markers
 from synthgen.spec.load import validate_spec
 from synthgen.spec.plan import Plan
 from synthgen.storage.store import Store

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from synthgen.engine.actor import GroupActor
+from synthgen.engine.driver import claim_output, prepare
+from synthgen.engine.job import JobGroup
+from synthgen.engine.model_cache import ModelCache
+from synthgen.engine.worker import Worker
 from synthgen.models.registry import inspect_model
-from synthgen.run.actor import GroupActor
-from synthgen.run.driver import claim_output, prepare
-from synthgen.run.job import JobGroup
-from synthgen.run.model_cache import ModelCache
-from synthgen.run.worker import Worker
 from synthgen.spec.load import validate_spec
 from synthgen.storage import s3
 from tests.conftest import tiny_spec

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from synthgen.quality.digits_judge import digits_judge
+from synthgen.quality.judges import digits_judge
 from tests.conftest import synthgen, tiny_spec, write_spec
 from tests.helpers.dataset_outputs import Built, committed_rows
 from tests.helpers.faults import fault_plan
@@ -124,7 +124,7 @@ def test_class_unet_varies_a_synthgen_output_killed_and_resumed(
 
 
 def test_a_sweep_of_an_init_job_pilots_the_first_images_of_each_class(tmp_path: Path) -> None:
-    from synthgen.run.sweep import SweepRequest, plan_sweep
+    from synthgen.commands.sweep import SweepRequest, plan_sweep
 
     real = digits_folder(tmp_path / "real")
     spec = {"model": {"source": "builtin:digits"}, "init": {"source": str(real), "per_image": 2},

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from synthgen.run.job import JobContext
-from synthgen.run.pool import pool_plan
+from synthgen.engine.job import JobContext
+from synthgen.engine.pool import pool_plan
 from synthgen.spec.load import validate_spec
 from synthgen.spec.plan import Plan
 from tests.conftest import ROOT, tiny_spec, write_spec
@@ -125,7 +125,7 @@ def test_a_nodes_gpus_fill_and_a_lost_nodes_shards_finish_on_the_rest(
 
 def test_gpus_that_join_a_running_job_get_actors(cluster: Cluster, class_model: Path,
                                                 tmp_path: Path) -> None:
-    from synthgen.run.submit import jobs_client
+    from synthgen.commands.submit import jobs_client
 
     out, hold = tmp_path / "out", tmp_path / "hold"
     spec = write_spec(tmp_path / "spec.yaml", tiny_spec(class_model, out, output__shard_size=3,

@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from synthgen.dataset.image_encoding import Encoder
-from synthgen.run.driver import prepare
-from synthgen.run.worker import Worker
+from synthgen.engine.driver import prepare
+from synthgen.engine.worker import Worker
+from synthgen.output.formats.base import Encoder
 from synthgen.spec.load import validate_spec
 from synthgen.storage.layout import marker_path
 from tests.conftest import tiny_spec

@@ -11,9 +11,14 @@ import pytest
 from click.testing import CliRunner
 
 from synthgen.cli import main
+from synthgen.commands.estimate import (
+    INDEX_FILE_BYTES,
+    INDEX_ROW_BYTES,
+    SHARD_FILE_BYTES,
+    estimate_size,
+    project,
+)
 from synthgen.models.registry import inspect_model
-from synthgen.run.calibrate import project
-from synthgen.run.estimate import INDEX_FILE_BYTES, INDEX_ROW_BYTES, SHARD_FILE_BYTES, estimate_size
 from synthgen.spec.load import validate_spec
 from synthgen.spec.plan import Plan
 from tests.conftest import tiny_spec, write_spec

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from synthgen.run.job import JobContext
-from synthgen.run.pool import WEIGHT_COPIES, WORKER_BASE_BYTES, pool_plan
+from synthgen.engine.job import JobContext
+from synthgen.engine.pool import WEIGHT_COPIES, WORKER_BASE_BYTES, pool_plan
 from synthgen.spec.load import validate_spec
 from synthgen.spec.plan import Plan
 from tests.conftest import tiny_spec

@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from synthgen.dataset.catalog import Catalog
+from synthgen.output.catalog import Catalog
 from tests.conftest import ROOT, synthgen, tiny_spec, write_spec
 from tests.helpers.dataset_outputs import committed_rows
 from tests.helpers.faults import fault_plan
@@ -100,7 +100,7 @@ def test_other_spec_on_same_output_is_refused(tmp_path: Path, class_model: Path,
     result = synthgen("run", str(spec))
     assert result.returncode == 2
     assert "holds another job" in result.stderr and len(result.stderr.strip().splitlines()) == 1
-    assert "; seed: 0 -> 1)" in result.stderr  # which fields differ (spec/spec_diff.py)
+    assert "; seed: 0 -> 1)" in result.stderr  # which fields differ (spec/plan.py)
     assert tree(out) == before
 
 

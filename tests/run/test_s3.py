@@ -18,10 +18,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from synthgen.dataset.catalog import Catalog, read_markers
-from synthgen.dataset.status import job_status
-from synthgen.storage.parquet import read_parquet
-from synthgen.storage.store import Store
+from synthgen.output.catalog import Catalog, job_status, read_markers
+from synthgen.storage.store import Store, read_parquet
 from tests.conftest import ROOT, synthgen, tiny_spec, write_spec
 from tests.helpers.faults import child_env, fault_plan
 from tests.helpers.s3server import BUCKET, S3, SECRET, assert_complete, wait_for
@@ -132,7 +130,7 @@ def test_sigkilled_driver_resumes_and_repair_fixes_corruption(
 
 def test_changed_spec_on_the_same_output_is_refused_and_writes_nothing(
         s3: S3, class_model: Path, tmp_path: Path) -> None:
-    from synthgen.run.driver import claim_output, prepare
+    from synthgen.engine.driver import claim_output, prepare
     from synthgen.spec.load import load_spec
 
     spec = write_spec(tmp_path / "job.yaml", tiny_spec(class_model, "s3://bucket/c"))

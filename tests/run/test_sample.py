@@ -19,11 +19,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 from synthgen.cli import main
-from synthgen.dataset.catalog import Catalog
-from synthgen.dataset.readers import load_image
-from synthgen.run.driver import claim_output, prepare
-from synthgen.run.regenerate import original_batch, regenerate
-from synthgen.run.worker import Worker
+from synthgen.commands.regenerate import original_batch, regenerate
+from synthgen.engine.driver import claim_output, prepare
+from synthgen.engine.worker import Worker
+from synthgen.output.catalog import Catalog
+from synthgen.output.readers import load_image
 from synthgen.spec.load import validate_spec
 from synthgen.spec.plan import sample_seed
 from synthgen.storage.store import Store

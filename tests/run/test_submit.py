@@ -62,7 +62,7 @@ def markers(out: Path) -> dict[str, dict]:
 
 
 def test_submit_wait_runs_the_digits_pipeline(head: raynodes.RayNode, tmp_path: Path) -> None:
-    from synthgen.run.submit import jobs_client
+    from synthgen.commands.submit import jobs_client
 
     out = tmp_path / "digits"
     result = cli("submit", "pipelines/digits.yaml", "--address", head.dashboard, "--output", str(out),

@@ -84,7 +84,7 @@ def test_ctrl_c_after_the_first_commit_keeps_it_and_prints_the_resume_command(tm
 
 EMBEDDED_RAY = """
 import ray
-from synthgen.run.pool import connect_ray
+from synthgen.engine.pool import connect_ray
 assert connect_ray(None)
 node = ray._private.worker._global_node
 processes = [info.process for infos in node.all_processes.values() for info in infos]

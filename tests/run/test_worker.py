@@ -11,14 +11,13 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from synthgen.dataset.shard_schema import shard_table
-from synthgen.run.driver import prepare
-from synthgen.run.worker import Worker
+from synthgen.engine.driver import prepare
+from synthgen.engine.worker import Worker
+from synthgen.output.shard_schema import shard_table
 from synthgen.spec.load import validate_spec
-from synthgen.storage.commit import commit_marker
+from synthgen.storage.commit import commit_marker, read_marker
 from synthgen.storage.layout import marker_path
-from synthgen.storage.marker import read_marker
-from synthgen.storage.parquet import table_bytes
+from synthgen.storage.store import table_bytes
 from tests.conftest import tiny_spec
 
 # Measured on CPU: another batch size moves a pixel by at most this many uint8 levels.

@@ -12,8 +12,8 @@ import yaml
 from click.testing import CliRunner
 
 from synthgen.cli import main
-from synthgen.dataset.job_manifest import job_manifest
-from synthgen.models.families.pipeline import image_to_image_class
+from synthgen.inputs.labeled_keys import job_manifest
+from synthgen.models.pipeline import image_to_image_class
 from synthgen.spec.load import load_spec
 from synthgen.spec.plan import Plan
 from tests.conftest import NEEDS_TORCH
@@ -134,7 +134,7 @@ def test_strength_takes_what_sampler_ranges_take(tmp_path: Path) -> None:
 
 
 def test_init_storage_options_are_execution_only_and_never_stored(tmp_path: Path) -> None:
-    from synthgen.dataset.job_record import JobRecord, ModelRecord
+    from synthgen.output.job_record import JobRecord, ModelRecord
 
     digits_folder(tmp_path / "real")
     plain = plan_of(write_spec(tmp_path, {"source": "real"}))
@@ -148,8 +148,8 @@ def test_init_storage_options_are_execution_only_and_never_stored(tmp_path: Path
 
 
 def test_a_key_that_leaves_the_source_is_refused(tmp_path: Path) -> None:
-    from synthgen.dataset.labeled_keys import read_keyed
     from synthgen.errors import UserError
+    from synthgen.inputs.labeled_keys import read_keyed
 
     real = digits_folder(tmp_path / "real")
     (tmp_path / "outside.png").write_bytes((real / "0" / "000.png").read_bytes())

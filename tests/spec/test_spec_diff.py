@@ -6,8 +6,7 @@ import pytest
 
 from synthgen.errors import UserError
 from synthgen.spec.load import load_spec
-from synthgen.spec.plan import Plan
-from synthgen.spec.spec_diff import dotted_changes, plan_diff
+from synthgen.spec.plan import Plan, dotted_changes, plan_diff
 from tests.conftest import ROOT
 
 DIGITS = ROOT / "pipelines/digits.yaml"

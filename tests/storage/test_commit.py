@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from synthgen.storage.commit import commit_marker
+from synthgen.storage.commit import CommitMarker, commit_marker, read_marker
 from synthgen.storage.layout import data_path, marker_path, shard_index
-from synthgen.storage.marker import CommitMarker, read_marker
 from synthgen.storage.store import Store
 
 # A marker exactly as the worker wrote it before markers were typed: the format is the contract.

@@ -16,7 +16,7 @@ from diffusers import UNet2DModel
 from PIL import Image
 from safetensors.torch import load_file
 
-from synthgen.dataset.labeled_sources import DIGITS_TRAIN_END
+from synthgen.inputs.labeled_sources import DIGITS_TRAIN_END
 from synthgen.train.config import TrainConfig
 from synthgen.train.data import load_source
 from synthgen.train.trainer import batch_indices, train

@@ -9,8 +9,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from synthgen.run.driver import claim_output, prepare
-from synthgen.run.worker import Worker
+from synthgen.engine.driver import claim_output, prepare
+from synthgen.engine.worker import Worker
 from synthgen.spec.load import validate_spec
 from tests.conftest import ROOT, tiny_spec
 

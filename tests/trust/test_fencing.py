@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from synthgen.dataset.catalog import read_markers
 from synthgen.errors import JobFailed
+from synthgen.output.catalog import read_markers
 from synthgen.storage import lock as lock_module
 from synthgen.storage.commit import commit_marker
 from synthgen.storage.conditional import read_tagged, replace_if

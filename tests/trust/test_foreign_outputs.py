@@ -17,7 +17,7 @@ import pytest
 from synthgen.errors import UserError
 from synthgen.models.sources import resolve_source
 from synthgen.spec.job_spec import ModelSpec
-from synthgen.storage.paths import confine, relative_to
+from synthgen.storage.layout import confine, relative_to
 from synthgen.storage.store import Store
 from tests.conftest import ROOT, tiny_spec, write_spec
 from tests.helpers.s3server import BUCKET, S3
@@ -100,7 +100,7 @@ def test_local_listing_confinement_on_disk(tmp_path: Path) -> None:
 
 
 def test_class_names_as_folders_are_confined() -> None:
-    from synthgen.dataset.class_folders import _safe
+    from synthgen.output.export import _safe
 
     assert _safe("../../etc", 0) == ".._.._etc"
     assert _safe("..", 3) == "class-3"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from synthgen.engine.driver import claim_output, prepare
+from synthgen.engine.worker import Worker
 from synthgen.errors import ModelChanged, UserError
-from synthgen.run.driver import claim_output, prepare
-from synthgen.run.worker import Worker
 from synthgen.spec.load import validate_spec
 from tests.conftest import ROOT, tiny_spec, write_spec
 from tests.helpers.s3server import BUCKET, S3

@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from synthgen.dataset.catalog import Catalog
-from synthgen.dataset.status import job_status
-from synthgen.dataset.verify import verify
-from synthgen.run.finalize import finalize, remove_orphans
-from synthgen.run.repair import repair
+from synthgen.output.catalog import Catalog, job_status
+from synthgen.output.finalize import finalize, remove_orphans
+from synthgen.output.verify import repair, verify
 from synthgen.storage.layout import SUCCESS_FILE
 from tests.trust.conftest import put
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from synthgen.run import submit
-from synthgen.run.driver import claim_output, prepare
+from synthgen.commands import submit
+from synthgen.engine.driver import claim_output, prepare
 from synthgen.spec.load import validate_spec
 from synthgen.spec.plan import Plan
 from synthgen.storage import s3 as s3_settings

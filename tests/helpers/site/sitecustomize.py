@@ -5,7 +5,7 @@ Python imports `sitecustomize` at start-up from sys.path; `faults.child_env()` p
 on the PYTHONPATH of CLI runs and Ray nodes (whose workers inherit it). Every Python process
 there runs this, most never touch a Worker, so it stays cheap: unless SYNTHGEN_TEST_FAULT_PLAN
 is set it does nothing, and otherwise it only adds a finder to sys.meta_path. That finder
-imports nothing (no torch, no synthgen); it waits for `synthgen.run.worker` to be imported by
+imports nothing (no torch, no synthgen); it waits for `synthgen.engine.worker` to be imported by
 the process itself, and wraps the Worker right after that module has run.
 """
 
@@ -13,7 +13,7 @@ import os
 import sys
 
 PLAN_ENV = "SYNTHGEN_TEST_FAULT_PLAN"
-TARGET = "synthgen.run.worker"
+TARGET = "synthgen.engine.worker"
 
 
 class _Installer:

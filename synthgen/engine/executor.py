@@ -1,0 +1,300 @@
+"""The executor: dispatch uncommitted shards to a pool of Ray actors, replace dead ones, retry.
+
+One actor holds one model (one GPU each where there are GPUs, CPU actors otherwise). Only a
+shard index travels to an actor and a small result travels back: images never pass through
+the driver or the object store.
+
+On a cluster, GPU actors fill one node's GPUs before the next node's (fewer nodes hold a copy
+of the model, and idle ones can be scaled down); a shard goes only to an actor that has loaded
+its model, so a lost node's shards move to the actors still alive while replacements start;
+with `workers: auto` the pool grows as GPUs join the cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from synthgen.engine.actor import GroupActor, WorkerActor
+from synthgen.engine.job import JobContext, JobGroup, ShardResult
+from synthgen.engine.pool import pool_plan
+from synthgen.errors import user_error_in
+from synthgen.storage import s3
+
+log = logging.getLogger("synthgen.executor")
+
+PROGRESS_EVERY_S = 0.5
+RESIZE_EVERY_S = 5.0  # how often `workers: auto` re-reads the cluster's GPUs
+STALL_WARN_S = 60.0  # warn when no actor could start for this long
+SUSPECT_S = 60.0  # after an actor died on a node, new actors avoid it this long (it may be going)
+
+
+@dataclass
+class Outcome:
+    committed: list[ShardResult] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
+class Actors:
+    """The driver's view of its pool: actors loading their model, ready ones, busy ones."""
+
+    starting: dict[Any, Any] = field(default_factory=dict)  # node_id() ref -> actor
+    idle: list[Any] = field(default_factory=list)
+    busy: dict[Any, tuple[Any, int]] = field(default_factory=dict)  # run_shard ref -> (actor, shard)
+    node: dict[Any, str | None] = field(default_factory=dict)  # actor -> node (planned, then actual)
+
+    def __len__(self) -> int:
+        return len(self.starting) + len(self.idle) + len(self.busy)
+
+
+@dataclass
+class Events:
+    """Callbacks to the driver: progress, a shard done or failed; `commit` writes a marker where
+    the store leaves that to the driver; `fenced`: what to stop with (the lock lost, Ctrl-C)."""
+
+    on_progress: Callable[[int], None] = lambda images: None
+    on_done: Callable[[ShardResult], None] = lambda result: None
+    on_failed: Callable[[int, str, int], None] = lambda shard, error, attempts: None
+    commit: Callable[[ShardResult], ShardResult] = lambda result: result
+    on_retry: Callable[[int, str], None] = lambda shard, error: None
+    on_worker_done: Callable[[Any, ShardResult], None] = lambda actor, result: None  # per-worker rates
+    fenced: Callable[[], BaseException | None] = lambda: None
+
+
+class Executor:
+    """Runs shards on a pool of actors until each is committed or out of attempts."""
+
+    def __init__(self, job: JobContext | JobGroup, events: Events) -> None:
+        self.job, self.events = job if isinstance(job, JobGroup) else _absolute_output(job), events
+        self.pool = pool_plan(job, ray.cluster_resources())
+        self.target = self.pool.workers
+        env = s3.forwarded_env()
+        self.actor_class = ray.remote(GroupActor if isinstance(job, JobGroup) else WorkerActor)
+        self.actor_options: dict[str, Any] = {
+            "num_cpus": self.pool.cpus, "num_gpus": self.pool.gpus, "max_concurrency": 2,
+            "runtime_env": {"env_vars": env} if env else None,
+        }
+        self.max_attempts = job.spec.compute.max_retries
+        self.resized_at = self.hold_until = time.monotonic()
+        self.stalled_since: float | None = None
+        self.suspect: dict[str, float] = {}  # node -> when an actor of this pool died there
+        self.init_failures = 0  # models that failed to load in a row, while no actor worked
+        self.polled_at = 0.0  # progress is polled at most every PROGRESS_EVERY_S, not per result
+
+    def run(self, shards: list[Any]) -> Outcome:
+        outcome = Outcome()
+        queue: deque[int] = deque(shards)
+        attempts: dict[int, int] = dict.fromkeys(shards, 0)
+        actors = Actors()
+        log.info("%d shards on %d actors (%.0f CPU, %.2g GPU each; %s)", len(shards),
+                 min(self.target, len(shards)), self.pool.cpus, self.pool.gpus, self.pool.why)
+        try:
+            while queue or actors.busy:
+                if (lost := self.events.fenced()) is not None:
+                    raise lost  # the finally below stops every actor of this driver
+                self._top_up(actors, len(queue) + len(actors.busy))
+                while queue and actors.idle:
+                    actor, index = actors.idle.pop(), queue.popleft()
+                    actors.busy[actor.run_shard.remote(index, attempts[index])] = (actor, index)
+                ready = _ready([*actors.busy, *actors.starting])
+                for ref in ready:
+                    if ref in actors.starting:
+                        self._started(ref, actors, queue, outcome)
+                        continue
+                    actor, index = actors.busy.pop(ref)
+                    error, kept = self._collect(ref, actor, outcome)
+                    if kept is None:
+                        self._lost(actor, actors)
+                    else:
+                        actors.idle.append(kept)
+                    if error is not None:
+                        self._retry(index, error, attempts, queue, outcome)
+                if time.monotonic() - self.polled_at >= PROGRESS_EVERY_S:
+                    self._poll_progress([actor for actor, _ in actors.busy.values()])
+                self._warn_if_stalled(actors)
+        finally:
+            for actor in actors.node:  # free their GPUs now, and cancel pending ones
+                ray.kill(actor, no_restart=True)
+        return outcome
+
+    def _top_up(self, actors: Actors, outstanding: int) -> None:
+        """Start actors up to the pool's size, never more than there are shards left: this
+        replaces dead ones and, with `workers: auto` on GPUs, adds one per GPU that joined."""
+        now = time.monotonic()
+        if now < self.hold_until:
+            return
+        if (self.job.spec.compute.workers == "auto" and self.pool.gpus
+                and now - self.resized_at >= RESIZE_EVERY_S):
+            self.resized_at = now
+            target = max(1, int(ray.cluster_resources().get("GPU", 0.0) // self.pool.gpus))
+            if target != self.target:
+                log.info("the cluster has GPUs for %d actors now (was %d)", target, self.target)
+            self.target = target
+        for _ in range(min(self.target, outstanding) - len(actors)):
+            self._start_actor(actors)
+
+    def _start_actor(self, actors: Actors) -> None:
+        options = dict(self.actor_options)
+        node = self._fill_node(actors)
+        if node is not None:
+            # soft, and spill when that node is busy after all: Ray then places it elsewhere.
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
+                node, soft=True, _spill_on_unavailable=True)
+        actor = self.actor_class.options(**options).remote(self.job, max(1, int(self.pool.cpus)),
+                                                           s3.Credentials.from_env())
+        actors.node[actor] = node
+        actors.starting[actor.node_id.remote()] = actor
+
+    def _fill_node(self, actors: Actors) -> str | None:
+        """The alive node with a free GPU that already runs most of this pool's actors, so that a
+        node's GPUs fill before the next node gets one. None (Ray decides) for CPU actors, or
+        when no node has room: the actor then waits for the autoscaler."""
+        if not self.pool.gpus:
+            return None
+        ours = Counter(actors.node.values())
+        room: dict[str, float] = {}
+        now = time.monotonic()
+        for node in ray.nodes():
+            free = node["Resources"].get("GPU", 0.0) - ours[node["NodeID"]] * self.pool.gpus
+            suspect = now - self.suspect.get(node["NodeID"], -SUSPECT_S) < SUSPECT_S
+            if node["Alive"] and free >= self.pool.gpus and not suspect:
+                room[node["NodeID"]] = free
+        return max(room, key=lambda n: (ours[n], room[n], n), default=None)
+
+    def _started(self, ref: Any, actors: Actors, queue: deque[int], outcome: Outcome) -> None:
+        """An actor answered (its model is loaded: it takes shards from now on) or died starting.
+
+        When the model fails to load max_retries times in a row while no actor works, it loads
+        nowhere: the queued shards fail with that cause. Other start failures (its node died,
+        say) only delay the next start a little.
+        """
+        actor = actors.starting.pop(ref)
+        try:
+            actors.node[actor] = ray.get(ref)
+        except ray.exceptions.RayError as exc:
+            self._lost(actor, actors)
+            if (mistake := user_error_in(exc)) is not None:
+                raise mistake from None  # e.g. the model changed on that node: exit 2, no retry
+            error = f"actor failed to start: {_cause(exc)}"
+            log.warning(error)
+            if not getattr(exc, "actor_init_failed", False) or actors.idle or actors.busy:
+                self.hold_until = time.monotonic() + RESIZE_EVERY_S
+                return
+            self.init_failures += 1
+            if self.init_failures >= self.max_attempts:
+                for index in queue:
+                    outcome.failed[index] = error
+                    self.events.on_failed(index, error, self.init_failures)
+                queue.clear()
+            return
+        self.init_failures = 0
+        actors.idle.append(actor)
+
+    def _lost(self, actor: Any, actors: Actors) -> None:
+        """Forget a dead actor; its node gets no new actor on purpose for a while."""
+        node = actors.node.pop(actor, None)
+        if node is not None:
+            self.suspect[node] = time.monotonic()
+
+    def _warn_if_stalled(self, actors: Actors) -> None:
+        """Say why nothing runs when the actors have waited a while for what the cluster lacks
+        (actors that fit are loading their model: no warning for them)."""
+        now = time.monotonic()
+        if actors.idle or actors.busy or not actors.starting:
+            self.stalled_since = None
+            return
+        if self.stalled_since is None or now - self.stalled_since < STALL_WARN_S:
+            self.stalled_since = self.stalled_since or now
+            return
+        self.stalled_since = now
+        have = ray.cluster_resources()
+        if all(have.get(kind, 0.0) >= need * len(actors)
+               for kind, need in (("CPU", self.pool.cpus), ("GPU", self.pool.gpus))):
+            return
+        log.warning("%d actor(s) wait for %g CPU and %g GPU each; the cluster has %g CPU and %g GPU. "
+                    "An autoscaler adds nodes for them; without one, lower compute.workers or "
+                    "compute.gpus_per_worker, or let model.device be auto", len(actors),
+                    self.pool.cpus, self.pool.gpus, have.get("CPU", 0.0), have.get("GPU", 0.0))
+
+    def _collect(self, ref: Any, actor: Any, outcome: Outcome) -> tuple[str | None, Any]:
+        """(error or None, the actor to reuse: None when it died)."""
+        try:
+            result: ShardResult = ray.get(ref)
+        except ray.exceptions.RayActorError as exc:
+            ray.kill(actor, no_restart=True)
+            return f"actor died: {_cause(exc)}", None
+        except ray.exceptions.RayTaskError as exc:
+            return _cause(exc), actor
+        try:
+            result = self.events.commit(result)
+        except OSError as exc:
+            return f"commit failed: {type(exc).__name__}: {exc}", actor
+        outcome.committed.append(result)
+        self.events.on_done(result)
+        self.events.on_worker_done(actor, result)
+        return None, actor
+
+    def _retry(self, index: int, error: str, attempts: dict[int, int], queue: deque[int],
+               outcome: Outcome) -> None:
+        attempts[index] += 1
+        if attempts[index] < self.max_attempts:
+            log.warning("shard %s failed (attempt %d of %d), retrying: %s", index,
+                        attempts[index], self.max_attempts, error)
+            self.events.on_retry(index, error)
+            queue.append(index)
+        else:
+            outcome.failed[index] = error
+            self.events.on_failed(index, error, attempts[index])
+
+    def _poll_progress(self, actors: list[Any]) -> None:
+        refs = [actor.progress.remote() for actor in actors]
+        if not refs:
+            return
+        self.polled_at = time.monotonic()
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=PROGRESS_EVERY_S)
+        done = 0
+        for ref in ready:
+            try:
+                done += ray.get(ref)
+            except ray.exceptions.RayError:
+                continue
+        self.events.on_progress(done)
+
+
+def _ready(refs: list[Any]) -> list[Any]:
+    """The first ref to finish (waiting at most PROGRESS_EVERY_S), with every other one finished
+    by then: one round handles them all, so the dispatch rate does not fall with the pool's size."""
+    if not refs:  # no actor at all for now: waiting to start more (see Executor._started)
+        time.sleep(PROGRESS_EVERY_S)
+        return []
+    ready, rest = ray.wait(refs, num_returns=1, timeout=PROGRESS_EVERY_S)
+    if ready and rest:
+        ready += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
+    return ready
+
+
+def _absolute_output(job: JobContext) -> JobContext:
+    """Actors run in another working directory (on a cluster, on other machines): a relative
+    local output path is made absolute here, where the user meant it (a JobGroup's are already)."""
+    output = job.spec.output
+    if "://" in output.uri:
+        return job
+    absolute = output.model_copy(update={"uri": os.path.abspath(os.path.expanduser(output.uri))})
+    return replace(job, spec=job.spec.model_copy(update={"output": absolute}))
+
+
+def _cause(exc: Exception) -> str:
+    """The innermost error message, one line, without Ray's traceback dressing."""
+    cause = getattr(exc, "cause", None) or exc
+    text = f"{type(cause).__name__}: {cause}".strip()
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1] if len(lines) > 3 else " ".join(lines)

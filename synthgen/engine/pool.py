@@ -1,0 +1,136 @@
+"""The shape of the actor pool (how many actors, what each reserves), and connecting to Ray."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+from ray._private import ray_constants
+
+from synthgen.engine.job import JobContext
+
+WORKER_BASE_BYTES = 1 << 30  # a CPU actor before its model: Ray, torch, diffusers (650 MiB measured)
+WEIGHT_COPIES = 3  # the weights, and activations of the same order at the default batch size
+
+
+@dataclass
+class PoolPlan:
+    """How many actors, what each reserves, and why (for the run log)."""
+
+    workers: int
+    cpus: float
+    gpus: float
+    why: str = ""
+
+
+def pool_plan(job: JobContext, cluster: dict[str, float]) -> PoolPlan:
+    """workers=auto: one actor per GPU (gpus_per_worker each); without GPUs, see cpu_workers.
+
+    `model.device: cuda` asks for GPU actors even while the cluster has no GPU (an autoscaler
+    at zero starts GPU nodes for them); `auto` uses GPUs only where the cluster has some.
+    """
+    compute, device = job.spec.compute, job.spec.model.device
+    gpus = cluster.get("GPU", 0.0)
+    on_gpu = device == "cuda" or (device == "auto" and gpus > 0)
+    per_gpu = compute.gpus_per_worker if on_gpu else 0.0
+    why = "compute.workers"
+    if compute.workers != "auto":
+        workers = compute.workers
+    elif per_gpu:
+        workers, why = max(1, int(gpus // per_gpu)), "workers auto: one per GPU"
+    else:
+        workers, why = cpu_workers(job, cluster)
+    if compute.cpus_per_worker != "auto":
+        cpus = float(compute.cpus_per_worker)
+    elif per_gpu:
+        cpus = 1.0
+    else:
+        cpus = float(max(1, int(cluster.get("CPU", 1.0)) // workers))
+    return PoolPlan(workers=workers, cpus=cpus, gpus=per_gpu, why=why)
+
+
+def cpu_workers(job: JobContext, cluster: dict[str, float]) -> tuple[int, str]:
+    """workers=auto without GPUs: one single-threaded actor per core (or per cpus_per_worker
+    cores), as many as memory holds. Independent processes never wait on each other, while one
+    process's threads meet at a barrier after every op: on the benchmark job two 1-thread actors
+    made 1.26x the images of one 2-thread actor while generating (BENCHMARKS.md).
+    One thread per actor also makes the bits the same on any number of cores (README). Where
+    the weights' size is unknown (a hub model not yet on this machine): one actor on all cores."""
+    threads = job.spec.compute.cpus_per_worker
+    cores = max(1, int(cluster.get("CPU", 1.0)))
+    by_cores = max(1, cores // (threads if isinstance(threads, int) else 1))
+    if job.model_bytes is None:
+        return 1, "workers auto: one CPU actor (the model's size is not known here)"
+    per_worker = WORKER_BASE_BYTES + WEIGHT_COPIES * job.model_bytes
+    by_memory = max(1, int(cluster.get("memory", 0.0) // per_worker))
+    workers = min(by_cores, by_memory)
+    return workers, (f"workers auto: {workers} CPU actor(s), one per "
+                     f"{threads if isinstance(threads, int) else 1} core(s) of {cores}"
+                     + (f", as many as {cluster.get('memory', 0.0) / 2**30:.0f} GiB hold"
+                        if by_memory < by_cores else ""))
+
+
+# Ray starts its workers at niceness 15 (its `worker_niceness`), below everything else on the
+# machine: on a 2-core machine each wake-up of the driver, the raylet or another user's process
+# preempted one of torch's two threads and stalled the other at its next barrier. The actors are
+# the work: they run at the default priority (cluster/Dockerfile sets the same for clusters).
+# Every wake-up of another process stalls torch the same way, well beyond its own CPU time, so
+# the embedded Ray also leaves out what a one-machine job never reads: the idle workers it
+# prestarts when the driver connects (each wakes 100 times a second; the actors start their
+# own), its metrics and its event-loop statistics. Beside an idle default Ray the in-process
+# Worker's shards took 13% longer; beside this one, as long as alone (BENCHMARKS.md).
+RAY_SYSTEM_CONFIG = {"worker_niceness": 0, "prestart_worker_first_driver": False,
+                     "enable_metrics_collection": False, "event_stats": False}
+
+
+def connect_ray(address: str | None) -> bool:
+    """Embedded local Ray by default; an existing cluster with an address or RAY_ADDRESS.
+    True when this call started an embedded Ray (then the driver shuts it down)."""
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True}
+    if address is None:
+        # "local": a private cluster even if `ray start` left one running on this machine;
+        # no dashboard, and all its traffic on loopback.
+        address = "local"
+        kwargs.update(include_dashboard=False, _node_ip_address="127.0.0.1",
+                      _system_config=RAY_SYSTEM_CONFIG)
+    ray.init(address=address, **kwargs)
+    if address == "local":
+        _stop_autoscaler()
+    return address == "local"
+
+
+def _stop_autoscaler() -> None:
+    """The embedded Ray is one node that never scales, yet `ray.init` starts the autoscaler's
+    monitor (only `ray start --no-monitor` leaves it out). At shutdown the monitor outlasts the
+    second Ray gives it after SIGTERM: every run ended a second late (1.38 s to shut an idle Ray
+    down with it, 0.11 s without). Stopping it at once makes the head `--no-monitor` makes."""
+    node = getattr(ray._private.worker, "_global_node", None)  # the node ray.init started here
+    if node is None:
+        return
+    for info in node.all_processes.get(ray_constants.PROCESS_TYPE_MONITOR, []):
+        info.process.kill()
+        info.process.wait()
+
+
+@contextmanager
+def stopping_ray(started: bool) -> Iterator[None]:
+    """Shut the embedded Ray this driver started down while the body runs (finalize needs no
+    Ray): its processes take a second or two to exit, and Ray's exit hook would first sleep
+    half a second more. A Ray the driver did not start is left running."""
+    stopper = threading.Thread(target=ray.shutdown, name="ray-shutdown") if started else None
+    if stopper is not None:
+        stopper.start()
+    try:
+        yield
+    finally:
+        if stopper is not None:
+            stopper.join()

@@ -1,1 +1,0 @@
-"""Loaded models, one module per family, each exposing `ADAPTER`; torch and diffusers live here."""
