@@ -7,7 +7,7 @@ the seed `sample_seed(job seed, sample_id, draw)`, draw = 1, 2, ..., until it is
 from __future__ import annotations
 
 from concurrent.futures import Future
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -18,33 +18,39 @@ from synthgen.quality.filter import FilterRejected, LabelFilter
 from synthgen.spec.plan import Sample, sample_seed
 
 
+@dataclass
+class Draws:
+    """One sample of the shard through its draws: the sample with the seed of its accepted draw,
+    and what the filter and the encoder made of it. `score`/`count` stay None without a filter."""
+
+    sample: Sample
+    taken: bool = False
+    score: float | None = None
+    count: int | None = None
+    best: float = 0.0  # the filter's best probability over every draw, for the failure's message
+    predicted: str = ""
+    size: tuple[int, int] = (0, 0)
+    features: np.ndarray | None = None
+    image: bytes | None = None
+
+
 class ShardDraws:
-    """Which samples of a shard still need an image, and for each accepted one: its sample
-    with the seed of the accepted draw (draw d: `sample_seed(job seed, sample_id, d)`), its
-    encoded image, size, filter score, draw count and diversity features. Without a filter
-    every first draw is accepted, and scores and draw counts stay None."""
+    """Which samples of a shard still need an image (`pending`, positions in the shard), and one
+    `Draws` per sample. Draw d of a sample uses `sample_seed(job seed, sample_id, d)`. Without a
+    filter every first draw is accepted."""
 
     def __init__(self, samples: list[Sample], job_seed: int, label_filter: LabelFilter | None) -> None:
-        n = len(samples)
-        self.samples, self.job_seed, self.filter = samples, job_seed, label_filter
-        self.chosen = list(samples)
-        self.pending = list(range(n))
-        self.taken = [False] * n
-        self.scores: list[float | None] = [None] * n
-        self.counts: list[int | None] = [None] * n
-        self.best = [0.0] * n
-        self.predicted = [""] * n
-        self.sizes = [(0, 0)] * n
-        self.features: list[np.ndarray | None] = [None] * n
-        self.images: list[bytes] = []
+        self.job_seed, self.filter = job_seed, label_filter
+        self.draws = [Draws(sample) for sample in samples]
+        self.pending = list(range(len(samples)))
         self.accepted = 0
         self._encoded: list[tuple[list[int], Future[list[bytes]]]] = []
 
     def todo(self, draw: int) -> list[tuple[int, Sample]]:
         """(position, sample with this draw's seed) for every sample still without an image, those
         with equal steps together (a model call runs one number of steps: sampler.steps choices)."""
-        seeds = [sample_seed(self.job_seed, self.samples[p].sample_id, draw) for p in self.pending]
-        todo = [(p, replace(self.samples[p], seed=seed)) for p, seed in zip(self.pending, seeds, strict=True)]
+        samples = [(p, self.draws[p].sample) for p in self.pending]
+        todo = [(p, replace(s, seed=sample_seed(self.job_seed, s.sample_id, draw))) for p, s in samples]
         return sorted(todo, key=lambda item: item[1].steps or 0)
 
     def record(self, batch: list[tuple[int, Sample]], pixels: np.ndarray, draw: int) -> np.ndarray:
@@ -53,14 +59,15 @@ class ShardDraws:
         keep = verdict.accepted if verdict else np.ones(len(batch), dtype=bool)
         features = pixel_space(pixels.shape).features(pixels)
         for i, (p, sample) in enumerate(batch):
-            if verdict is not None and verdict.scores[i] >= self.best[p]:
-                self.best[p], self.predicted[p] = float(verdict.scores[i]), verdict.predicted[i]
+            one = self.draws[p]
+            if verdict is not None and verdict.scores[i] >= one.best:
+                one.best, one.predicted = float(verdict.scores[i]), verdict.predicted[i]
             if not keep[i]:
                 continue
-            self.taken[p], self.chosen[p], self.features[p] = True, sample, features[i]
-            self.sizes[p] = (pixels.shape[2], pixels.shape[1])
+            one.taken, one.sample, one.features = True, sample, features[i]
+            one.size = (pixels.shape[2], pixels.shape[1])
             if verdict is not None:
-                self.scores[p], self.counts[p] = float(verdict.scores[i]), draw + 1
+                one.score, one.count = float(verdict.scores[i]), draw + 1
         self.accepted += int(keep.sum())
         return keep
 
@@ -69,32 +76,29 @@ class ShardDraws:
         self._encoded.append(([p for (p, _), k in zip(batch, keep, strict=True) if k], future))
 
     def end_draw(self) -> None:
-        self.pending = [p for p in self.pending if not self.taken[p]]
+        self.pending = [p for p in self.pending if not self.draws[p].taken]
 
     def collect(self) -> None:
-        """Wait for the encoder; images in sample order."""
-        images: list[bytes | None] = [None] * len(self.samples)
+        """Wait for the encoder."""
         for positions, future in self._encoded:
             for p, data in zip(positions, future.result(), strict=True):
-                images[p] = data
-        self.images = [b for b in images if b is not None]
+                self.draws[p].image = data
 
     def rows(self) -> list[ShardRow]:
         """The shard's rows in sample order (after `collect`)."""
-        columns = zip(self.chosen, self.images, self.sizes, self.scores, self.counts, strict=True)
-        return [ShardRow(sample, image, width, height, score, count)
-                for sample, image, (width, height), score, count in columns]
+        return [ShardRow(d.sample, d.image, d.size[0], d.size[1], d.score, d.count)
+                for d in self.draws if d.image is not None]
 
     def failure(self, shard: int, max_draws: int) -> FilterRejected:
         """The error that fails the shard when samples were rejected in every draw."""
-        p = self.pending[0]
-        sample, rule = self.samples[p], self.filter.rule() if self.filter else ""
+        first = self.draws[self.pending[0]]
+        sample, rule = first.sample, self.filter.rule() if self.filter else ""
         return FilterRejected(
             f"shard {shard}: sample {sample.sample_id} (class {sample.label_name!r}) was rejected by the "
-            f"filter in all {max_draws} draws ({rule}; its best probability was {self.best[p]:.3f}, the "
-            f"classifier saw {self.predicted[p]!r}); {len(self.pending)} sample(s) of this shard failed. "
+            f"filter in all {max_draws} draws ({rule}; its best probability was {first.best:.3f}, the "
+            f"classifier saw {first.predicted!r}); {len(self.pending)} sample(s) of this shard failed. "
             "Raise filter.max_draws, lower filter.min_prob, or check that the model draws this class")
 
     def pair_stats(self) -> dict[int, diversity.PairStats]:
-        labels = [s.label for s in self.chosen]
-        return diversity.per_class(np.stack([f for f in self.features if f is not None]), labels)
+        taken = [d for d in self.draws if d.features is not None]
+        return diversity.per_class(np.stack([d.features for d in taken]), [d.sample.label for d in taken])

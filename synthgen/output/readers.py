@@ -1,5 +1,5 @@
 """Reading the rows of an output's committed shards (found through its catalog), in any of the
-output formats (dataset/formats): each data file is read by the format its suffix names.
+output formats (output/formats): each data file is read by the format its suffix names.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ CAPTIONS_FILE = "captions/captions.parquet"  # classes.captions, written once by
 CAPTIONS_MARKER = f"{COMMITS_DIR}/captions.json"  # its commit marker, created only if absent
 
 _RECORD_NAME = re.compile(r"shard-(\d{5,})\.json")
-DATA_SUFFIXES = (".parquet", ".tar")  # the output formats' data files (dataset/formats)
+DATA_SUFFIXES = (".parquet", ".tar")  # the output formats' data files (output/formats)
 # A data file, or the temp file of a local write that a killed writer left (Store._local_write).
 _DATA_NAME = re.compile(r"(\.)?shard-(\d{5,})-[0-9a-z]+(\.parquet|\.tar)(?(1)\.[0-9a-f]{32}\.tmp)")
 # What synthgen itself puts in an output before job.json exists: an output holding only
