@@ -20,7 +20,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
-from sklearn.datasets import load_digits
 
 from synthgen.errors import UserError
 from synthgen.output.catalog import Catalog
@@ -244,6 +243,8 @@ class DigitsSplit:
 
 def load_digits_split(split: Split, limit: int | None = None) -> DigitsSplit:
     """The built-in digits' train (index < 1200, or its first `limit`) or test split."""
+    from sklearn.datasets import load_digits  # sklearn: slow to import, only when the digits are read
+
     digits = load_digits()
     end = DIGITS_TRAIN_END if limit is None else min(limit, DIGITS_TRAIN_END)
     part = slice(0, end) if split == "train" else slice(DIGITS_TRAIN_END, None)
