@@ -133,5 +133,6 @@ from tests.helpers.dataset_outputs import class_output, prompt_output, unlabeled
 # A folder the tests cannot write to (chmod, or a read-only tmpfs for root); see tests/helpers/read_only.py.
 from tests.helpers.read_only import read_only_dir  # noqa: E402, F401
 
-# S3: a moto server for the session (reset per test) and a fault proxy; see tests/s3server.py.
-from tests.helpers.s3server import flaky_s3, moto_server, s3  # noqa: E402, F401
+# S3: a moto server and SeaweedFS for the session (reset per test) and a fault proxy; see
+# tests/helpers/s3server.py.
+from tests.helpers.s3server import flaky_s3, moto_server, s3, seaweed_server  # noqa: E402, F401

@@ -33,6 +33,7 @@ from synthgen.spec.job_spec import JobSpec
 from synthgen.spec.load import apply_overrides, validate_spec
 from synthgen.spec.manifest import Manifest
 from synthgen.spec.plan import Plan, plan_diff
+from synthgen.storage.access import user_errors
 from synthgen.storage.commit import commit_marker
 from synthgen.storage.layout import JOB_FILE, SUCCESS_FILE, failure_path
 from synthgen.storage.lock import JobLock, lost_lock, read_lock
@@ -98,7 +99,9 @@ def pin_dtype(spec: JobSpec) -> JobSpec:
 def load_job(uri: str, overrides: tuple[str, ...] = (), storage_options: dict | None = None
              ) -> tuple[JobSpec, Manifest]:
     """The spec and manifest a job stored in its output, with execution-only overrides."""
-    plan = read_job_record(Store(uri, storage_options or {})).plan
+    store = Store(uri, storage_options or {})
+    check_writable(store, "URI")  # a store mistake in seconds, before job.json is read
+    plan = read_job_record(store).plan
     data = plan.spec.model_dump(mode="json")
     data["output"]["uri"] = uri
     data["output"]["storage_options"] = {**data["output"].get("storage_options", {}),
@@ -112,12 +115,8 @@ def run_job(prepared: Prepared, options: RunOptions | None = None) -> dict[str, 
     The run's log is kept in the output's `_logs/`."""
     options = options or RunOptions()
     holds_job(prepared)
-    try:
-        prepared.store.probe_create_only()
-    except (FileNotFoundError, PermissionError) as exc:
-        raise UserError("output.uri", prepared.plan.spec.output.uri,
-                        f"cannot write there ({type(exc).__name__}: {exc}); check that the bucket "
-                        "exists and that these credentials may write to it") from None
+    with user_errors(prepared.plan.spec.output.uri, "output.uri"):
+        prepared.store.probe_create_only()  # its first write: access denied shows here
     with (JobLock.acquire(prepared.store, options.takeover) as lock,
           run_log(prepared.store, prepared.plan.job_id)):
         return _run_locked(prepared, options, lock)

@@ -18,6 +18,7 @@ from synthgen.errors import UserError
 from synthgen.models.configs import read_json
 from synthgen.models.trust import folder_files, refuse_pickles
 from synthgen.spec.job_spec import JobSpec, ModelSpec
+from synthgen.storage.access import check_reachable
 from synthgen.storage.filesystem import open_fs
 from synthgen.storage.layout import relative_to
 
@@ -121,6 +122,7 @@ def _cached_copy(spec: ModelSpec, configs_only: bool) -> tuple[Path, str]:
     anew; the same fingerprint is the model's revision on the driver and on every worker.
     """
     url = spec.source
+    check_reachable(url, spec.storage_options, "model.source")
     fs, root = open_fs(url, spec.storage_options)
     root = root.rstrip("/")
     fs.invalidate_cache(root)  # a listing cached earlier in this process may predate a new upload

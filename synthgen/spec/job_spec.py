@@ -160,6 +160,11 @@ class PromptManifest(Strict):
         return self
 
 
+# Schemes fsspec opens that cannot hold an output, and why.
+NOT_AN_OUTPUT = {"http": "is read-only", "https": "is read-only",
+                 "memory": "lives in one process: the workers and the next run would not see it"}
+
+
 class OutputSpec(Strict):
     SAME_DATA_AS_BEFORE = {"order": "by_class", "splits": None, "format": "parquet"}
     uri: str = "./out/digits"
@@ -197,10 +202,17 @@ class OutputSpec(Strict):
 
     @field_validator("uri")
     @classmethod
-    def _not_empty(cls, uri: str) -> str:
-        """'' would be the working folder: say so instead of guessing."""
+    def _a_place_to_write(cls, uri: str) -> str:
+        """'' would be the working folder: say so instead of guessing. A NUL ends a path early
+        on disk and in many tools; http(s) and memory are no place for an output."""
         if not uri.strip():
             raise ValueError("the output is empty; give a new folder or URL, e.g. ./out/NAME")
+        if "\0" in uri:
+            raise ValueError("it holds a NUL character; remove it")
+        scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+        if scheme in NOT_AN_OUTPUT:
+            raise ValueError(f"{scheme}:// {NOT_AN_OUTPUT[scheme]}; write to a local folder, s3://, "
+                             "gs:// or another store")
         return uri
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from synthgen.errors import UserError
+from synthgen.storage.access import check_reachable
 from synthgen.storage.filesystem import read_url
 from synthgen.storage.store import read_parquet
 
@@ -21,6 +22,7 @@ def read_rows(uri: str, options: dict[str, Any], field_name: str, text_column: s
                "parquet": _parquet, "txt": _txt}
     if kind not in readers:
         raise UserError(field_name, uri, f"unknown file type; use one of {', '.join(readers)}")
+    check_reachable(uri, options, field_name)
     try:
         raw = read_url(uri, options)
     except FileNotFoundError:

@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from synthgen.storage.s3 import refused_precondition
 from synthgen.storage.store import Store
 
 log = logging.getLogger("synthgen")
@@ -74,7 +75,7 @@ def _conditional(store: Store, rel: str, tag: str, call: Callable[[], Any],
     try:
         call()
     except OSError as exc:
-        if _precondition_failed(exc):
+        if refused_precondition(exc):
             return False
         if not _unsupported(exc):
             raise
@@ -91,12 +92,6 @@ def _compare_then(store: Store, rel: str, tag: str, action: Callable[[], Any]) -
         return False
     action()
     return True
-
-
-def _precondition_failed(exc: BaseException) -> bool:
-    cause = exc.__cause__ or exc.__context__
-    code = getattr(cause, "response", {}).get("Error", {}).get("Code") if cause else None
-    return code in ("PreconditionFailed", "412") or "pre-condition" in str(exc).lower()
 
 
 def _unsupported(exc: BaseException) -> bool:

@@ -67,6 +67,30 @@ def with_defaults(uri: str, options: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def refused_precondition(exc: BaseException) -> bool:
+    """Did the store refuse a conditional request (HTTP 412): a create-only put of an object that
+    exists, an If-Match put or delete of a changed one?
+
+    s3fs raises FileExistsError only when the reply names the failed condition (AWS, moto);
+    SeaweedFS's reply names none, and s3fs raises a bare OSError(EINVAL) for it: read the
+    store's reply behind it, never the message.
+    """
+    return isinstance(exc, FileExistsError) or error_code(exc) in ("PreconditionFailed", "412")
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The store's error code (`NoSuchBucket`, `412`...) behind an error s3fs translated (its
+    cause) or botocore raised; None for an error no reply came with. A reply without a code
+    gives its HTTP status."""
+    for error in (exc, exc.__cause__ or exc.__context__):
+        response = getattr(error, "response", None) or {}
+        code = response.get("Error", {}).get("Code") or response.get("ResponseMetadata", {}).get(
+            "HTTPStatusCode")
+        if code:
+            return str(code)
+    return None
+
+
 def forwarded_env() -> dict[str, str]:
     """The driver's plain AWS settings (safe in Ray's logs). One whose value holds a secret
     (an endpoint URL with `user:password@`) travels with the credentials instead."""

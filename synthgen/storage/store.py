@@ -25,6 +25,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from synthgen.errors import UserError
 from synthgen.storage import s3
+from synthgen.storage.access import check_reachable
 from synthgen.storage.filesystem import open_fs
 from synthgen.storage.layout import OWN_ENTRIES, PROBE_DIR, data_shard
 
@@ -94,8 +95,10 @@ class Store:
             return True
         try:
             self.fs.pipe_file(self.path(rel), data, mode="create")
-        except FileExistsError:
-            return False
+        except OSError as exc:
+            if s3.refused_precondition(exc):
+                return False
+            raise
         return True
 
     def probe_create_only(self) -> bool:
@@ -142,12 +145,15 @@ class Store:
             self.fs.rm_file(self.path(rel))
 
     def list(self, rel: str) -> list[str]:
-        """Names (not paths) of the files directly under `rel`; empty if it does not exist."""
+        """Names (not paths) of the files directly under `rel`; empty if it does not exist.
+        Not `rel` itself: a store that keeps folders (SeaweedFS) lists an emptied one's own
+        marker object, `rel/`, as an entry of it."""
+        folder = self.path(rel).rstrip("/")
         try:
-            entries = self.fs.ls(self.path(rel), detail=False, refresh=True)
+            entries = self.fs.ls(folder, detail=False, refresh=True)
         except FileNotFoundError:
             return []
-        return sorted(e.rstrip("/").rsplit("/", 1)[-1] for e in entries)
+        return sorted(e.rstrip("/").rsplit("/", 1)[-1] for e in entries if e.rstrip("/") != folder)
 
     def read_many(self, rels: list[str]) -> dict[str, bytes]:
         """Several small objects in one round of requests (concurrent on object stores);
@@ -220,7 +226,7 @@ def read_parquet(source: bytes | Any, columns: Sequence[str] | None = None) -> p
     return pq.ParquetFile(source).read(columns=columns)
 
 
-# The check made on an output location before anything is written to it.
+# The checks made on an output location before anything is written to it.
 SHOWN = 3  # foreign entries named in the refusal
 
 
@@ -238,8 +244,10 @@ def check_unclaimed(store: Store) -> None:
 
 
 def check_writable(store: Store, field: str = "output.uri") -> None:
-    """On local disk, prove the output can be created: a probe file that is removed at once.
+    """On local disk, prove the output can be created: a probe file that is removed at once. On
+    S3, one bounded read-only request names a store mistake in seconds (`check_reachable`).
     `field` is what the error names: the spec's field, or a command's option."""
+    check_reachable(store.uri, store.storage_options, field)
     if not store.local:
         return
     root = Path(store.root)

@@ -1,7 +1,8 @@
-"""Real S3 for tests: a moto server on loopback for the session, and a fault-injecting proxy.
+"""Real S3 for tests: a moto server (and SeaweedFS, a real store: tests/helpers/seaweed.py) on
+loopback for the session, and a fault-injecting proxy.
 
 s3fs talks HTTP to these exactly as it talks to AWS (this is how s3fs tests itself). The proxy
-sits between the client and moto and, by rule, answers 503 SlowDown, resets the connection,
+sits between the client and the store and, by rule, answers 503 SlowDown, resets the connection,
 stalls past the client's read timeout, or forwards a request and then drops its response (the
 store applied it, the client never hears). Fixtures `s3` and `flaky_s3` are at the bottom.
 """
@@ -24,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.seaweed import SeaweedServer
+
 BUCKET = "bucket"
 KEY_ID = "synthgen-test-key-id"
 # Distinctive, so a test can grep every object a job wrote for it.
@@ -33,6 +36,14 @@ SLOWDOWN_BODY = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown
                  b"<Message>Please reduce your request rate.</Message></Error>")
 DENIED_BODY = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
                b"<Message>Access Denied</Message></Error>")
+# What AWS answers a client signing for another region than the bucket's (moto and SeaweedFS
+# ignore regions): no Region element, so botocore cannot redirect itself.
+WRONG_REGION_BODY = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AuthorizationHeaderMalformed'
+                     b"</Code><Message>The authorization header is malformed; the region 'us-east-1' "
+                     b"is wrong</Message></Error>")
+# Faults answered without asking the store: (status, body).
+CANNED = {"slowdown": (503, SLOWDOWN_BODY), "deny": (403, DENIED_BODY),
+          "wrong_region": (400, WRONG_REGION_BODY)}
 FAULTS = ("slowdown", "reset", "stall", "lost", "deny")
 STALL_S = 2.5
 
@@ -108,7 +119,7 @@ class FaultPlan:
 
 
 class FlakyProxy:
-    """An HTTP/1.1 proxy in front of moto that injects faults by plan."""
+    """An HTTP/1.1 proxy in front of a store server that injects faults by plan."""
 
     def __init__(self, upstream_port: int) -> None:
         self.plan = FaultPlan()
@@ -145,10 +156,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         fault = self.proxy.plan.pick(self.command, self.path)
         if fault == "reset":
             return self._reset()
-        if fault == "slowdown":
-            return self._reply(503, {"Content-Type": "application/xml"}, SLOWDOWN_BODY)
-        if fault == "deny":
-            return self._reply(403, {"Content-Type": "application/xml"}, DENIED_BODY)
+        if fault in CANNED:
+            status, payload = CANNED[fault]
+            return self._reply(status, {"Content-Type": "application/xml"}, payload)
         status, headers, payload = self._forward(body)
         if fault == "lost":
             return self._reset()
@@ -239,6 +249,7 @@ class S3:
 
     endpoint: str
     proxy: FlakyProxy | None = None
+    kind: str = "moto"  # which store server: a key of SERVERS
 
     @property
     def env(self) -> dict[str, str]:
@@ -263,6 +274,13 @@ class S3:
         return [u["Key"] for u in uploads.get("Uploads", [])]
 
 
+# The store servers a test can ask for by name; `s3` and `flaky_s3` use moto unless a test is
+# parametrized with another (ON_BOTH_STORES, FLAKY_ON_BOTH_STORES).
+SERVERS = {"moto": "moto_server", "seaweedfs": "seaweed_server"}
+ON_BOTH_STORES = pytest.mark.parametrize("s3", list(SERVERS), indirect=True)
+FLAKY_ON_BOTH_STORES = pytest.mark.parametrize("flaky_s3", list(SERVERS), indirect=True)
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
     server = MotoServer()
@@ -271,35 +289,52 @@ def moto_server() -> Iterator[MotoServer]:
     server.stop()
 
 
-def _fresh(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
-    """Empty moto, one bucket, and this process's AWS env pointed at `endpoint`."""
+@pytest.fixture(scope="session")
+def seaweed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    """Started only when a test asks for it, stopped (by pid) when the session ends."""
+    server = SeaweedServer(tmp_path_factory.mktemp("seaweedfs"), KEY_ID, SECRET, free_port)
+    server.start()
+    yield server
+    server.stop()
+
+
+def fresh_s3(request: pytest.FixtureRequest, kind: str = "moto", proxied: bool = False) -> S3:
+    """`kind`'s store server emptied to one bucket, and this process's AWS env pointed at it, or
+    at a fault proxy started in front of it (the caller stops it). For fixtures whose own
+    parameter names the store."""
     import s3fs
 
-    moto_server.reset()
+    server: MotoServer | SeaweedServer = request.getfixturevalue(SERVERS[kind])
+    monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
+    server.reset()
+    proxy = FlakyProxy(server.port) if proxied else None
+    endpoint = proxy.endpoint if proxy else server.endpoint
     for key, value in S3(endpoint).env.items():
         monkeypatch.setenv(key, value)
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(key, raising=False)
     s3fs.S3FileSystem.clear_instance_cache()
-    S3(moto_server.endpoint).fs.mkdir(BUCKET)
+    S3(server.endpoint).fs.mkdir(BUCKET)
+    if proxy:
+        proxy.start()
+    return S3(endpoint, proxy, kind)
 
 
 @pytest.fixture
-def s3(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> S3:
-    """moto reset to empty with bucket `bucket`; the test process's env points at it."""
-    _fresh(moto_server, monkeypatch, moto_server.endpoint)
-    return S3(moto_server.endpoint)
+def s3(request: pytest.FixtureRequest) -> S3:
+    """moto (or the store a test is parametrized with) reset to empty with bucket `bucket`; the
+    test process's env points at it."""
+    return fresh_s3(request, getattr(request, "param", "moto"))
 
 
 @pytest.fixture
-def flaky_s3(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3]:
+def flaky_s3(request: pytest.FixtureRequest) -> Iterator[S3]:
     """Like `s3`, but every request passes the fault proxy (no faults until a test plans some)."""
-    proxy = FlakyProxy(moto_server.port)
-    proxy.start()
-    _fresh(moto_server, monkeypatch, proxy.endpoint)
-    yield S3(proxy.endpoint, proxy)
-    proxy.stop()
+    store = fresh_s3(request, getattr(request, "param", "moto"), proxied=True)
+    yield store
+    store.proxy.stop()
 
 
-__all__ = ["BUCKET", "FAULTS", "SECRET", "S3", "FaultPlan", "Rule", "assert_complete", "committed_ids",
-           "flaky_s3", "moto_server", "s3", "wait_for"]
+__all__ = ["BUCKET", "FAULTS", "FLAKY_ON_BOTH_STORES", "ON_BOTH_STORES", "SECRET", "S3", "FaultPlan",
+           "Rule", "assert_complete", "committed_ids", "flaky_s3", "fresh_s3", "moto_server", "s3",
+           "seaweed_server", "wait_for"]

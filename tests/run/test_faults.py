@@ -30,6 +30,7 @@ from tests.helpers.faults import fault_plan
 from tests.helpers.s3server import (
     BUCKET,
     FAULTS,
+    FLAKY_ON_BOTH_STORES,
     S3,
     FaultPlan,
     Rule,
@@ -133,6 +134,7 @@ def test_store_without_create_only_writes_gets_driver_commits(
     assert store.list("_probe") == []
 
 
+@FLAKY_ON_BOTH_STORES
 def test_two_attempts_race_for_one_shard(
         flaky_s3: S3, class_model: Path, tmp_path: Path, faults_here) -> None:
     # Both attempts check for a marker, then wait at the gate; released together, they race.

@@ -1,4 +1,5 @@
-"""The typed commit marker and the one commit function, on local disk and on S3 (moto over HTTP)."""
+"""The typed commit marker and the one commit function, on local disk and on S3 (moto and SeaweedFS
+over HTTP)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from synthgen.storage.commit import CommitMarker, commit_marker, read_marker
-from synthgen.storage.layout import data_path, marker_path, shard_index
+from synthgen.storage.layout import PROBE_DIR, data_path, marker_path, shard_index
 from synthgen.storage.store import Store
+from tests.helpers.s3server import SERVERS, fresh_s3
 
 # A marker exactly as the worker wrote it before markers were typed: the format is the contract.
 STORED = {
@@ -42,12 +44,20 @@ def test_shard_index_reads_only_synthgen_names() -> None:
         assert shard_index(name) is None, name
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", *SERVERS])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """Local disk, moto and SeaweedFS (a real store, whose refusals s3fs reads differently)."""
     if request.param == "local":
         return Store(str(tmp_path / "out"))
-    request.getfixturevalue("s3")  # moto, and this process's AWS env pointed at it
+    fresh_s3(request, request.param)  # this process's AWS env points at it
     return Store(f"s3://bucket/{tmp_path.name}")
+
+
+def test_the_probe_recognises_create_only_writes(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    """Each store here honours If-None-Match: workers commit, not the driver alone."""
+    assert store.probe_create_only() and store.conditional
+    assert "does not honour create-only writes" not in caplog.text
+    assert store.list(PROBE_DIR) == []
 
 
 def test_first_marker_wins_and_the_loser_deletes_its_own_file(store: Store) -> None:

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from synthgen.storage.store import Store
-from tests.helpers.s3server import BUCKET, S3, FaultPlan, Rule
+from tests.helpers.s3server import BUCKET, FLAKY_ON_BOTH_STORES, S3, FaultPlan, Rule
 
 
+@FLAKY_ON_BOTH_STORES
 def test_upload_failing_half_way_leaves_no_object_and_no_pending_upload(flaky_s3: S3) -> None:
     store = Store("s3://bucket/j")
     store.part_size = 5 << 20  # 11 MiB goes up as a multipart upload of 3 parts

@@ -1,4 +1,5 @@
-"""Outputs on local disk and on S3 (moto over HTTP) for the trust tests: every case runs on both."""
+"""Outputs on local disk and on S3 (moto over HTTP) for the trust tests: every case runs on both
+(and on SeaweedFS, a real store, where a test says so)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,20 @@ import pytest
 from synthgen.storage.store import Store
 from tests.conftest import tiny_spec
 from tests.helpers.dataset_outputs import run_in_process
-from tests.helpers.s3server import BUCKET
+from tests.helpers.s3server import BUCKET, fresh_s3
 
 
 @pytest.fixture(params=["disk", "s3"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], str]:
-    """name -> an output URI on this test's backend (a folder under tmp_path, or s3://bucket/)."""
-    if request.param == "s3":
-        request.getfixturevalue("s3")
-        return lambda name: f"s3://{BUCKET}/{name}"
-    return lambda name: str(tmp_path / name)
+    """name -> an output URI on this test's backend (a folder under tmp_path, or s3://bucket/ on
+    moto, or on SeaweedFS for the tests parametrized ON_EVERY_BACKEND)."""
+    if request.param == "disk":
+        return lambda name: str(tmp_path / name)
+    fresh_s3(request, "moto" if request.param == "s3" else request.param)
+    return lambda name: f"s3://{BUCKET}/{name}"
+
+
+ON_EVERY_BACKEND = pytest.mark.parametrize("backend", ["disk", "s3", "seaweedfs"], indirect=True)
 
 
 def put(store: Store, rel: str, data: bytes) -> None:

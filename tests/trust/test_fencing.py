@@ -1,4 +1,4 @@
-"""Fencing of the job lock (disk and S3): heartbeat and release change only their own lock,
+"""Fencing of the job lock (disk, moto and SeaweedFS): heartbeat and release change only their own lock,
 a driver that lost its lock stops dispatching and commits nothing more, pids are not trusted
 across pid namespaces or boots."""
 
@@ -27,6 +27,7 @@ from tests.conftest import ROOT, tiny_spec, write_spec
 from tests.helpers.faults import child_env, fault_plan
 from tests.helpers.s3server import wait_for
 from tests.storage.test_commit import marker
+from tests.trust.conftest import ON_EVERY_BACKEND
 
 
 @pytest.fixture
@@ -36,6 +37,7 @@ def store(backend: Callable[[str], str]) -> Store:
     return out
 
 
+@ON_EVERY_BACKEND
 def test_a_taken_over_driver_never_overwrites_or_deletes_the_new_lock(store: Store) -> None:
     first = JobLock.acquire(store)
     second = JobLock.acquire(store, takeover=True)
@@ -54,6 +56,7 @@ def test_a_taken_over_driver_never_overwrites_or_deletes_the_new_lock(store: Sto
     assert read_lock(store) is None
 
 
+@ON_EVERY_BACKEND
 def test_swap_on_a_stale_version_fails(store: Store) -> None:
     store.put_bytes(LOCK_FILE, b'{"token": "a"}')
     _, tag = read_tagged(store, LOCK_FILE)

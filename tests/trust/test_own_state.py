@@ -13,7 +13,7 @@ from synthgen.output.catalog import Catalog, job_status
 from synthgen.output.finalize import finalize, remove_orphans
 from synthgen.output.verify import repair, verify
 from synthgen.storage.layout import SUCCESS_FILE
-from tests.trust.conftest import put
+from tests.trust.conftest import ON_EVERY_BACKEND, put
 
 
 def test_stray_and_corrupt_records_are_named_never_fatal_and_repaired(finished: Any) -> None:
@@ -45,6 +45,7 @@ def test_stray_and_corrupt_records_are_named_never_fatal_and_repaired(finished: 
     assert store.list("_failed") == ["README"]
 
 
+@ON_EVERY_BACKEND
 def test_finish_removes_only_synthgen_orphans(finished: Any) -> None:
     store = finished.store
     put(store, "data/shard-00000-0099aabbccdd.parquet", b"an orphan of a lost race")
