@@ -23,10 +23,11 @@ class NoopActor:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass
 
-    def run_shard(self, index: int, attempt_no: int) -> Any:
+    def run_shard(self, address: Any, attempt_no: int) -> Any:
         from synthgen.engine.job import ShardResult
         from synthgen.storage.commit import CommitMarker
 
+        index = address.index
         marker = CommitMarker(shard=index, file=f"data/shard-{index:05d}-noop.parquet", rows=1, bytes=0,
                               sha256="", first_sample_id=index, last_sample_id=index, attempt="noop",
                               attempt_no=attempt_no, job_id="noop", host="noop", seconds=0.0,
@@ -42,24 +43,37 @@ class NoopActor:
         return ray.get_runtime_context().get_node_id()
 
 
+class NoopSink:
+    """The outputs' side of the executor, without an output: results are taken as they come."""
+
+    def commit(self, result: Any) -> Any:
+        return result
+
+    def failed(self, address: Any, error: str, attempts: int) -> None:
+        pass
+
+    def fenced(self) -> None:
+        return None
+
+
 def measure(cfg: BenchConfig, workers: int, shards: int) -> dict[str, float]:
     import ray
 
     from benchmarks.synthgen_run import job_spec
     from synthgen.engine.executor import Events, Executor
-    from synthgen.engine.job import JobContext
+    from synthgen.engine.job import JobContext, JobGroup, ShardAddress
     from synthgen.engine.pool import connect_ray
     from synthgen.spec.load import validate_spec
     from synthgen.spec.manifest import resolve_manifest
 
     spec = validate_spec(job_spec(cfg, cfg_output(), workers=workers))
-    job = JobContext(spec=spec, manifest=resolve_manifest(spec))
+    group = JobGroup({"": JobContext(spec=spec, manifest=resolve_manifest(spec))})
     connect_ray(None)
     done: list[float] = []
-    executor = Executor(job, Events(on_done=lambda result: done.append(time.perf_counter())))
+    executor = Executor(group, NoopSink(), Events(on_done=lambda result: done.append(time.perf_counter())))
     executor.actor_class = ray.remote(NoopActor)
     executor.actor_options = {**executor.actor_options, "num_cpus": 0}
-    outcome = executor.run(list(range(shards)))
+    outcome = executor.run([ShardAddress("", i) for i in range(shards)])
     ray.shutdown()
     if sorted(r.shard for r in outcome.committed) != list(range(shards)) or outcome.failed:
         raise RuntimeError(f"shards not committed exactly once: {outcome}")

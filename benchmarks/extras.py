@@ -88,7 +88,8 @@ def write_job(cfg: BenchConfig, base: Path, total: int) -> Path:
 
 def claim_with_markers(spec_path: Path, shards: int) -> None:
     """An output as a running job leaves it: job.json and the first few commit markers."""
-    from synthgen.engine.driver import claim_output, prepare
+    from synthgen.engine.driver import prepare
+    from synthgen.engine.lifecycle import claim_output
     from synthgen.spec.load import load_spec
     from synthgen.storage.commit import CommitMarker
 

@@ -31,7 +31,8 @@ TRAIN_DIGITS = 1200
 
 def measure(strength: float | None, per_image: int, seed: int, threads: int, work: Path) -> dict[str, Any]:
     """One row: strength None is plain generation of as many images, per class as the source."""
-    from synthgen.engine.driver import claim_output, prepare
+    from synthgen.engine.driver import prepare
+    from synthgen.engine.lifecycle import claim_output
     from synthgen.engine.worker import Worker
     from synthgen.inputs.labeled_keys import job_manifest
     from synthgen.quality.evaluation import EvalConfig, evaluate

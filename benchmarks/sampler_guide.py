@@ -108,7 +108,8 @@ def rows(default: dict[str, Any], samplers: str, guidance_scales: str, ranges: s
 
 
 def measure(row: Row, settings: Settings, work: Path) -> Result:
-    from synthgen.engine.driver import claim_output, prepare
+    from synthgen.engine.driver import prepare
+    from synthgen.engine.lifecycle import claim_output
     from synthgen.engine.worker import Worker
     from synthgen.quality.evaluation import EvalConfig, evaluate
     from synthgen.spec.load import validate_spec

@@ -2,10 +2,11 @@
 
 Each cell of the grid (spec/grid.py) is a real synthgen job of N images per class in
 `URI/cells/<k>/`, with its own job.json, commit markers, index and card: committed and
-resumable like any job. All cells run on one JobGroup (engine/job.py), so every actor loads the
-model once for the whole sweep and takes the shards of any cell; with several workers, cells
-run side by side. A killed sweep run again skips what is committed (cells complete, shards
-with a marker). Every check is made, for every cell, before anything is written.
+resumable like any job, opened and finished by its own JobOutput (engine/lifecycle.py). All cells
+run on one JobGroup (engine/job.py), so every actor loads the model once for the whole sweep and
+takes the shards of any cell; with several workers, cells run side by side. A killed sweep run
+again skips what is committed (cells complete, shards with a marker). Every check is made, for
+every cell, before anything is written.
 """
 
 from __future__ import annotations
@@ -16,22 +17,17 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from synthgen.engine import ctrl_c
-from synthgen.engine.captions import ensure_captions, wants_captions
-from synthgen.engine.driver import Prepared, claim_output, commit_by_driver, prepare
-from synthgen.engine.job import ActorStats, JobContext, JobGroup, ShardResult
-from synthgen.engine.progress import Progress, run_log
+from synthgen.engine.driver import prepare, run_outputs, stopping
+from synthgen.engine.job import ActorStats, Prepared, ShardResult
+from synthgen.engine.lifecycle import JobOutput, RunOptions
+from synthgen.engine.progress import run_log
 from synthgen.errors import JobFailed, UserError
 from synthgen.inputs.labeled_keys import job_manifest
-from synthgen.output.catalog import Catalog, read_markers
-from synthgen.output.finalize import finalize
 from synthgen.spec.grid import MAX_CELLS, Axis, Cell, cell_spec, grid_cells, parse_axis
 from synthgen.spec.job_spec import JobSpec
 from synthgen.spec.load import load_spec, set_dotted, validate_spec
 from synthgen.spec.manifest import Manifest
 from synthgen.spec.plan import Plan
-from synthgen.storage.layout import SUCCESS_FILE
-from synthgen.storage.lock import JobLock
 from synthgen.storage.store import Store
 
 log = logging.getLogger("synthgen.sweep")
@@ -89,7 +85,9 @@ class SweepRun:
     cells_run: list[int] = field(default_factory=list)
     pool: dict[str, Any] | None = None  # the pool it ran on (read while Ray was up)
 
-    def actor_done(self, result: ShardResult) -> None:
+    def shard_done(self, result: ShardResult) -> None:
+        self.shards_run += 1
+        log.info("cell %s: shard %d committed", result.job, result.shard)
         stats: ActorStats | None = result.actor
         if stats is None:
             return
@@ -147,99 +145,32 @@ def run_sweep(plan: SweepPlan, address: str | None = None) -> SweepRun:
     """Run every cell's uncommitted shards on one pool, then finish each cell's job."""
     if not plan.store.exists(SWEEP_FILE):
         plan.store.put_json(SWEEP_FILE, {"sweep": plan.record(), "results": None})
-    run = SweepRun()
-    with run_log(plan.store, "sweep"), contextlib.ExitStack() as locks:
-        held = {c.cell.index: locks.enter_context(JobLock.acquire(c.prepared.store)) for c in plan.cells}
-        todo = _pending(plan)
-        started = _execute(plan, todo, run, (held, address)) if todo else False
-        with _stopping(started):
-            for cell in plan.cells:
-                if not cell.prepared.store.exists(SUCCESS_FILE):
-                    held[cell.cell.index].check()
-                    finalize(Catalog.read(cell.prepared.store))
+    run, options = SweepRun(), RunOptions(address=address)
+    with run_log(plan.store, "sweep"), contextlib.ExitStack() as held:
+        outputs = [held.enter_context(JobOutput.open(c.prepared, options, key=str(c.cell.index)))
+                   for c in plan.cells]
+        for cell, output in zip(plan.cells, outputs, strict=True):
+            if not output.complete:
+                shards = cell.prepared.plan.num_shards
+                log.info("cell %d (%s): %d shards, %d committed, %d to run", cell.cell.index,
+                         cell.cell.label(), shards, shards - len(output.pending), len(output.pending))
+        failed, started = run_outputs(outputs, options, on_done=run.shard_done)
+        run.cells_run = sorted(int(o.key) for o in outputs if o.pending)
+        if run.cells_run:
+            run.pool = cluster_pool(plan)  # read while Ray is up
+        with stopping(started):
+            if failed:
+                lines = "; ".join(f"cell {a.job} shard {a.index}: {e}" for a, e in sorted(failed.items()))
+                raise JobFailed(f"{len(failed)} shard(s) failed: {lines}. Run the same `synthgen sweep` "
+                                "again to retry them.")
+            for output in outputs:
+                if not output.complete:
+                    output.finish()
         for actor in run.actors.values():
             log.info("actor %s: model loaded %d time(s) in %.1f s for %d shard(s) of %d cell(s)",
                      actor["actor"][:12], actor["model_loads"], actor["load_s"], actor["shards"],
                      len(actor["cells"]))
     return run
-
-
-def _pending(plan: SweepPlan) -> dict[int, list[int]]:
-    """Cell -> its shards without a commit marker (job.json claimed for every cell first)."""
-    todo: dict[int, list[int]] = {}
-    for cell in plan.cells:
-        cell.prepared.store.probe_create_only()  # stores without create-only: the driver commits
-        claim_output(cell.prepared)
-        if cell.prepared.store.exists(SUCCESS_FILE):
-            continue
-        markers = read_markers(cell.prepared.store)
-        shards = [i for i in range(cell.prepared.plan.num_shards) if i not in markers]
-        log.info("cell %d (%s): %d shards, %d committed, %d to run", cell.cell.index, cell.cell.label(),
-                 cell.prepared.plan.num_shards, len(markers), len(shards))
-        if shards:
-            todo[cell.cell.index] = shards
-    return todo
-
-
-def _execute(plan: SweepPlan, todo: dict[int, list[int]], run: SweepRun,
-             where: tuple[dict[int, JobLock], str | None]) -> bool:
-    """Run the pending shards; True when this started an embedded Ray (to stop once done)."""
-    # ray only once there is something to run: planning a sweep never pays for it
-    from synthgen.engine.executor import Events, Executor
-    from synthgen.engine.pool import connect_ray
-
-    held, address = where
-    cells = {c.cell.index: c for c in plan.cells}
-    jobs = {str(k): _cell_job(cells[k].prepared, held[k], address) for k in todo}
-    total = sum(cells[k].prepared.plan.total for k in todo)
-    done = total - sum(cells[k].prepared.plan.shard(i).size for k, shards in todo.items() for i in shards)
-    shards = sum(cells[k].prepared.plan.num_shards for k in todo)
-    started = connect_ray(address)
-    run.pool = cluster_pool(plan)
-    with Progress(total=total, done=done, shards_total=shards,
-                  shards_done=shards - sum(map(len, todo.values()))) as progress:
-
-        def on_done(result: ShardResult) -> None:
-            progress.shard_done(result)
-            run.actor_done(result)
-            run.shards_run += 1
-            log.info("cell %s: shard %d committed", result.job, result.shard)
-
-        events = Events(on_progress=progress.in_flight, on_done=on_done, on_retry=progress.retried,
-                        on_failed=lambda address, error, attempts: progress.failed(address),
-                        commit=lambda r: commit_by_driver(cells[int(r.job)].prepared.store, r,
-                                                          held[int(r.job)].token),
-                        fenced=ctrl_c.pressed)
-        addresses = [(str(k), i) for k, shards in todo.items() for i in shards]
-        failed = Executor(JobGroup(jobs), events).run(addresses).failed
-    run.cells_run = sorted(todo)
-    if failed:
-        lines = "; ".join(f"cell {k} shard {i}: {e}" for (k, i), e in sorted(failed.items()))
-        with _stopping(started):
-            raise JobFailed(f"{len(failed)} shard(s) failed: {lines}. Run the same `synthgen sweep` "
-                            "again to retry them.")
-    return started
-
-
-def _stopping(started: bool) -> contextlib.AbstractContextManager[None]:
-    """Shut down the embedded Ray this sweep started, while the cells are finished."""
-    if not started:
-        return contextlib.nullcontext()
-    from synthgen.engine.pool import stopping_ray  # ray: only once this sweep started one
-
-    return stopping_ray(True)
-
-
-def _cell_job(prepared: Prepared, lock: JobLock, address: str | None) -> JobContext:
-    """The cell's job as `synthgen run` hands it to its actors: captions (made once, as a first
-    phase), the lock's fence and the pinned model revision."""
-    from synthgen.engine.pool import connect_ray  # ray: the caption phase may need it
-
-    captions = (ensure_captions(prepared.job, prepared.store, lambda: connect_ray(address))
-                if wants_captions(prepared.plan) else None)
-    return replace(prepared.job, driver_commits=not prepared.store.conditional, captions=captions,
-                   lock_token=lock.token,
-                   model_revision=prepared.info.revision if prepared.info else None)
 
 
 def cluster_pool(plan: SweepPlan) -> dict[str, Any]:

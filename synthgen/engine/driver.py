@@ -1,71 +1,38 @@
-"""The driver: check everything, claim the output, dispatch what is missing, finish the job.
+"""The driver: check everything, open the outputs, dispatch what is missing, finish the jobs.
 
-All user mistakes surface before the first write; the first write is job.json, created only
-if absent. A job already on the output is resumed when its job_id matches, refused otherwise.
+Every check that needs no model weights is made before anything is written (`prepare`); the
+output's life from then on is JobOutput's (engine/lifecycle.py). `run_outputs` is the locked run
+that `run`, `resume` and `sweep` share: every pending shard of every open output on one pool of
+actors, one progress bar over them all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import time
-from dataclasses import dataclass, replace
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Callable
 from typing import Any
 
-from synthgen import __version__
-from synthgen.engine import ctrl_c
-from synthgen.engine.captions import ensure_captions, wants_captions
-from synthgen.engine.job import JobContext, ShardResult
-from synthgen.engine.plan_checks import check_plan_against_model, label_table
-from synthgen.engine.progress import Progress, run_log
-from synthgen.errors import JobFailed, ModelChanged, UserError
+from synthgen.engine.job import Prepared, ShardAddress, ShardResult
+from synthgen.engine.lifecycle import JobOutput, Outputs, RunOptions
+from synthgen.engine.plan_checks import check_plan_against_model
+from synthgen.engine.progress import Progress
+from synthgen.errors import JobFailed
 from synthgen.inputs.labeled_keys import job_manifest
 from synthgen.models.configs import ModelInfo
 from synthgen.models.registry import inspect_model
-from synthgen.models.runtime import resolve_dtype, weights_bytes
+from synthgen.models.runtime import resolve_dtype
 from synthgen.models.sources import Fetch, NotCached, check_caption_model
-from synthgen.output.catalog import Catalog, job_status, read_markers
-from synthgen.output.finalize import finalize
-from synthgen.output.job_record import JobRecord, ModelRecord, find_job_record, read_job_record
-from synthgen.output.verify import repair as repair_shards
+from synthgen.output.catalog import job_status
+from synthgen.output.job_record import read_job_record
 from synthgen.quality.classifiers import check_filter
 from synthgen.spec.job_spec import JobSpec
 from synthgen.spec.load import apply_overrides, validate_spec
 from synthgen.spec.manifest import Manifest
-from synthgen.spec.plan import Plan, plan_diff
-from synthgen.storage.access import user_errors
-from synthgen.storage.commit import commit_marker
-from synthgen.storage.layout import JOB_FILE, SUCCESS_FILE, failure_path
-from synthgen.storage.lock import JobLock, lost_lock, read_lock
-from synthgen.storage.store import DISK_ERRNOS, Store, check_unclaimed, check_writable, json_bytes
+from synthgen.spec.plan import Plan
+from synthgen.storage.store import Store, check_writable
 
 log = logging.getLogger("synthgen")
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A checked job: its plan, its model's info and its output store."""
-
-    plan: Plan
-    info: ModelInfo | None  # None: a hub or remote model not on this machine (plan only)
-    store: Store
-
-    @property
-    def job(self) -> JobContext:
-        return JobContext(spec=self.plan.spec, manifest=self.plan.manifest,
-                          model_bytes=weights_bytes(self.info.path) if self.info else None)
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How to run a prepared job. `takeover`: take the lock from a driver believed dead.
-    `repair`: first un-commit shards whose data is missing or corrupt, so they are regenerated.
-    `per_worker`: show each worker's throughput."""
-
-    address: str | None = None
-    takeover: bool = False
-    repair: bool = False
-    per_worker: bool = False
 
 
 def prepare(spec: JobSpec, manifest: Manifest | None = None, fetch: Fetch = "configs") -> Prepared:
@@ -99,9 +66,7 @@ def pin_dtype(spec: JobSpec) -> JobSpec:
 def load_job(uri: str, overrides: tuple[str, ...] = (), storage_options: dict | None = None
              ) -> tuple[JobSpec, Manifest]:
     """The spec and manifest a job stored in its output, with execution-only overrides."""
-    store = Store(uri, storage_options or {})
-    check_writable(store, "URI")  # a store mistake in seconds, before job.json is read
-    plan = read_job_record(store).plan
+    plan = read_job_record(Store(uri, storage_options or {})).plan
     data = plan.spec.model_dump(mode="json")
     data["output"]["uri"] = uri
     data["output"]["storage_options"] = {**data["output"].get("storage_options", {}),
@@ -114,139 +79,59 @@ def run_job(prepared: Prepared, options: RunOptions | None = None) -> dict[str, 
     """Run the job to completion on Ray, holding the output's job lock; returns the final status.
     The run's log is kept in the output's `_logs/`."""
     options = options or RunOptions()
-    holds_job(prepared)
-    with user_errors(prepared.plan.spec.output.uri, "output.uri"):
-        prepared.store.probe_create_only()  # its first write: access denied shows here
-    with (JobLock.acquire(prepared.store, options.takeover) as lock,
-          run_log(prepared.store, prepared.plan.job_id)):
-        return _run_locked(prepared, options, lock)
+    plan = prepared.plan
+    with JobOutput.open(prepared, options, logged=True) as output:
+        if output.complete:
+            log.info("job %s is already complete in %s: nothing to do", plan.job_id, plan.spec.output.uri)
+            return job_status(output.finish())
+        log.info("job %s: %d samples in %d shards, %d committed, %d to run", plan.job_id, plan.total,
+                 plan.num_shards, plan.num_shards - len(output.pending), len(output.pending))
+        failed, started = run_outputs([output], options)
+        with stopping(started):
+            if failed:
+                lines = "; ".join(f"shard {a.index}: {e}" for a, e in sorted(failed.items()))
+                raise JobFailed(f"{len(failed)} shard(s) failed: {lines}. "
+                                f"Run `synthgen resume {plan.spec.output.uri}` to retry them.")
+            return job_status(output.finish())
 
 
-def _run_locked(prepared: Prepared, options: RunOptions, lock: JobLock) -> dict[str, Any]:
+def run_outputs(outputs: list[JobOutput], options: RunOptions,
+                on_done: Callable[[ShardResult], None] | None = None
+                ) -> tuple[dict[ShardAddress, str], bool]:
+    """Run the pending shards of every output on one pool of actors (a single job is a group of
+    one); `on_done` hears of each shard committed. Returns the shards given up, and whether this
+    started an embedded Ray (to stop, with `stopping`, while the outputs are finished)."""
+    todo = [output for output in outputs if output.pending]
+    if not todo:
+        return {}, False
     # ray only once there is something to run: `synthgen plan` never pays for it
     from synthgen.engine.executor import Events, Executor
-    from synthgen.engine.pool import connect_ray, stopping_ray
+    from synthgen.engine.pool import connect_ray
 
-    store, plan = prepared.store, prepared.plan
-    resumed = claim_output(prepared)
-    if resumed and options.repair:
-        repair_shards(Catalog.read(store))
-    if resumed and store.exists(SUCCESS_FILE):
-        log.info("job %s is already complete in %s: nothing to do", plan.job_id, plan.spec.output.uri)
-        return job_status(Catalog.read(store))
-    markers = read_markers(store)
-    pending = [i for i in range(plan.num_shards) if i not in markers]
-    captions = None
-    if wants_captions(plan):  # the first phase: written once, then read by every run
-        captions = ensure_captions(prepared.job, store, lambda: connect_ray(options.address))
-    log.info("job %s: %d samples in %d shards, %d committed, %d to run", plan.job_id,
-             plan.total, plan.num_shards, len(markers), len(pending))
-    failed: dict[int, str] = {}
-    started_ray = False
-    if pending:
-        started_ray = connect_ray(options.address)
-        done = sum(m.rows for m in markers.values())
-        with Progress(total=plan.total, done=done, shards_total=plan.num_shards,
-                      shards_done=len(markers), per_worker=options.per_worker) as progress:
+    started = connect_ray(options.address)
+    total = sum(o.plan.total for o in todo)
+    shards = sum(o.plan.num_shards for o in todo)
+    left = [(o, i) for o in todo for i in o.pending]
+    with Progress(total=total, done=total - sum(o.plan.shard(i).size for o, i in left),
+                  shards_total=shards, shards_done=shards - len(left),
+                  per_worker=options.per_worker) as progress:
 
-            def on_failed(index: int, error: str, attempts: int) -> None:
-                lock.check()  # a worker refused by the fence: the lock is lost, record nothing
-                progress.failed(index)
-                _record_failure(store, index, error, attempts)
+        def done(result: ShardResult) -> None:
+            progress.shard_done(result)
+            if on_done is not None:
+                on_done(result)
 
-            events = Events(on_progress=progress.in_flight, on_done=progress.shard_done,
-                            on_failed=on_failed, on_retry=progress.retried,
-                            on_worker_done=progress.worker_done,
-                            commit=lambda result: commit_by_driver(store, result, lock.token),
-                            fenced=lambda: ctrl_c.pressed() or (lost_lock(store, read_lock(store))
-                                                                if lock.lost.is_set() else None))
-            job = replace(prepared.job, driver_commits=not store.conditional, captions=captions,
-                          lock_token=lock.token,
-                          model_revision=prepared.info.revision if prepared.info else None)
-            failed = Executor(job, events).run(pending).failed
-    with stopping_ray(started_ray):
-        if failed:
-            lines = "; ".join(f"shard {i}: {e}" for i, e in sorted(failed.items()))
-            raise JobFailed(f"{len(failed)} shard(s) failed: {lines}. "
-                            f"Run `synthgen resume {plan.spec.output.uri}` to retry them.")
-        lock.check()
-        catalog = Catalog.read(store)  # every shard committed: finalize and the status read it once
-        finalize(catalog)
-        return job_status(catalog)
+        events = Events(on_progress=progress.in_flight, on_done=done, on_retry=progress.retried,
+                        on_failed=progress.failed, on_worker_done=progress.worker_done)
+        sink = Outputs(todo)
+        addresses = [ShardAddress(o.key, i) for o, i in left]
+        return Executor(sink.group(), sink, events).run(addresses).failed, started
 
 
-def commit_by_driver(store: Store, result: ShardResult, fence: str | None = None) -> ShardResult:
-    """The driver's half of `driver_commits`: the same commit as a worker's, made here."""
-    if not result.pending:
-        return result
-    marker, won = commit_marker(store, replace(result.marker, committed_by="driver"), fence)
-    return replace(result, committed=won, marker=marker, pending=False)
+def stopping(started: bool) -> contextlib.AbstractContextManager[None]:
+    """Shut down the embedded Ray this run started while the body finishes the outputs."""
+    if not started:
+        return contextlib.nullcontext()
+    from synthgen.engine.pool import stopping_ray  # ray: only once this run started one
 
-
-def claim_output(prepared: Prepared) -> bool:
-    """Write job.json, or check the one there; True when the output already held this job."""
-    if holds_job(prepared):
-        return True
-    store, plan = prepared.store, prepared.plan
-    try:
-        created = store.create_only(JOB_FILE, json_bytes(new_job_record(prepared).to_json()))
-    except PermissionError:
-        raise UserError("output.uri", plan.spec.output.uri,
-                        "permission denied; choose an output you can write to") from None
-    except OSError as exc:
-        if exc.errno not in DISK_ERRNOS:
-            raise
-        raise UserError("output.uri", plan.spec.output.uri,
-                        f"cannot write there ({exc.strerror}); free space or choose another "
-                        "output") from None
-    return not created and holds_job(prepared)
-
-
-def holds_job(prepared: Prepared) -> bool:
-    """True when the output holds this job; refuses another job's output before any write."""
-    existing = find_job_record(prepared.store)
-    if existing is None:
-        check_unclaimed(prepared.store)
-        return False
-    plan = prepared.plan
-    if existing.job_id != plan.job_id:
-        raise UserError("output.uri", plan.spec.output.uri,
-                        f"holds another job ({existing.job_id}, this one is {plan.job_id}; "
-                        f"{plan_diff(existing.plan, plan)}); choose a new output, or `synthgen resume` "
-                        "that URI")
-    pinned, info = existing.model.revision, prepared.info
-    if pinned is not None and info is not None and info.revision != pinned:
-        raise ModelChanged(plan.spec.model.source, pinned, info.revision)
-    return True
-
-
-def new_job_record(prepared: Prepared) -> JobRecord:
-    plan, info = prepared.plan, prepared.info
-    labels = label_table(plan, info) if info and info.class_conditional else None
-    model = ModelRecord(info.source, info.revision, info.family, info.license, labels) if info else \
-        ModelRecord(plan.spec.model.source, None, None)
-    return JobRecord(job_id=plan.job_id, plan=plan, model=model, versions=versions())
-
-
-def versions() -> dict[str, str]:
-    """From the installed packages' metadata: importing diffusers here would cost the driver
-    seconds of CPU (it pulls in torch._dynamo) that the actors need while they start. A driver
-    that drives a cluster may lack torch itself: then it says so rather than failing."""
-    return {"synthgen": __version__, **{name: _installed(name) for name in ("torch", "diffusers")}}
-
-
-def _installed(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed on the driver"
-
-
-def _record_failure(store: Store, index: int, error: str, attempts: int) -> None:
-    """Best effort: on a full disk or a failing store the record may not be writable either."""
-    log.error("shard %d failed after %d attempts: %s", index, attempts, error)
-    try:
-        store.put_json(failure_path(index), {"shard": index, "error": error, "attempts": attempts,
-                                             "failed_at": time.time()})
-    except OSError as exc:
-        log.warning("could not record the failure of shard %d: %s", index, exc)
+    return stopping_ray(True)

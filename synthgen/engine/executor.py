@@ -1,8 +1,9 @@
 """The executor: dispatch uncommitted shards to a pool of Ray actors, replace dead ones, retry.
 
-One actor holds one model (one GPU each where there are GPUs, CPU actors otherwise). Only a
-shard index travels to an actor and a small result travels back: images never pass through
-the driver or the object store.
+One actor holds one model (one GPU each where there are GPUs, CPU actors otherwise) and runs the
+shards of every job of a JobGroup (a single job is a group of one). Only a shard's address
+travels to an actor and a small result travels back: images never pass through the driver or
+the object store. Outcomes go to the Sink (commit, failure, when to stop); Events are progress.
 
 On a cluster, GPU actors fill one node's GPUs before the next node's (fewer nodes hold a copy
 of the model, and idle ones can be scaled down); a shard goes only to an actor that has loaded
@@ -13,18 +14,17 @@ with `workers: auto` the pool grows as GPUs join the cluster.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from synthgen.engine.actor import GroupActor, WorkerActor
-from synthgen.engine.job import JobContext, JobGroup, ShardResult
+from synthgen.engine.actor import WorkerActor
+from synthgen.engine.job import JobGroup, ShardAddress, ShardResult
 from synthgen.engine.pool import pool_plan
 from synthgen.errors import user_error_in
 from synthgen.storage import s3
@@ -40,7 +40,7 @@ SUSPECT_S = 60.0  # after an actor died on a node, new actors avoid it this long
 @dataclass
 class Outcome:
     committed: list[ShardResult] = field(default_factory=list)
-    failed: dict[int, str] = field(default_factory=dict)
+    failed: dict[ShardAddress, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -49,75 +49,82 @@ class Actors:
 
     starting: dict[Any, Any] = field(default_factory=dict)  # node_id() ref -> actor
     idle: list[Any] = field(default_factory=list)
-    busy: dict[Any, tuple[Any, int]] = field(default_factory=dict)  # run_shard ref -> (actor, shard)
+    busy: dict[Any, tuple[Any, ShardAddress]] = field(default_factory=dict)  # run_shard ref -> (actor, shard)
     node: dict[Any, str | None] = field(default_factory=dict)  # actor -> node (planned, then actual)
 
     def __len__(self) -> int:
         return len(self.starting) + len(self.idle) + len(self.busy)
 
 
+class Sink(Protocol):
+    """Where each shard's outcome goes: the outputs of the jobs (Outputs in engine/lifecycle.py)."""
+
+    def commit(self, result: ShardResult) -> ShardResult: ...
+
+    def failed(self, address: ShardAddress, error: str, attempts: int) -> None: ...
+
+    def fenced(self) -> BaseException | None: ...  # what to stop with (the lock lost, Ctrl-C)
+
+
 @dataclass
 class Events:
-    """Callbacks to the driver: progress, a shard done or failed; `commit` writes a marker where
-    the store leaves that to the driver; `fenced`: what to stop with (the lock lost, Ctrl-C)."""
+    """Progress, for the driver's bar and log: images in flight, a shard done, retried or failed."""
 
     on_progress: Callable[[int], None] = lambda images: None
     on_done: Callable[[ShardResult], None] = lambda result: None
-    on_failed: Callable[[int, str, int], None] = lambda shard, error, attempts: None
-    commit: Callable[[ShardResult], ShardResult] = lambda result: result
-    on_retry: Callable[[int, str], None] = lambda shard, error: None
+    on_failed: Callable[[ShardAddress], None] = lambda shard: None
+    on_retry: Callable[[ShardAddress, str], None] = lambda shard, error: None
     on_worker_done: Callable[[Any, ShardResult], None] = lambda actor, result: None  # per-worker rates
-    fenced: Callable[[], BaseException | None] = lambda: None
 
 
 class Executor:
     """Runs shards on a pool of actors until each is committed or out of attempts."""
 
-    def __init__(self, job: JobContext | JobGroup, events: Events) -> None:
-        self.job, self.events = job if isinstance(job, JobGroup) else _absolute_output(job), events
-        self.pool = pool_plan(job, ray.cluster_resources())
+    def __init__(self, group: JobGroup, sink: Sink, events: Events) -> None:
+        self.job, self.sink, self.events = group, sink, events
+        self.pool = pool_plan(group, ray.cluster_resources())
         self.target = self.pool.workers
         env = s3.forwarded_env()
-        self.actor_class = ray.remote(GroupActor if isinstance(job, JobGroup) else WorkerActor)
+        self.actor_class = ray.remote(WorkerActor)
         self.actor_options: dict[str, Any] = {
             "num_cpus": self.pool.cpus, "num_gpus": self.pool.gpus, "max_concurrency": 2,
             "runtime_env": {"env_vars": env} if env else None,
         }
-        self.max_attempts = job.spec.compute.max_retries
+        self.max_attempts = group.spec.compute.max_retries
         self.resized_at = self.hold_until = time.monotonic()
         self.stalled_since: float | None = None
         self.suspect: dict[str, float] = {}  # node -> when an actor of this pool died there
         self.init_failures = 0  # models that failed to load in a row, while no actor worked
         self.polled_at = 0.0  # progress is polled at most every PROGRESS_EVERY_S, not per result
 
-    def run(self, shards: list[Any]) -> Outcome:
+    def run(self, shards: list[ShardAddress]) -> Outcome:
         outcome = Outcome()
-        queue: deque[int] = deque(shards)
-        attempts: dict[int, int] = dict.fromkeys(shards, 0)
+        queue: deque[ShardAddress] = deque(shards)
+        attempts: dict[ShardAddress, int] = dict.fromkeys(shards, 0)
         actors = Actors()
         log.info("%d shards on %d actors (%.0f CPU, %.2g GPU each; %s)", len(shards),
                  min(self.target, len(shards)), self.pool.cpus, self.pool.gpus, self.pool.why)
         try:
             while queue or actors.busy:
-                if (lost := self.events.fenced()) is not None:
+                if (lost := self.sink.fenced()) is not None:
                     raise lost  # the finally below stops every actor of this driver
                 self._top_up(actors, len(queue) + len(actors.busy))
                 while queue and actors.idle:
-                    actor, index = actors.idle.pop(), queue.popleft()
-                    actors.busy[actor.run_shard.remote(index, attempts[index])] = (actor, index)
+                    actor, address = actors.idle.pop(), queue.popleft()
+                    actors.busy[actor.run_shard.remote(address, attempts[address])] = (actor, address)
                 ready = _ready([*actors.busy, *actors.starting])
                 for ref in ready:
                     if ref in actors.starting:
                         self._started(ref, actors, queue, outcome)
                         continue
-                    actor, index = actors.busy.pop(ref)
+                    actor, address = actors.busy.pop(ref)
                     error, kept = self._collect(ref, actor, outcome)
                     if kept is None:
                         self._lost(actor, actors)
                     else:
                         actors.idle.append(kept)
                     if error is not None:
-                        self._retry(index, error, attempts, queue, outcome)
+                        self._retry(address, error, attempts, queue, outcome)
                 if time.monotonic() - self.polled_at >= PROGRESS_EVERY_S:
                     self._poll_progress([actor for actor, _ in actors.busy.values()])
                 self._warn_if_stalled(actors)
@@ -170,7 +177,7 @@ class Executor:
                 room[node["NodeID"]] = free
         return max(room, key=lambda n: (ours[n], room[n], n), default=None)
 
-    def _started(self, ref: Any, actors: Actors, queue: deque[int], outcome: Outcome) -> None:
+    def _started(self, ref: Any, actors: Actors, queue: deque[ShardAddress], outcome: Outcome) -> None:
         """An actor answered (its model is loaded: it takes shards from now on) or died starting.
 
         When the model fails to load max_retries times in a row while no actor works, it loads
@@ -191,9 +198,8 @@ class Executor:
                 return
             self.init_failures += 1
             if self.init_failures >= self.max_attempts:
-                for index in queue:
-                    outcome.failed[index] = error
-                    self.events.on_failed(index, error, self.init_failures)
+                for address in queue:
+                    self._give_up(address, error, self.init_failures, outcome)
                 queue.clear()
             return
         self.init_failures = 0
@@ -235,7 +241,7 @@ class Executor:
         except ray.exceptions.RayTaskError as exc:
             return _cause(exc), actor
         try:
-            result = self.events.commit(result)
+            result = self.sink.commit(result)
         except OSError as exc:
             return f"commit failed: {type(exc).__name__}: {exc}", actor
         outcome.committed.append(result)
@@ -243,17 +249,21 @@ class Executor:
         self.events.on_worker_done(actor, result)
         return None, actor
 
-    def _retry(self, index: int, error: str, attempts: dict[int, int], queue: deque[int],
-               outcome: Outcome) -> None:
-        attempts[index] += 1
-        if attempts[index] < self.max_attempts:
-            log.warning("shard %s failed (attempt %d of %d), retrying: %s", index,
-                        attempts[index], self.max_attempts, error)
-            self.events.on_retry(index, error)
-            queue.append(index)
+    def _retry(self, address: ShardAddress, error: str, attempts: dict[ShardAddress, int],
+               queue: deque[ShardAddress], outcome: Outcome) -> None:
+        attempts[address] += 1
+        if attempts[address] < self.max_attempts:
+            log.warning("shard %s failed (attempt %d of %d), retrying: %s", address,
+                        attempts[address], self.max_attempts, error)
+            self.events.on_retry(address, error)
+            queue.append(address)
         else:
-            outcome.failed[index] = error
-            self.events.on_failed(index, error, attempts[index])
+            self._give_up(address, error, attempts[address], outcome)
+
+    def _give_up(self, address: ShardAddress, error: str, attempts: int, outcome: Outcome) -> None:
+        outcome.failed[address] = error
+        self.sink.failed(address, error, attempts)
+        self.events.on_failed(address)
 
     def _poll_progress(self, actors: list[Any]) -> None:
         refs = [actor.progress.remote() for actor in actors]
@@ -280,16 +290,6 @@ def _ready(refs: list[Any]) -> list[Any]:
     if ready and rest:
         ready += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
     return ready
-
-
-def _absolute_output(job: JobContext) -> JobContext:
-    """Actors run in another working directory (on a cluster, on other machines): a relative
-    local output path is made absolute here, where the user meant it (a JobGroup's are already)."""
-    output = job.spec.output
-    if "://" in output.uri:
-        return job
-    absolute = output.model_copy(update={"uri": os.path.abspath(os.path.expanduser(output.uri))})
-    return replace(job, spec=job.spec.model_copy(update={"output": absolute}))
 
 
 def _cause(exc: Exception) -> str:

@@ -1,6 +1,8 @@
-"""What the driver and its actors exchange: the job a worker runs, and what a shard came to.
+"""The job as the driver checked it (Prepared), and what the driver and its actors exchange: the
+jobs an actor runs (a JobGroup: a single job is a group of one), a shard's address, and what a
+shard came to.
 
-Small, picklable and free of torch: the driver imports it without paying for torch.
+Free of torch: the driver imports it without paying for torch; all but Prepared travel to actors.
 """
 
 from __future__ import annotations
@@ -9,10 +11,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from synthgen.errors import ModelChanged
+from synthgen.models.configs import ModelInfo
+from synthgen.models.runtime import weights_bytes
 from synthgen.spec.job_spec import JobSpec
 from synthgen.spec.manifest import Manifest
 from synthgen.spec.plan import Plan
 from synthgen.storage.commit import CommitMarker
+from synthgen.storage.store import Store
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A checked job: its plan, its model's info and its output store."""
+
+    plan: Plan
+    info: ModelInfo | None  # None: a hub or remote model not on this machine (plan only)
+    store: Store
+
+    @property
+    def job(self) -> JobContext:
+        return JobContext(spec=self.plan.spec, manifest=self.plan.manifest,
+                          model_bytes=weights_bytes(self.info.path) if self.info else None)
 
 
 @dataclass(frozen=True)
@@ -20,7 +39,8 @@ class JobContext:
     """Everything a worker needs, small and picklable: no filesystem, no model.
 
     `driver_commits`: the store ignores create-only writes, so workers put data files only and
-    the driver, alone under the job lock, writes the markers. `model_bytes`: the size of the
+    the driver, alone under the job lock, writes the markers (decided once, when the output
+    opens: JobOutput in engine/lifecycle.py). `model_bytes`: the size of the
     model's weights where the driver has them (how many CPU actors fit in memory).
     `lock_token`: commits are fenced by it: a driver that lost its lock gets no more commits.
     """
@@ -53,16 +73,26 @@ class ShardResult:
     committed: bool
     marker: CommitMarker
     batch_size: int
-    pending: bool = False  # data file put, marker left to the driver (`driver_commits`)
-    job: str = ""  # the job's key in a JobGroup ("" for a single job)
-    actor: ActorStats | None = None  # a group actor's model loads so far (GroupActor in engine/actor.py)
+    job: str = ""  # the job's key in its JobGroup ("" for a single job)
+    actor: ActorStats | None = None  # the actor's model loads so far (WorkerActor in engine/actor.py)
+
+
+@dataclass(frozen=True, order=True)
+class ShardAddress:
+    """A shard of one job of a JobGroup: what travels to an actor, and what a failure names."""
+
+    job: str  # the job's key in its group ("" for a single job)
+    index: int
+
+    def __str__(self) -> str:
+        return str(self.index) if not self.job else f"{self.index} of job {self.job}"
 
 
 @dataclass(frozen=True)
 class JobGroup:
-    """Several jobs that share one model and one pool of actors (a sweep's cells). Each actor
-    loads the model once for all of them; a shard is addressed as (job key, shard index).
-    `spec` and `model_bytes` are the lead job's: the pool, the retries and the model come from it."""
+    """The jobs that share one model and one pool of actors: a sweep's cells, or a single job (a
+    group of one, keyed ""). Each actor loads the model once for all of them. `spec` and
+    `model_bytes` are the lead job's: the pool, the retries and the model come from it."""
 
     jobs: dict[str, JobContext]
 
@@ -77,7 +107,7 @@ class JobGroup:
 
 @dataclass(frozen=True)
 class ActorStats:
-    """What a group actor did so far: how often it loaded a model, and in how many seconds."""
+    """What an actor did so far: how often it loaded a model, in how many seconds, for how many jobs."""
 
     actor_id: str
     model_loads: int

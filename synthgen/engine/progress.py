@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemaini
 from rich.progress import Progress as RichProgress
 
 from synthgen import __version__
-from synthgen.engine.job import ShardResult
+from synthgen.engine.job import ShardAddress, ShardResult
 from synthgen.storage.layout import LOGS_DIR
 from synthgen.storage.redact import text_redactor
 from synthgen.storage.store import Store
@@ -78,11 +78,11 @@ class Progress:
         self.partial = 0
         self._render()
 
-    def retried(self, shard: int, error: str) -> None:
+    def retried(self, shard: ShardAddress, error: str) -> None:
         self.retries += 1
         self._render()
 
-    def failed(self, shard: int) -> None:
+    def failed(self, shard: ShardAddress) -> None:
         self.failed_shards += 1
         self._render()
 

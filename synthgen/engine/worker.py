@@ -2,7 +2,9 @@
 
 A plain class: Ray wraps it in an actor, while tests and benchmarks use it bare. Each shard
 is generated batch by batch (encoding overlaps the next batch), built whole in memory, put
-in one call, then committed by a create-only marker: the first marker for a shard wins.
+in one call, then committed by a create-only marker: the first marker for a shard wins. Where
+the store ignores create-only writes (`driver_commits`), the driver commits it instead
+(JobOutput.commit in engine/lifecycle.py), through the same `commit_marker`.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import numpy as np
 import torch
 
 from synthgen.engine.job import JobContext, ShardResult
-from synthgen.engine.model_cache import ModelCache
 from synthgen.engine.pool import PoolPlan, pool_plan
 from synthgen.engine.shard_draws import ShardDraws
 from synthgen.inputs.init_images import decode_init_pixels, read_init_images
+from synthgen.models.adapter import Adapter
+from synthgen.models.configs import ModelInfo
 from synthgen.models.registry import inspect_model, load_adapter
 from synthgen.models.runtime import keep_freed_memory
 from synthgen.output import diversity
@@ -31,12 +34,33 @@ from synthgen.output.formats import shard_format
 from synthgen.output.formats.base import Encoder
 from synthgen.output.shard_schema import DesignColumns, Provenance, shard_table
 from synthgen.quality.filter import LabelFilter
+from synthgen.spec.job_spec import ModelSpec
 from synthgen.spec.plan import Sample, Shard
 from synthgen.storage.commit import CommitMarker, commit_marker, read_marker
 from synthgen.storage.layout import data_path, marker_path
 from synthgen.storage.store import Store
 
 log = logging.getLogger("synthgen.worker")
+
+
+class ModelCache:
+    """Loaded adapters keyed by (revision, model spec minus storage options), so that the jobs of
+    a group load theirs once: an actor (WorkerActor in engine/actor.py) hands one cache to the
+    Worker of each job it runs. Counts the loads."""
+
+    def __init__(self) -> None:
+        self.adapters: dict[tuple[str | None, str], Adapter] = {}
+        self.loads = 0
+        self.load_s = 0.0
+
+    def adapter(self, info: ModelInfo, model: ModelSpec) -> Adapter:
+        key = (info.revision, model.model_dump_json(exclude={"storage_options"}))
+        if key not in self.adapters:
+            started = time.perf_counter()
+            self.adapters[key] = load_adapter(info, model)
+            self.loads += 1
+            self.load_s += time.perf_counter() - started
+        return self.adapters[key]
 
 
 class Worker:
@@ -48,7 +72,7 @@ class Worker:
         self.plan = job.plan
         self.info = inspect_model(job.spec.model)
         job.check_model(self.info.revision)
-        # a group actor's Workers share one loaded model (GroupActor in engine/actor.py)
+        # an actor's Workers share one loaded model (WorkerActor in engine/actor.py)
         self.adapter = (models.adapter(self.info, job.spec.model) if models
                         else load_adapter(self.info, job.spec.model))
         keep_freed_memory(self.adapter.device)
@@ -73,7 +97,8 @@ class Worker:
         return self.done
 
     def run_shard(self, index: int, attempt_no: int = 0) -> ShardResult:
-        """Generate, write and commit one shard; a shard committed already is left alone."""
+        """Generate, write and commit one shard (put only, with `driver_commits`); a shard
+        committed already is left alone, and its result carries the marker found."""
         start = time.perf_counter()
         shard = self.plan.shard(index)
         if self.store.exists(marker_path(index)):
@@ -88,8 +113,7 @@ class Worker:
         if not self.driver_commits:
             marker, won = self._commit(marker)
         return ShardResult(shard=index, rows=shard.size, seconds=time.perf_counter() - start,
-                           committed=won, marker=marker, batch_size=self.batch_size,
-                           pending=self.driver_commits)
+                           committed=won, marker=marker, batch_size=self.batch_size)
 
     def _generate_shard(self, samples: list[Sample], index: int) -> ShardDraws:
         """Sample batch after batch while a thread encodes the previous one. With a filter, the

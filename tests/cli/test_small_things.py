@@ -25,7 +25,8 @@ DIGITS = str(ROOT / "pipelines/digits.yaml")
 @pytest.fixture
 def claimed(tmp_path: Path) -> Path:
     """An output holding the digits job's job.json and nothing committed: a job just started."""
-    from synthgen.engine.driver import claim_output, prepare
+    from synthgen.engine.driver import prepare
+    from synthgen.engine.lifecycle import claim_output
     from synthgen.spec.load import load_spec
 
     out = tmp_path / "digits"

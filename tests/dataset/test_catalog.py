@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from synthgen.engine.driver import claim_output, prepare
+from synthgen.engine.driver import prepare
+from synthgen.engine.lifecycle import claim_output
 from synthgen.engine.worker import Worker
 from synthgen.errors import UserError
 from synthgen.output.catalog import Catalog, read_failures, read_markers

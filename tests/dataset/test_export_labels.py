@@ -20,7 +20,8 @@ NAMES = ("zero", "one", "two")  # sorted by name: one, two, zero
 @pytest.fixture(scope="module")
 def unsorted_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3 classes whose names do not sort in label order, 2 images each, built in-process."""
-    from synthgen.engine.driver import claim_output, prepare
+    from synthgen.engine.driver import prepare
+    from synthgen.engine.lifecycle import claim_output
     from synthgen.engine.worker import Worker
     from synthgen.output.catalog import Catalog
     from synthgen.output.finalize import finalize

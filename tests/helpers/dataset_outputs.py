@@ -72,7 +72,8 @@ def _build(root: Path, model: Path, items: list[Any], shard_size: int, count: in
 
 def run_in_process(spec: dict[str, Any]) -> Any:
     """The whole job by a bare Worker in this process, then finalize; returns it prepared."""
-    from synthgen.engine.driver import claim_output, prepare
+    from synthgen.engine.driver import prepare
+    from synthgen.engine.lifecycle import claim_output
     from synthgen.engine.worker import Worker
     from synthgen.output.catalog import Catalog
     from synthgen.output.finalize import finalize

@@ -18,7 +18,8 @@ import pytest
 import torch
 from PIL import Image
 
-from synthgen.engine.driver import claim_output, prepare
+from synthgen.engine.driver import prepare
+from synthgen.engine.lifecycle import claim_output
 from synthgen.engine.worker import Worker
 from synthgen.errors import UserError
 from synthgen.quality.filter import FilterRejected, LabelFilter

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from synthgen.engine.driver import commit_by_driver
+from synthgen.engine.driver import prepare
 from synthgen.engine.job import JobContext
+from synthgen.engine.lifecycle import JobOutput, RunOptions
 from synthgen.engine.worker import Worker
 from synthgen.output.catalog import Catalog, job_status, read_markers
 from synthgen.spec.load import validate_spec
@@ -163,18 +164,19 @@ def test_two_attempts_race_for_one_shard(
     assert sorted(committed_ids(store)) == list(range(5))
 
 
-def test_driver_commits_keep_the_first_marker(s3: S3, class_model: Path) -> None:
-    from dataclasses import replace
-
-    job = replace(job_context(tiny_spec(class_model, "s3://bucket/i")), driver_commits=True)
-    worker = Worker(job, threads=1)
-    first, second = worker.run_shard(1, 0), worker.run_shard(1, 1)
-    assert first.pending and second.pending
-    assert not worker.store.exists("_commits/shard-00001.json")  # workers never write markers
-    store = Store("s3://bucket/i")
-    assert commit_by_driver(store, first).committed
-    lost = commit_by_driver(store, second)
+def test_driver_commits_keep_the_first_marker(flaky_s3: S3, class_model: Path) -> None:
+    flaky_s3.proxy.ignore_conditions = True  # the output, opened, leaves the commits to the driver
+    prepared = prepare(validate_spec(tiny_spec(class_model, "s3://bucket/i")))
+    with JobOutput.open(prepared, RunOptions()) as output:
+        assert output.job.driver_commits
+        worker = Worker(output.job, threads=1)
+        first, second = worker.run_shard(1, 0), worker.run_shard(1, 1)
+        assert not first.committed and not second.committed
+        assert not worker.store.exists("_commits/shard-00001.json")  # workers never write markers
+        assert output.commit(first).committed
+        lost = output.commit(second)
     assert not lost.committed and lost.marker.file == first.marker.file
+    store = Store("s3://bucket/i")
     assert store.list("data") == [first.marker.file.split("/")[-1]]
 
 

@@ -1,15 +1,15 @@
-"""The JobGroup path without Ray: a GroupActor runs shards of several jobs on one loaded model,
+"""The JobGroup path without Ray: a WorkerActor runs shards of several jobs on one loaded model,
 and each job's shards are the bytes its own Worker writes alone."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from synthgen.engine.actor import GroupActor
-from synthgen.engine.driver import claim_output, prepare
-from synthgen.engine.job import JobGroup
-from synthgen.engine.model_cache import ModelCache
-from synthgen.engine.worker import Worker
+from synthgen.engine.actor import WorkerActor
+from synthgen.engine.driver import prepare
+from synthgen.engine.job import JobGroup, ShardAddress
+from synthgen.engine.lifecycle import claim_output
+from synthgen.engine.worker import ModelCache, Worker
 from synthgen.models.registry import inspect_model
 from synthgen.spec.load import validate_spec
 from synthgen.storage import s3
@@ -26,8 +26,8 @@ def test_one_model_load_for_every_job_of_the_group(tmp_path: Path, class_model: 
                                                    one_torch_thread: None) -> None:
     group = JobGroup({"0": job(class_model, tmp_path / "a", sampler__steps=2),
                       "1": job(class_model, tmp_path / "b", sampler__guidance_scale=1.0)})
-    actor = GroupActor(group, 1, s3.Credentials.from_env())
-    results = [actor.run_shard((key, index), 0) for key in ("1", "0") for index in (0, 1)]
+    actor = WorkerActor(group, 1, s3.Credentials.from_env())
+    results = [actor.run_shard(ShardAddress(key, index), 0) for key in ("1", "0") for index in (0, 1)]
     assert [(r.job, r.shard) for r in results] == [("1", 0), ("1", 1), ("0", 0), ("0", 1)]
     assert all(r.committed for r in results)
     assert {r.actor.model_loads for r in results} == {1} and results[-1].actor.jobs == 2

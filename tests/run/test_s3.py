@@ -130,7 +130,8 @@ def test_sigkilled_driver_resumes_and_repair_fixes_corruption(
 
 def test_changed_spec_on_the_same_output_is_refused_and_writes_nothing(
         s3: S3, class_model: Path, tmp_path: Path) -> None:
-    from synthgen.engine.driver import claim_output, prepare
+    from synthgen.engine.driver import prepare
+    from synthgen.engine.lifecycle import claim_output
     from synthgen.spec.load import load_spec
 
     spec = write_spec(tmp_path / "job.yaml", tiny_spec(class_model, "s3://bucket/c"))

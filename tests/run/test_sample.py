@@ -20,7 +20,8 @@ from PIL import Image
 
 from synthgen.cli import main
 from synthgen.commands.regenerate import original_batch, regenerate
-from synthgen.engine.driver import claim_output, prepare
+from synthgen.engine.driver import prepare
+from synthgen.engine.lifecycle import claim_output
 from synthgen.engine.worker import Worker
 from synthgen.output.catalog import Catalog
 from synthgen.output.readers import load_image

@@ -9,7 +9,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from synthgen.engine.driver import claim_output, prepare
+from synthgen.engine.driver import prepare
+from synthgen.engine.lifecycle import claim_output
 from synthgen.engine.worker import Worker
 from synthgen.spec.load import validate_spec
 from tests.conftest import ROOT, tiny_spec

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from synthgen.engine.driver import claim_output, prepare
+from synthgen.engine.driver import prepare
+from synthgen.engine.lifecycle import claim_output
 from synthgen.engine.worker import Worker
 from synthgen.errors import ModelChanged, UserError
 from synthgen.spec.load import validate_spec

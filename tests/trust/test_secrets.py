@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from synthgen.commands import submit
-from synthgen.engine.driver import claim_output, prepare
+from synthgen.engine.driver import prepare
+from synthgen.engine.lifecycle import claim_output
 from synthgen.spec.load import validate_spec
 from synthgen.spec.plan import Plan
 from synthgen.storage import s3 as s3_settings
