@@ -66,7 +66,9 @@ def pin_dtype(spec: JobSpec) -> JobSpec:
 def load_job(uri: str, overrides: tuple[str, ...] = (), storage_options: dict | None = None
              ) -> tuple[JobSpec, Manifest]:
     """The spec and manifest a job stored in its output, with execution-only overrides."""
-    plan = read_job_record(Store(uri, storage_options or {})).plan
+    store = Store(uri, storage_options or {})
+    check_writable(store, "URI")  # a store mistake in seconds, before job.json is read
+    plan = read_job_record(store).plan
     data = plan.spec.model_dump(mode="json")
     data["output"]["uri"] = uri
     data["output"]["storage_options"] = {**data["output"].get("storage_options", {}),
