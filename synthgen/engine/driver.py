@@ -26,7 +26,13 @@ from synthgen.models.runtime import resolve_dtype, weights_bytes
 from synthgen.models.sources import Fetch, NotCached, check_caption_model
 from synthgen.output.catalog import Catalog, job_status, read_markers
 from synthgen.output.finalize import finalize
-from synthgen.output.job_record import JobRecord, ModelRecord, find_job_record, read_job_record
+from synthgen.output.job_record import (
+    JobRecord,
+    ModelRecord,
+    find_job_record,
+    read_job_record,
+    write_job_record,
+)
 from synthgen.output.verify import repair as repair_shards
 from synthgen.quality.classifiers import check_filter
 from synthgen.spec.job_spec import JobSpec
@@ -34,9 +40,10 @@ from synthgen.spec.load import apply_overrides, validate_spec
 from synthgen.spec.manifest import Manifest
 from synthgen.spec.plan import Plan, plan_diff
 from synthgen.storage.commit import commit_marker
-from synthgen.storage.layout import JOB_FILE, SUCCESS_FILE, failure_path
+from synthgen.storage.layout import SUCCESS_FILE, failure_path
 from synthgen.storage.lock import JobLock, lost_lock, read_lock
-from synthgen.storage.store import DISK_ERRNOS, Store, check_unclaimed, check_writable, json_bytes
+from synthgen.storage.records import FailureRecord
+from synthgen.storage.store import DISK_ERRNOS, Store, check_unclaimed, check_writable
 
 log = logging.getLogger("synthgen")
 
@@ -180,7 +187,7 @@ def commit_by_driver(store: Store, result: ShardResult, fence: str | None = None
     """The driver's half of `driver_commits`: the same commit as a worker's, made here."""
     if not result.pending:
         return result
-    marker, won = commit_marker(store, replace(result.marker, committed_by="driver"), fence)
+    marker, won = commit_marker(store, result.marker.model_copy(update={"committed_by": "driver"}), fence)
     return replace(result, committed=won, marker=marker, pending=False)
 
 
@@ -190,7 +197,7 @@ def claim_output(prepared: Prepared) -> bool:
         return True
     store, plan = prepared.store, prepared.plan
     try:
-        created = store.create_only(JOB_FILE, json_bytes(new_job_record(prepared).to_json()))
+        created = write_job_record(store, new_job_record(prepared))
     except PermissionError:
         raise UserError("output.uri", plan.spec.output.uri,
                         "permission denied; choose an output you can write to") from None
@@ -224,8 +231,9 @@ def holds_job(prepared: Prepared) -> bool:
 def new_job_record(prepared: Prepared) -> JobRecord:
     plan, info = prepared.plan, prepared.info
     labels = label_table(plan, info) if info and info.class_conditional else None
-    model = ModelRecord(info.source, info.revision, info.family, info.license, labels) if info else \
-        ModelRecord(plan.spec.model.source, None, None)
+    model = ModelRecord(source=info.source, revision=info.revision, family=info.family,
+                        license=info.license, labels=labels) if info else \
+        ModelRecord(source=plan.spec.model.source)
     return JobRecord(job_id=plan.job_id, plan=plan, model=model, versions=versions())
 
 
@@ -247,7 +255,7 @@ def _record_failure(store: Store, index: int, error: str, attempts: int) -> None
     """Best effort: on a full disk or a failing store the record may not be writable either."""
     log.error("shard %d failed after %d attempts: %s", index, attempts, error)
     try:
-        store.put_json(failure_path(index), {"shard": index, "error": error, "attempts": attempts,
-                                             "failed_at": time.time()})
+        store.put_json(failure_path(index), FailureRecord(shard=index, error=error, attempts=attempts,
+                                                          failed_at=time.time()).to_json())
     except OSError as exc:
         log.warning("could not record the failure of shard %d: %s", index, exc)
