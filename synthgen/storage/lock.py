@@ -229,7 +229,7 @@ def _parse(data: bytes) -> dict[str, Any] | None:
     """A lock record; a corrupt one (a torn or foreign write) reads as a holder of no token, and
     one of a newer synthgen is refused (UserError)."""
     try:
-        return LockRecord.from_bytes(data, LOCK_FILE).to_json()
+        return LockRecord.from_bytes(data, LOCK_FILE).model_dump(mode="json", exclude_unset=True)
     except CorruptRecord:
         return {"token": None}
 
