@@ -51,18 +51,17 @@ def plan_100m() -> dict[str, Any]:
 
 def status_100m(markers: int = 2000) -> dict[str, Any]:
     from synthgen.output.catalog import job_status
-    from synthgen.output.job_record import JobRecord, ModelRecord
-    from synthgen.storage.store import json_bytes
+    from synthgen.output.job_record import JobRecord, ModelRecord, write_job_record
 
     with tempfile.TemporaryDirectory() as out:
         plan = big_plan(out)
         store = Store(out)
-        record = JobRecord(plan.job_id, plan, ModelRecord("builtin:digits", None, None))
-        store.put_bytes("job.json", json_bytes(record.to_json()))
+        write_job_record(store, JobRecord(plan.job_id, plan, ModelRecord(source="builtin:digits")))
         for i in range(markers):
             store.put_bytes(f"_commits/shard-{i:05d}.json", CommitMarker(
-                i, f"data/shard-{i:05d}-00aa.parquet", 500, 1, "0" * 64, i * 500, i * 500 + 499,
-                "00aa", 0, plan.job_id, "h", 1.0, 64, 0.0).to_bytes())
+                shard=i, file=f"data/shard-{i:05d}-00aa.parquet", rows=500, bytes=1, sha256="0" * 64,
+                first_sample_id=i * 500, last_sample_id=i * 500 + 499, attempt="00aa", attempt_no=0,
+                job_id=plan.job_id, host="h", seconds=1.0, batch_size=64, committed_at=0.0).to_bytes())
         result = measured(lambda: job_status(Catalog.read(store)))
     return {**result, "committed_markers": markers}
 

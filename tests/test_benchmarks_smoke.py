@@ -148,3 +148,12 @@ def test_tuned_contender_uses_the_workers_allocator_settings() -> None:
     names = {M_MMAP_THRESHOLD: "MALLOC_MMAP_THRESHOLD_", M_TRIM_THRESHOLD: "MALLOC_TRIM_THRESHOLD_",
              M_TOP_PAD: "MALLOC_TOP_PAD_"}
     assert {names[param]: str(value) for param, value in SETTINGS} == TUNED_MALLOC
+
+
+def test_manifest_scale_measures_job_json_and_the_commands() -> None:
+    from benchmarks.manifest_scale import measure
+
+    found = measure(300)
+    assert found["rows"] == 300 and 0 < found["job_json_bytes"] < 4096 and found["manifest_bytes"] > 0
+    assert all(found[step]["peak_mb"] > 20 and found[step]["s"] > 0
+               for step in ("plan", "claim", "status", "verify"))

@@ -29,11 +29,28 @@ from synthgen.spec.load import load_spec, set_dotted, validate_spec
 from synthgen.spec.manifest import Manifest
 from synthgen.spec.plan import Plan
 from synthgen.storage.store import Store
+from synthgen.storage.versioned import CorruptRecord, Record
 
 log = logging.getLogger("synthgen.sweep")
 
 SWEEP_FILE = "sweep.json"  # the grid (written first), then every figure of every cell
 CELLS_DIR = "cells"
+
+
+class SweepRecord(Record):
+    """sweep.json: what identifies the sweep (`sweep`), then its `results` once scored.
+    Version 1 is every layout written so far."""
+
+    sweep: dict[str, Any]
+    results: dict[str, Any] | None = None
+
+
+def read_sweep(store: Store) -> SweepRecord:
+    try:
+        return SweepRecord.from_bytes(store.read_bytes(SWEEP_FILE), f"{store.uri}/{SWEEP_FILE}")
+    except CorruptRecord as exc:
+        raise UserError("--output", store.uri, f"its {SWEEP_FILE} is corrupt ({exc}); choose a new "
+                        "output") from None
 
 
 @dataclass(frozen=True)
@@ -132,7 +149,7 @@ def _check_output(plan: SweepPlan) -> None:
     """An output holds this sweep, or nothing at all: never another sweep, never a user's files."""
     store = plan.store
     if store.exists(SWEEP_FILE):
-        held = store.read_json(SWEEP_FILE).get("sweep", {})
+        held = read_sweep(store).sweep
         if held != plan.record():
             raise UserError("--output", plan.uri, "holds another sweep (another grid, --per-class or "
                                                   "spec); choose a new output")
@@ -144,7 +161,7 @@ def _check_output(plan: SweepPlan) -> None:
 def run_sweep(plan: SweepPlan, address: str | None = None) -> SweepRun:
     """Run every cell's uncommitted shards on one pool, then finish each cell's job."""
     if not plan.store.exists(SWEEP_FILE):
-        plan.store.put_json(SWEEP_FILE, {"sweep": plan.record(), "results": None})
+        plan.store.put_json(SWEEP_FILE, SweepRecord(sweep=plan.record()).to_json())
     run, options = SweepRun(), RunOptions(address=address)
     with run_log(plan.store, "sweep"), contextlib.ExitStack() as held:
         outputs = [held.enter_context(JobOutput.open(c.prepared, options, key=str(c.cell.index)))

@@ -17,7 +17,15 @@ from typing import Any
 import yaml
 
 from synthgen.commands.estimate import project
-from synthgen.commands.sweep import SWEEP_FILE, SweepCell, SweepPlan, SweepRun, cluster_pool
+from synthgen.commands.sweep import (
+    SWEEP_FILE,
+    SweepCell,
+    SweepPlan,
+    SweepRecord,
+    SweepRun,
+    cluster_pool,
+    read_sweep,
+)
 from synthgen.errors import UserError
 from synthgen.quality.evaluation import EvalConfig
 from synthgen.quality.size_curve import size_curve
@@ -34,7 +42,7 @@ def sweep_results(plan: SweepPlan, run: SweepRun, scoring: dict[str, Any]) -> di
     `scoring`: real (the source), real_sets (its RealSets, loaded once for every cell), rank,
     workers (the worker counts to estimate the full job on), sizes (fractions: the best cell's
     CAS curve, as `synthgen eval --sizes`)."""
-    previous = (plan.store.read_json(SWEEP_FILE).get("results") or {}) if not run.actors else {}
+    previous = (read_sweep(plan.store).results or {}) if not run.actors else {}
     pool = run.pool or previous.get("pool") or cluster_pool(plan)  # nothing ran: what ran it
     load_s = max((a["load_s"] for a in run.actors.values()),
                  default=previous.get("model_load_s", 0.0))
@@ -58,7 +66,7 @@ def sweep_results(plan: SweepPlan, run: SweepRun, scoring: dict[str, Any]) -> di
                "shards_run": run.shards_run,
                "cells_run": run.cells_run, "best": order[0]["cell"], "order": [c["cell"] for c in order],
                "best_curve": curve, "cells": cells}
-    plan.store.put_json(SWEEP_FILE, {"sweep": plan.record(), "results": results})
+    plan.store.put_json(SWEEP_FILE, SweepRecord(sweep=plan.record(), results=results).to_json())
     plan.store.put_bytes(PLOT_FILE, sweep_figure(results))
     return results
 

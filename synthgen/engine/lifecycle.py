@@ -32,14 +32,15 @@ from synthgen.engine.progress import run_log
 from synthgen.errors import ModelChanged, UserError
 from synthgen.output.catalog import Catalog, read_markers
 from synthgen.output.finalize import finalize
-from synthgen.output.job_record import JobRecord, ModelRecord, find_job_record
+from synthgen.output.job_record import JobRecord, ModelRecord, find_job_record, write_job_record
 from synthgen.output.verify import repair
 from synthgen.spec.plan import plan_diff
 from synthgen.storage.access import user_errors
 from synthgen.storage.commit import commit_marker
-from synthgen.storage.layout import JOB_FILE, SUCCESS_FILE, failure_path
+from synthgen.storage.layout import SUCCESS_FILE, failure_path
 from synthgen.storage.lock import JobLock, lost_lock, read_lock
-from synthgen.storage.store import DISK_ERRNOS, check_unclaimed, json_bytes
+from synthgen.storage.records import FailureRecord
+from synthgen.storage.store import DISK_ERRNOS, check_unclaimed
 
 log = logging.getLogger("synthgen")
 
@@ -115,7 +116,7 @@ class JobOutput:
         for a shard found committed carries the marker found: committing it again changes nothing."""
         if not self.job.driver_commits:
             return result
-        marker, won = commit_marker(self.store, replace(result.marker, committed_by="driver"),
+        marker, won = commit_marker(self.store, result.marker.model_copy(update={"committed_by": "driver"}),
                                     self.lock.token)
         return replace(result, committed=won, marker=marker)
 
@@ -125,8 +126,8 @@ class JobOutput:
         self.lock.check()  # a worker refused by the fence: the lock is lost, record nothing
         log.error("shard %d failed after %d attempts: %s", index, attempts, error)
         try:
-            self.store.put_json(failure_path(index), {"shard": index, "error": error,
-                                                      "attempts": attempts, "failed_at": time.time()})
+            self.store.put_json(failure_path(index), FailureRecord(
+                shard=index, error=error, attempts=attempts, failed_at=time.time()).to_json())
         except OSError as exc:
             log.warning("could not record the failure of shard %d: %s", index, exc)
 
@@ -171,7 +172,7 @@ def claim_output(prepared: Prepared) -> bool:
         return True
     store, plan = prepared.store, prepared.plan
     try:
-        created = store.create_only(JOB_FILE, json_bytes(new_job_record(prepared).to_json()))
+        created = write_job_record(store, new_job_record(prepared))
     except PermissionError:
         raise UserError("output.uri", plan.spec.output.uri,
                         "permission denied; choose an output you can write to") from None
@@ -205,8 +206,9 @@ def holds_job(prepared: Prepared) -> bool:
 def new_job_record(prepared: Prepared) -> JobRecord:
     plan, info = prepared.plan, prepared.info
     labels = label_table(plan, info) if info and info.class_conditional else None
-    model = ModelRecord(info.source, info.revision, info.family, info.license, labels) if info else \
-        ModelRecord(plan.spec.model.source, None, None)
+    model = ModelRecord(source=info.source, revision=info.revision, family=info.family,
+                        license=info.license, labels=labels) if info else \
+        ModelRecord(source=plan.spec.model.source)
     return JobRecord(job_id=plan.job_id, plan=plan, model=model, versions=versions())
 
 

@@ -18,10 +18,29 @@ from synthgen.spec.plan import Plan
 from synthgen.storage.commit import CommitMarker
 from synthgen.storage.layout import SUCCESS_FILE
 from synthgen.storage.lock import current_holder, holder_state
-from synthgen.storage.records import Problem, read_failure_records, read_marker_records
+from synthgen.storage.records import FailureRecord, Problem, read_failure_records, read_marker_records
 from synthgen.storage.store import Store
+from synthgen.storage.versioned import Record
 
 log = logging.getLogger("synthgen")
+
+
+class SuccessRecord(Record):
+    """`_SUCCESS`, written last: the job is complete. Version 1 is every layout written so far."""
+
+    job_id: str
+    samples: int
+    shards: int
+    finished_at: float
+
+
+def read_success(store: Store) -> SuccessRecord | None:
+    """The job's completion record; None while the job is not complete."""
+    try:
+        blob = store.read_bytes(SUCCESS_FILE)
+    except FileNotFoundError:
+        return None
+    return SuccessRecord.from_bytes(blob, SUCCESS_FILE)
 
 
 @dataclass(frozen=True)
@@ -100,7 +119,7 @@ def read_markers(store: Store) -> dict[int, CommitMarker]:
     return read_marker_records(store).good
 
 
-def read_failures(store: Store) -> dict[int, dict[str, Any]]:
+def read_failures(store: Store) -> dict[int, FailureRecord]:
     """Shard index -> the record of its last failure (error, attempts), for shards not committed."""
     return read_failure_records(store).good
 
@@ -123,7 +142,7 @@ def job_status(catalog: Catalog) -> dict[str, Any]:
         "samples_committed": catalog.rows,
         "per_class": {name: {"planned": n, "committed": committed.get(name, 0)}
                       for name, n in planned.items()},
-        "failed_shards": [{"shard": i, "error": f.get("error"), "attempts": f.get("attempts")}
+        "failed_shards": [{"shard": i, "error": f.error, "attempts": f.attempts}
                           for i, f in sorted(failed.items())],
         "driver": driver,  # the driver holding the job lock, if any
         "driver_state": holder_state(driver) if driver else None,  # alive, dead or silent

@@ -8,7 +8,7 @@ import time
 import pyarrow as pa
 
 from synthgen.output.card import dataset_card
-from synthgen.output.catalog import Catalog
+from synthgen.output.catalog import Catalog, SuccessRecord
 from synthgen.output.formats import format_of
 from synthgen.output.preview import preview_png
 from synthgen.output.shard_schema import METADATA_COLUMNS, DesignColumns, shard_schema
@@ -22,7 +22,7 @@ from synthgen.storage.layout import (
     data_shard,
     shard_index,
 )
-from synthgen.storage.store import json_bytes, table_bytes
+from synthgen.storage.store import table_bytes
 
 log = logging.getLogger("synthgen")
 
@@ -41,9 +41,8 @@ def finalize(catalog: Catalog) -> None:
     store.put_bytes(INDEX_FILE, table_bytes(index))
     preview = write_preview(catalog)
     store.put_bytes(CARD_FILE, dataset_card(catalog, index, preview).encode())
-    store.put_bytes(SUCCESS_FILE, json_bytes({"job_id": plan.job_id, "samples": plan.total,
-                                              "shards": plan.num_shards,
-                                              "finished_at": time.time()}))
+    store.put_bytes(SUCCESS_FILE, SuccessRecord(job_id=plan.job_id, samples=plan.total,
+                                                shards=plan.num_shards, finished_at=time.time()).to_bytes())
     log.info("job %s complete: %d samples in %s", plan.job_id, plan.total, plan.spec.output.uri)
 
 

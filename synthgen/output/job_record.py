@@ -1,32 +1,81 @@
-"""job.json: the job an output holds, written once by the first run, typed.
+"""job.json: the job an output holds, written once by the first run, typed and versioned.
 
-It keeps the resolved spec (credentials redacted) and manifest, so that a resume never depends
-on the user's files; the model's source, revision, family and license as the first run resolved
-them; the versions that made the data; and a summary of the plan.
+It keeps the resolved spec (credentials redacted), the model's source, revision, family and
+license as the first run resolved them, the versions that made the data and a summary of the
+plan. The resolved manifest, so that a resume never depends on the user's files, is a Parquet
+file beside it (spec/manifest_table.py) that job.json names with its sha256: job.json stays a
+few KB for any manifest. Version 1 (no `format_version`) held the manifest inline; it still reads.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from synthgen.errors import UserError
+from synthgen.spec.load import validate_spec
+from synthgen.spec.manifest import Manifest
+from synthgen.spec.manifest_table import CorruptManifest, manifest_bytes, read_manifest
 from synthgen.spec.plan import Plan
-from synthgen.storage.layout import JOB_FILE
+from synthgen.storage.layout import JOB_FILE, manifest_path
 from synthgen.storage.redact import redact_spec
 from synthgen.storage.store import Store
+from synthgen.storage.versioned import CorruptRecord, Record
+
+STRICT = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
-@dataclass(frozen=True)
-class ModelRecord:
+class ModelRecord(BaseModel):
+    """The model as the first run resolved it: a resume on another revision is refused."""
+
+    model_config = STRICT
     source: str
-    revision: str | None
-    family: str | None
+    revision: str | None = None
+    family: str | None = None
     license: str | None = None
     # A class-conditional model's class id per entry and where it came from (plan_checks.label_table).
     labels: list[dict[str, Any]] | None = None
+
+
+class ManifestRef(BaseModel):
+    """Where job.json's manifest is, and what it must hash to."""
+
+    model_config = STRICT
+    file: str
+    sha256: str
+    bytes: int
+    entries: int
+
+
+class JobFile(Record):
+    """job.json as it is on disk."""
+
+    FORMAT = 2
+    MAX_BYTES = 1 << 30  # a version-1 job.json holds its manifest: 354 MB for a million prompts
+    job_id: str
+    spec: dict[str, Any]
+    manifest: ManifestRef | None = None  # version 2
+    inline_manifest: dict[str, Any] | None = Field(default=None, exclude=True)  # version 1: read only
+    plan: dict[str, Any] = {}  # the plan's summary, for people reading the file
+    model: ModelRecord | None = None  # absent in the earliest version-1 files
+    versions: dict[str, str] = {}
+    created_at: str | None = None
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
+        if data.get("format_version", 1) != 1:
+            return data
+        return {**data, "manifest": None, "inline_manifest": data.get("manifest")}
+
+    @model_validator(mode="after")
+    def _one_manifest(self) -> JobFile:
+        if (self.manifest is None) == (self.inline_manifest is None):
+            raise ValueError("a job.json names its manifest file, or (version 1) holds the manifest")
+        return self
 
 
 @dataclass(frozen=True)
@@ -37,21 +86,23 @@ class JobRecord:
     versions: dict[str, str] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
-    def to_json(self) -> dict[str, Any]:
-        data = self.plan.to_json()
-        data["spec"] = redact_spec(data["spec"])
+    def job_file(self, manifest: ManifestRef) -> JobFile:
         summary = {k: v for k, v in self.plan.summary().items() if k != "per_class"}
-        return {"job_id": self.job_id, **data, "plan": summary, "model": redact_spec(vars(self.model)),
-                "versions": self.versions, "created_at": self.created_at}
+        return JobFile(job_id=self.job_id, spec=redact_spec(self.plan.spec.model_dump(mode="json")),
+                       manifest=manifest, plan=summary,
+                       model=ModelRecord(**redact_spec(self.model.model_dump())),
+                       versions=self.versions, created_at=self.created_at)
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> JobRecord:
-        model = data.get("model") or {}
-        return cls(job_id=data["job_id"], plan=Plan.from_json(data),
-                   model=ModelRecord(model.get("source", data["spec"]["model"]["source"]),
-                                     model.get("revision"), model.get("family"), model.get("license"),
-                                     model.get("labels")),
-                   versions=dict(data.get("versions") or {}), created_at=str(data.get("created_at")))
+
+def write_job_record(store: Store, record: JobRecord) -> bool:
+    """The manifest file, then job.json, each created only if absent; False when job.json was
+    there already. The manifest's name is its content's hash: one already there is this one."""
+    blob = manifest_bytes(record.plan.manifest)
+    digest = hashlib.sha256(blob).hexdigest()
+    rel = manifest_path(digest)
+    store.create_only(rel, blob)
+    ref = ManifestRef(file=rel, sha256=digest, bytes=len(blob), entries=len(record.plan.manifest.entries))
+    return store.create_only(JOB_FILE, record.job_file(ref).to_bytes())
 
 
 def find_job_record(store: Store) -> JobRecord | None:
@@ -59,10 +110,33 @@ def find_job_record(store: Store) -> JobRecord | None:
     if not store.exists(JOB_FILE):
         return None
     try:
-        return JobRecord.from_json(json.loads(store.read_bytes(JOB_FILE)))
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        job = JobFile.from_bytes(store.read_bytes(JOB_FILE), f"{store.uri}/{JOB_FILE}")
+        plan = Plan(spec=validate_spec(job.spec), manifest=_manifest(store, job), recorded_id=job.job_id)
+    except (CorruptRecord, CorruptManifest, KeyError, TypeError, AttributeError, ValueError) as exc:
         raise UserError("URI", store.uri, f"its job.json is corrupt ({type(exc).__name__}: {exc}); "
                         "it is not a job synthgen can read") from None
+    model = job.model or ModelRecord(source=plan.spec.model.source)
+    return JobRecord(job_id=job.job_id, plan=plan, model=model, versions=job.versions,
+                     created_at=str(job.created_at))
+
+
+def _manifest(store: Store, job: JobFile) -> Manifest:
+    ref = job.manifest
+    if ref is None:
+        return Manifest.from_json(job.inline_manifest or {})
+    if ref.file != manifest_path(ref.sha256):
+        raise CorruptRecord(f"its manifest {ref.file!r} is not the file of sha256 {ref.sha256}")
+    try:
+        blob = store.read_bytes(ref.file)
+    except FileNotFoundError:
+        raise CorruptRecord(f"its manifest file {ref.file} is missing") from None
+    if len(blob) != ref.bytes or hashlib.sha256(blob).hexdigest() != ref.sha256:
+        raise CorruptRecord(f"its manifest file {ref.file} does not match its sha256")
+    manifest = read_manifest(blob)
+    if len(manifest.entries) != ref.entries:
+        raise CorruptRecord(f"its manifest file {ref.file} holds {len(manifest.entries)} entries, "
+                            f"not {ref.entries}")
+    return manifest
 
 
 def read_job_record(store: Store) -> JobRecord:

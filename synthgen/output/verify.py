@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from synthgen.output.catalog import Catalog
+from synthgen.output.catalog import Catalog, read_success
 from synthgen.output.formats import format_of
 from synthgen.spec.plan import Plan
 from synthgen.storage.commit import CommitMarker
 from synthgen.storage.layout import DATA_DIR, SUCCESS_FILE, data_shard
 from synthgen.storage.records import Problem, read_failure_records
 from synthgen.storage.store import Store
+from synthgen.storage.versioned import CorruptRecord
 
 
 def verify(store: Store) -> list[str]:
@@ -19,12 +20,25 @@ def verify(store: Store) -> list[str]:
     yet committed is a problem only once the job says it is complete (`_SUCCESS`)."""
     catalog = Catalog.read(store)
     plan = catalog.plan
-    problems = [] if not store.exists(SUCCESS_FILE) else [
-        f"shard {i}: not committed, though {SUCCESS_FILE} says the job is complete"
-        for i in range(plan.num_shards) if i not in catalog.markers]
+    problems = success_problems(catalog)
     for marker in catalog.shards:
         problems += [f"shard {marker.shard} ({marker.file}): {p}" for p in check_shard(store, plan, marker)]
     return problems + [str(p) for p in state_problems(catalog)]
+
+
+def success_problems(catalog: Catalog) -> list[str]:
+    """`_SUCCESS` must be readable, of this job, and may claim only a job whose shards are all
+    committed; a newer synthgen's `_SUCCESS` is refused (UserError)."""
+    try:
+        success = read_success(catalog.store)
+    except CorruptRecord as exc:
+        return [f"{SUCCESS_FILE}: corrupt: {exc}"]
+    if success is None:
+        return []
+    if success.job_id != catalog.plan.job_id:
+        return [f"{SUCCESS_FILE}: names job {success.job_id}"]
+    return [f"shard {i}: not committed, though {SUCCESS_FILE} says the job is complete"
+            for i in catalog.missing]
 
 
 def state_problems(catalog: Catalog) -> list[Problem]:

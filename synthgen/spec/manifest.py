@@ -7,8 +7,10 @@ resume never depends on the manifest file still being there or unchanged.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -65,7 +67,7 @@ _ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
 class Manifest:
     """Resolved entries plus the ClassLabel names (index = label)."""
 
-    entries: tuple[Entry, ...]
+    entries: Sequence[Entry]  # a tuple, or an EntryTable read from the output (manifest_table.py)
     class_names: tuple[str, ...] = field(default=())
     # With `init`: the source's kind, description, image count and fingerprint (its listing with
     # sizes and ETags or mtimes, or a content hash), part of job_id through the manifest.
@@ -79,6 +81,39 @@ class Manifest:
     def from_json(cls, data: dict[str, Any]) -> Manifest:
         entries = tuple(Entry.from_json(e) for e in data["entries"])
         return cls(entries=entries, class_names=tuple(data["class_names"]), init=data.get("init"))
+
+    def canonical_json(self) -> Iterator[str]:
+        """`to_json()` as compact JSON with sorted keys, in pieces of BATCH entries: job_id
+        hashes a million entries without holding their text (or their Entry objects) at once."""
+        yield '{"class_names":' + compact_json(list(self.class_names)) + ',"entries":['
+        batch: list[dict[str, Any]] = []
+        for i, entry in enumerate(self.entries):
+            batch.append(entry.to_json())
+            if len(batch) == BATCH:
+                yield ("," if i >= BATCH else "") + compact_json(batch)[1:-1]
+                batch = []
+        if batch:
+            yield ("," if len(self.entries) > len(batch) else "") + compact_json(batch)[1:-1]
+        yield "]" + ("" if self.init is None else ',"init":' + compact_json(self.init)) + "}"
+
+    def counts(self) -> list[int]:
+        """Each entry's sample count; a manifest read from an output reads one column."""
+        return self._column("count")
+
+    def label_names(self) -> list[str | None]:
+        return self._column("label_name")
+
+    def _column(self, name: str) -> list[Any]:
+        column = getattr(self.entries, "column", None)  # an EntryTable: no Entry is built
+        return column(name) if column else [getattr(entry, name) for entry in self.entries]
+
+
+BATCH = 4096
+
+
+def compact_json(value: Any) -> str:
+    """The fingerprint's JSON form (plan.job_id): compact, keys sorted."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def resolve_manifest(spec: JobSpec) -> Manifest:

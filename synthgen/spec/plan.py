@@ -22,7 +22,7 @@ from synthgen.errors import UserError
 from synthgen.spec.fingerprint import data_fields
 from synthgen.spec.job_spec import JobSpec
 from synthgen.spec.load import validate_spec
-from synthgen.spec.manifest import Entry, Manifest, resolve_manifest
+from synthgen.spec.manifest import Entry, Manifest, compact_json, resolve_manifest
 from synthgen.spec.sample_draws import check_placeholders, draw_sample
 from synthgen.spec.sample_order import SampleOrder, SplitLayout, ordered_splits
 from synthgen.spec.strict import check_bounds
@@ -79,6 +79,7 @@ class Plan:
     spec: JobSpec
     manifest: Manifest
     captions: Mapping[int, tuple[str, ...]] | None = None  # label -> its committed captions
+    recorded_id: str | None = None  # the job_id job.json holds: status never rehashes a manifest
 
     @classmethod
     def build(cls, spec: JobSpec, manifest: Manifest | None = None) -> Plan:
@@ -103,7 +104,7 @@ class Plan:
     @cached_property
     def order(self) -> SampleOrder:
         output = self.spec.output
-        return SampleOrder.build([e.count for e in self.manifest.entries],
+        return SampleOrder.build(self.manifest.counts(),
                                  ordered_splits(output.splits or {"train": 1.0}),
                                  output.order == "interleaved")
 
@@ -128,9 +129,13 @@ class Plan:
     @cached_property
     def job_id(self) -> str:
         """Fingerprint of everything that changes the data; execution settings are left out."""
-        payload = {"spec": data_fields(self.spec), "manifest": self.manifest.to_json()}
-        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        if self.recorded_id is not None:
+            return self.recorded_id
+        digest = hashlib.sha256(b'{"manifest":')  # json of {"manifest": ..., "spec": ...}, keys sorted
+        for piece in self.manifest.canonical_json():
+            digest.update(piece.encode())
+        digest.update(f',"spec":{compact_json(data_fields(self.spec))}}}'.encode())
+        return digest.hexdigest()[:16]
 
     def shard(self, index: int) -> Shard:
         if not 0 <= index < self.num_shards:
@@ -185,14 +190,14 @@ class Plan:
         """Sample counts per class name over the given shards (all by default), with no sample
         visited: runs of consecutive shards are counted arithmetically (SplitLayout.counts_in)."""
         if shards is None:  # the whole job: from the entries, never from its shards or samples
-            counts = np.array([e.count for e in self.manifest.entries], dtype=np.int64)
+            counts = np.array(self.manifest.counts(), dtype=np.int64)
         else:
             counts = np.zeros(len(self.manifest.entries), dtype=np.int64)
             for split, start, stop in self._runs(shards):
                 counts += split.counts_in(start, stop)
         named: dict[str, int] = {}
-        for entry, count in zip(self.manifest.entries, counts.tolist(), strict=True):
-            name = entry.label_name or "(unlabeled)"
+        for label_name, count in zip(self.manifest.label_names(), counts.tolist(), strict=True):
+            name = label_name or "(unlabeled)"
             named[name] = named.get(name, 0) + count
         return named
 

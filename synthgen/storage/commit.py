@@ -7,23 +7,17 @@ the worker measured (time, batch size, per-class diversity of its images).
 
 from __future__ import annotations
 
-import json
-from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 from synthgen.storage.layout import DATA_DIR, data_shard, marker_path, path_problem
 from synthgen.storage.lock import check_fence
-from synthgen.storage.store import Store, json_bytes
-
-_TYPES = {"int": (int,), "str": (str,), "float": (int, float)}
-
-
-class CorruptRecord(ValueError):
-    """A file under _commits/ or _failed/ that is not what synthgen writes there."""
+from synthgen.storage.store import Store
+from synthgen.storage.versioned import CorruptRecord, Record
 
 
-@dataclass(frozen=True)
-class CommitMarker:
+class CommitMarker(Record):
+    """`_commits/shard-NNNNN.json`. Version 1 is every layout written so far."""
+
     shard: int
     file: str
     rows: int
@@ -38,7 +32,7 @@ class CommitMarker:
     seconds: float
     batch_size: int
     committed_at: float
-    diversity: dict[str, list[float]] = field(default_factory=dict)  # label -> PairStats list
+    diversity: dict[str, list[int | float]] = {}  # label -> PairStats list
     committed_by: str | None = None  # "driver" where the store ignores create-only writes
 
     @property
@@ -46,31 +40,15 @@ class CommitMarker:
         return marker_path(self.shard)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = super().to_json()
         if self.committed_by is None:
-            del data["committed_by"]
+            del data["committed_by"]  # as markers were before it existed
         return data
 
-    def to_bytes(self) -> bytes:
-        return json_bytes(self.to_json())
-
     @classmethod
-    def from_json(cls, data: Any) -> CommitMarker:
-        """A marker checked field by field: a stray or corrupt file raises CorruptRecord."""
-        if not isinstance(data, dict):
-            raise CorruptRecord("not a JSON object")
-        values = {}
-        for f in fields(cls):
-            if f.name not in data:
-                if f.default is not MISSING or f.default_factory is not MISSING:
-                    continue
-                raise CorruptRecord(f"no {f.name!r}")
-            value = data[f.name]
-            wanted = _TYPES.get(str(f.type))
-            if wanted and (isinstance(value, bool) or not isinstance(value, wanted)):
-                raise CorruptRecord(f"{f.name!r} is {value!r}, not {f.type}")
-            values[f.name] = value
-        marker = cls(**values)
+    def from_json(cls, data: Any, where: str = "a commit marker") -> CommitMarker:
+        """A marker checked field by field, and its file: a stray or corrupt file raises CorruptRecord."""
+        marker = super().from_json(data, where)
         marker.check_file()
         return marker
 
@@ -81,16 +59,9 @@ class CommitMarker:
         if problem or folder != DATA_DIR or data_shard(name) != self.shard:
             raise CorruptRecord(f"its file {self.file!r} is not a data file of shard {self.shard}")
 
-    @classmethod
-    def from_bytes(cls, data: bytes) -> CommitMarker:
-        try:
-            return cls.from_json(json.loads(data))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CorruptRecord(f"not valid JSON ({exc})") from None
-
 
 def read_marker(store: Store, shard: int) -> CommitMarker:
-    return CommitMarker.from_bytes(store.read_bytes(marker_path(shard)))
+    return CommitMarker.from_bytes(store.read_bytes(marker_path(shard)), marker_path(shard))
 
 
 # The one commit of a shard: its marker is created only if absent, and the loser of a race

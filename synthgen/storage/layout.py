@@ -31,6 +31,18 @@ _DATA_NAME = re.compile(r"(\.)?shard-(\d{5,})-[0-9a-z]+(\.parquet|\.tar)(?(1)\.[
 # What synthgen itself puts in an output before job.json exists: an output holding only
 # these (or nothing) is free for a new job; anything else belongs to someone.
 OWN_ENTRIES = {LOCK_FILE, PROBE_DIR, LOGS_DIR}
+# The resolved manifest, beside job.json and named by its content's sha256: written before
+# job.json, so an output may hold one (a crash, a lost race) before it holds a job.
+_MANIFEST_NAME = re.compile(r"manifest-[0-9a-f]{16}\.parquet")
+
+
+def manifest_path(sha256: str) -> str:
+    return f"manifest-{sha256[:16]}.parquet"
+
+
+def own_entry(name: str) -> bool:
+    """A top-level name synthgen writes before job.json exists."""
+    return name in OWN_ENTRIES or _MANIFEST_NAME.fullmatch(name) is not None
 
 
 def marker_path(shard_index: int) -> str:

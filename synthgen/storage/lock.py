@@ -14,7 +14,6 @@ check the token first (`check_fence`), and it never finishes the job.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -28,12 +27,27 @@ from synthgen.errors import JobFailed, UserError
 from synthgen.storage.conditional import delete_if, read_tagged, replace_if
 from synthgen.storage.layout import LOCK_FILE
 from synthgen.storage.store import Store, json_bytes
+from synthgen.storage.versioned import CorruptRecord, Record
 
 log = logging.getLogger("synthgen")
 
 HEARTBEAT_S = float(os.environ.get("SYNTHGEN_LOCK_HEARTBEAT_S", "30"))  # how soon a takeover is seen
 STALE_BEATS = 3  # heartbeats missed before `status` calls a holder on another host silent
 SETTLE_S = 1.0  # wait before reading back an unconditional write, to see a racing writer's
+
+
+class LockRecord(Record):
+    """`_lock.json`: who holds the output. Fields other than the token may be absent in a lock
+    another tool or a test wrote; such a holder is never provably dead."""
+
+    token: str | None = None
+    host: str | None = None
+    boot_id: str | None = None
+    pid_ns: str | None = None
+    pid: int | None = None
+    pid_started: int | None = None
+    started_at: float = 0.0
+    heartbeat_at: float = 0.0
 
 
 class JobLock:
@@ -146,10 +160,10 @@ class JobLock:
 
     def _record(self) -> dict[str, Any]:
         now = time.time()
-        return {"token": self.token, "host": socket.gethostname(), "boot_id": _boot_id(),
-                "pid_ns": _pid_namespace(), "pid": os.getpid(),
-                "pid_started": _process_start(os.getpid()), "started_at": now,
-                "heartbeat_at": now}
+        return LockRecord(token=self.token, host=socket.gethostname(), boot_id=_boot_id(),
+                          pid_ns=_pid_namespace(), pid=os.getpid(),
+                          pid_started=_process_start(os.getpid()), started_at=now,
+                          heartbeat_at=now).to_json()
 
 
 def check_fence(store: Store, token: str) -> None:
@@ -212,12 +226,12 @@ def _pid_namespace() -> str | None:
 
 
 def _parse(data: bytes) -> dict[str, Any] | None:
-    """A lock record; a corrupt one (a torn or foreign write) reads as a holder of no token."""
+    """A lock record; a corrupt one (a torn or foreign write) reads as a holder of no token, and
+    one of a newer synthgen is refused (UserError)."""
     try:
-        value = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        return LockRecord.from_bytes(data, LOCK_FILE).model_dump(mode="json", exclude_unset=True)
+    except CorruptRecord:
         return {"token": None}
-    return value if isinstance(value, dict) else {"token": None}
 
 
 def _token(data: bytes) -> Any:
@@ -235,7 +249,8 @@ def read_lock(store: Store) -> dict[str, Any] | None:
 def current_holder(store: Store) -> dict[str, Any] | None:
     """The driver holding the output's job lock (host, pid, times), without its token."""
     holder = read_lock(store)
-    return None if holder is None else {k: v for k, v in holder.items() if k != "token"}
+    return None if holder is None else {k: v for k, v in holder.items()
+                                        if k not in ("token", "format_version")}
 
 
 def describe(holder: dict[str, Any] | None) -> str:

@@ -8,16 +8,26 @@ status and resume go on with the good records, verify reports the problems, repa
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from synthgen.storage.commit import CommitMarker, CorruptRecord
-from synthgen.storage.layout import COMMITS_DIR, FAILED_DIR, shard_index
+from synthgen.storage.commit import CommitMarker
+from synthgen.storage.layout import COMMITS_DIR, FAILED_DIR, failure_path, marker_path, shard_index
 from synthgen.storage.store import Store
+from synthgen.storage.versioned import CorruptRecord, Record
 
 log = logging.getLogger("synthgen")
+
+
+class FailureRecord(Record):
+    """`_failed/shard-NNNNN.json`: a shard's last failure, until it commits or the job finishes.
+    Version 1 is every layout written so far; a record read back is checked against its name."""
+
+    shard: int
+    error: str
+    attempts: int
+    failed_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -75,17 +85,14 @@ def _stray(folder: str, name: str) -> Problem:
 
 
 def _marker(blob: bytes, index: int) -> CommitMarker:
-    marker = CommitMarker.from_bytes(blob)
+    marker = CommitMarker.from_bytes(blob, marker_path(index))
     if marker.shard != index:
         raise CorruptRecord(f"it names shard {marker.shard}")
     return marker
 
 
-def _failure(blob: bytes, index: int) -> dict[str, Any]:
-    try:
-        data = json.loads(blob)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptRecord(f"not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise CorruptRecord("not a JSON object")
-    return {"shard": index, "error": str(data.get("error")), "attempts": data.get("attempts")}
+def _failure(blob: bytes, index: int) -> FailureRecord:
+    record = FailureRecord.from_bytes(blob, failure_path(index))
+    if record.shard != index:
+        raise CorruptRecord(f"it names shard {record.shard}")
+    return record

@@ -134,7 +134,7 @@ def test_strength_takes_what_sampler_ranges_take(tmp_path: Path) -> None:
 
 
 def test_init_storage_options_are_execution_only_and_never_stored(tmp_path: Path) -> None:
-    from synthgen.output.job_record import JobRecord, ModelRecord
+    from synthgen.output.job_record import JobRecord, ManifestRef, ModelRecord
 
     digits_folder(tmp_path / "real")
     plain = plan_of(write_spec(tmp_path, {"source": "real"}))
@@ -142,8 +142,8 @@ def test_init_storage_options_are_execution_only_and_never_stored(tmp_path: Path
     path = write_spec(tmp_path, {"source": "real", "storage_options": {"secret": secret, "anon": True}})
     with_options = plan_of(path)
     assert with_options.job_id == plain.job_id
-    record = JobRecord(with_options.job_id, with_options, ModelRecord("builtin:digits", None, "unet"))
-    stored = json.dumps(record.to_json())
+    record = JobRecord(with_options.job_id, with_options, ModelRecord(source="builtin:digits", family="unet"))
+    stored = json.dumps(record.job_file(ManifestRef(file="m", sha256="", bytes=0, entries=1)).to_json())
     assert secret not in stored and '"anon": true' in stored
 
 

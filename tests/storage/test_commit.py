@@ -4,7 +4,6 @@ over HTTP)."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,15 +23,17 @@ STORED = {
 
 
 def marker(attempt: str, shard: int = 3) -> CommitMarker:
-    return replace(CommitMarker.from_json(STORED), shard=shard, attempt=attempt,
-                   file=data_path(shard, attempt))
+    return CommitMarker.from_json(STORED).model_copy(
+        update={"shard": shard, "attempt": attempt, "file": data_path(shard, attempt)})
 
 
 def test_marker_round_trips_the_stored_format() -> None:
     typed = CommitMarker.from_json(STORED)
-    assert typed.to_json() == STORED  # no key added, none lost: committed_by only when set
-    assert json.loads(typed.to_bytes()) == STORED
-    assert replace(typed, committed_by="driver").to_json() == {**STORED, "committed_by": "driver"}
+    written = {**STORED, "format_version": 1}  # no other key added, none lost
+    assert typed.to_json() == written and json.loads(typed.to_bytes()) == written
+    assert CommitMarker.from_json(written) == typed
+    driver = typed.model_copy(update={"committed_by": "driver"})
+    assert driver.to_json() == {**written, "committed_by": "driver"}  # only when set
     assert typed.path == marker_path(3) == "_commits/shard-00003.json"
 
 
@@ -82,7 +83,8 @@ def test_a_lost_reply_to_our_own_marker_still_wins(store: Store) -> None:
 def test_driver_commits_are_the_same_commit(store: Store) -> None:
     """A store that ignores create-only writes: the driver, alone under the lock, checks first."""
     store.conditional = False
-    first, second = (replace(marker(attempt), committed_by="driver") for attempt in ("00a", "01b"))
+    first, second = (marker(attempt).model_copy(update={"committed_by": "driver"})
+                     for attempt in ("00a", "01b"))
     for m in (first, second):
         store.put_bytes(m.file, b"data")
     assert commit_marker(store, first) == (first, True)

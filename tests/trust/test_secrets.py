@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,8 @@ import pytest
 from synthgen.commands import submit
 from synthgen.engine.driver import prepare
 from synthgen.engine.lifecycle import claim_output
+from synthgen.output.job_record import read_job_record
 from synthgen.spec.load import validate_spec
-from synthgen.spec.plan import Plan
 from synthgen.storage import s3 as s3_settings
 from synthgen.storage.redact import redact, redact_spec, redact_text
 from tests.conftest import ROOT, tiny_spec, write_spec
@@ -86,7 +87,8 @@ def test_job_json_card_and_submit_payload_hold_no_secret(
     assert b'"Authorization": "***"' in stored or prepared.store.is_s3
     assert SECRET not in repr(submit.payload(prepared.plan))
     # the stored spec fingerprints to the same job: resume finds its own job
-    assert Plan.from_json(prepared.store.read_json("job.json")).job_id == prepared.plan.job_id
+    stored = read_job_record(prepared.store).plan
+    assert replace(stored, recorded_id=None).job_id == prepared.plan.job_id
 
 
 def test_a_section_that_fails_validation_is_echoed_without_its_secret(tmp_path: Path) -> None:
