@@ -80,6 +80,7 @@ def load_job(uri: str, overrides: tuple[str, ...] = (), storage_options: dict | 
 def run_job(prepared: Prepared, options: RunOptions | None = None) -> dict[str, Any]:
     """Run the job to completion on Ray, holding the output's job lock; returns the final status.
     The run's log is kept in the output's `_logs/`."""
+
     options = options or RunOptions()
     plan = prepared.plan
     with JobOutput.open(prepared, options, logged=True) as output:

@@ -26,6 +26,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from synthgen.engine.actor import WorkerActor
 from synthgen.engine.job import JobGroup, ShardAddress, ShardResult
 from synthgen.engine.pool import pool_plan
+from synthgen.engine.stall import StallWatch
 from synthgen.errors import user_error_in
 from synthgen.storage import s3
 
@@ -33,7 +34,6 @@ log = logging.getLogger("synthgen.executor")
 
 PROGRESS_EVERY_S = 0.5
 RESIZE_EVERY_S = 5.0  # how often `workers: auto` re-reads the cluster's GPUs
-STALL_WARN_S = 60.0  # warn when no actor could start for this long
 SUSPECT_S = 60.0  # after an actor died on a node, new actors avoid it this long (it may be going)
 
 
@@ -92,7 +92,7 @@ class Executor:
         }
         self.max_attempts = group.spec.compute.max_retries
         self.resized_at = self.hold_until = time.monotonic()
-        self.stalled_since: float | None = None
+        self.stall = StallWatch(self.pool, group.spec.compute.placement_timeout_s)
         self.suspect: dict[str, float] = {}  # node -> when an actor of this pool died there
         self.init_failures = 0  # models that failed to load in a row, while no actor worked
         self.polled_at = 0.0  # progress is polled at most every PROGRESS_EVERY_S, not per result
@@ -127,7 +127,7 @@ class Executor:
                         self._retry(address, error, attempts, queue, outcome)
                 if time.monotonic() - self.polled_at >= PROGRESS_EVERY_S:
                     self._poll_progress([actor for actor, _ in actors.busy.values()])
-                self._warn_if_stalled(actors)
+                self.stall.check(0 if actors.idle or actors.busy else len(actors.starting))
         finally:
             for actor in actors.node:  # free their GPUs now, and cancel pending ones
                 ray.kill(actor, no_restart=True)
@@ -210,26 +210,6 @@ class Executor:
         node = actors.node.pop(actor, None)
         if node is not None:
             self.suspect[node] = time.monotonic()
-
-    def _warn_if_stalled(self, actors: Actors) -> None:
-        """Say why nothing runs when the actors have waited a while for what the cluster lacks
-        (actors that fit are loading their model: no warning for them)."""
-        now = time.monotonic()
-        if actors.idle or actors.busy or not actors.starting:
-            self.stalled_since = None
-            return
-        if self.stalled_since is None or now - self.stalled_since < STALL_WARN_S:
-            self.stalled_since = self.stalled_since or now
-            return
-        self.stalled_since = now
-        have = ray.cluster_resources()
-        if all(have.get(kind, 0.0) >= need * len(actors)
-               for kind, need in (("CPU", self.pool.cpus), ("GPU", self.pool.gpus))):
-            return
-        log.warning("%d actor(s) wait for %g CPU and %g GPU each; the cluster has %g CPU and %g GPU. "
-                    "An autoscaler adds nodes for them; without one, lower compute.workers or "
-                    "compute.gpus_per_worker, or let model.device be auto", len(actors),
-                    self.pool.cpus, self.pool.gpus, have.get("CPU", 0.0), have.get("GPU", 0.0))
 
     def _collect(self, ref: Any, actor: Any, outcome: Outcome) -> tuple[str | None, Any]:
         """(error or None, the actor to reuse: None when it died)."""

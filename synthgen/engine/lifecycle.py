@@ -78,6 +78,9 @@ class JobOutput:
              logged: bool = False) -> Iterator[JobOutput]:
         """Hold the output for the body. `logged`: keep this run's log in the output's `_logs/`."""
         holds_job(prepared)
+        from synthgen.engine.pool import refuse_unplaceable  # imports ray: `synthgen plan` never pays
+
+        refuse_unplaceable(prepared.job, options.address)
         _probe(prepared)
         with (JobLock.acquire(prepared.store, options.takeover) as lock,
               run_log(prepared.store, prepared.plan.job_id) if logged else contextlib.nullcontext()):

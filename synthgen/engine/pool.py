@@ -12,8 +12,11 @@ from typing import Any
 
 import ray
 from ray._private import ray_constants
+from ray._private.accelerators import get_accelerator_manager_for_resource
+from ray._private.utils import get_num_cpus
 
 from synthgen.engine.job import JobContext
+from synthgen.errors import UserError
 
 WORKER_BASE_BYTES = 1 << 30  # a CPU actor before its model: Ray, torch, diffusers (650 MiB measured)
 WEIGHT_COPIES = 3  # the weights, and activations of the same order at the default batch size
@@ -53,6 +56,37 @@ def pool_plan(job: JobContext, cluster: dict[str, float]) -> PoolPlan:
     else:
         cpus = float(max(1, int(cluster.get("CPU", 1.0)) // workers))
     return PoolPlan(workers=workers, cpus=cpus, gpus=per_gpu, why=why)
+
+
+def refuse_unplaceable(job: JobContext, address: str | None) -> None:
+    """On the embedded one-node Ray (no address) no node ever joins: an actor asking for more
+    CPUs or GPUs than this machine has would wait for ever, holding the job lock. Refused here,
+    before the lock is taken or anything written; a cluster's wait is bounded instead (stall.py)."""
+    if address or os.environ.get("RAY_ADDRESS") or ray.is_initialized():
+        return
+    have = embedded_resources()
+    pool = pool_plan(job, have)
+    compute, device = job.spec.compute, job.spec.model.device
+    if pool.cpus > have["CPU"]:
+        raise UserError("compute.cpus_per_worker", compute.cpus_per_worker,
+                        f"this machine has {have['CPU']:g} cores and the embedded Ray (no --address) "
+                        "never gets more; ask for at most that, or give --address of a cluster")
+    if pool.gpus > have["GPU"]:
+        field, value = (("model.device", device) if device == "cuda" and not have["GPU"]
+                        else ("compute.gpus_per_worker", compute.gpus_per_worker))
+        raise UserError(field, value, f"this machine has {have['GPU']:g} GPU(s) Ray can use and the "
+                        "embedded Ray (no --address) never gets more; use model.device auto or cpu, "
+                        "or give --address of a cluster with GPUs")
+
+
+def embedded_resources() -> dict[str, float]:
+    """The CPUs and GPUs an embedded Ray would find here, counted as Ray counts them (container
+    CPU limits, CUDA_VISIBLE_DEVICES), without starting it."""
+    gpu = get_accelerator_manager_for_resource("GPU")
+    found = gpu.get_current_node_num_accelerators()
+    visible = gpu.get_current_process_visible_accelerator_ids()
+    gpus = found if visible is None else min(found, len(visible))
+    return {"CPU": float(get_num_cpus()), "GPU": float(gpus)}
 
 
 def cpu_workers(job: JobContext, cluster: dict[str, float]) -> tuple[int, str]:

@@ -14,7 +14,6 @@ import logging
 import os
 import socket
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -37,7 +36,7 @@ from synthgen.quality.filter import LabelFilter
 from synthgen.spec.job_spec import ModelSpec
 from synthgen.spec.plan import Sample, Shard
 from synthgen.storage.commit import CommitMarker, commit_marker, read_marker
-from synthgen.storage.layout import data_path, marker_path
+from synthgen.storage.layout import attempt_id, data_path, marker_path
 from synthgen.storage.store import Store
 
 log = logging.getLogger("synthgen.worker")
@@ -173,7 +172,7 @@ class Worker:
                   started: float) -> CommitMarker:
         """Put the data file whole, under a name of its own; the marker that will name it."""
         seconds = round(time.perf_counter() - started, 3)
-        attempt = f"{attempt_no:02d}{uuid.uuid4().hex[:10]}"
+        attempt = attempt_id(attempt_no)
         file = data_path(shard.index, attempt, self.format.suffix)
         self.store.put_bytes(file, data)
         return CommitMarker(

@@ -40,6 +40,7 @@ from synthgen.output.catalog import Catalog
 from synthgen.spec.init_manifest import InitListing, init_manifest
 from synthgen.spec.job_spec import JobSpec
 from synthgen.spec.manifest import Manifest, resolve_manifest
+from synthgen.storage.capped import IMAGE_CAP, read_capped
 from synthgen.storage.layout import confine, relative_to
 
 FIELD = "init.source"
@@ -79,7 +80,7 @@ def read_keyed(source: str, options: dict[str, Any], keys: Sequence[str]) -> dic
         return {k: _digit_png(digits.images[int(k.removeprefix(DIGITS_KEY))]) for k in wanted}
     fs, root, kind = source_kind(source, options, FIELD)
     if kind == "image-folder":
-        return {k: fs.cat_file(posixpath.join(root, confine(k, FIELD))) for k in wanted}
+        return {k: read_capped(fs, posixpath.join(root, confine(k, FIELD)), IMAGE_CAP, FIELD) for k in wanted}
     base = root if fs.isdir(root) else posixpath.dirname(root)
     by_file: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for key in wanted:

@@ -24,6 +24,7 @@ from PIL import Image
 from synthgen.errors import UserError
 from synthgen.output.catalog import Catalog
 from synthgen.output.readers import decode_image, iter_rows, load_image
+from synthgen.storage.capped import IMAGE_CAP, read_capped
 from synthgen.storage.filesystem import open_fs
 from synthgen.storage.layout import DATA_DIR, INDEX_FILE, JOB_FILE, confine
 
@@ -191,7 +192,8 @@ def cell_bytes(fs: Any, file: str, cell: Any, source: str) -> bytes:
     folder (confined there: a cell is data)."""
     data = cell.get("bytes") if isinstance(cell, dict) else cell
     if not data and isinstance(cell, dict) and cell.get("path"):
-        data = fs.cat_file(posixpath.join(posixpath.dirname(file), confine(cell["path"], "source")))
+        data = read_capped(fs, posixpath.join(posixpath.dirname(file), confine(cell["path"], "source")),
+                           IMAGE_CAP, "source")
     if not data:
         raise UserError("source", source, "every row needs its image bytes or an image path")
     return data
@@ -203,7 +205,7 @@ def _image_folder(fs: Any, root: str, source: str) -> LabeledSource:
     def items() -> Iterator[tuple[Image.Image, int]]:
         for label, folder in enumerate(folders):
             for path in folder_images(fs, folder):
-                yield load_image(fs.cat_file(path)), label
+                yield load_image(read_capped(fs, path, IMAGE_CAP, "source")), label
 
     return LabeledSource(tuple(p.rsplit("/", 1)[-1] for p in folders), items(), source)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from synthgen.errors import UserError
+from synthgen.storage.capped import CONFIG_CAP, read_local
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -17,7 +18,7 @@ def read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        data = json.loads(path.read_bytes().decode("utf-8-sig"))
+        data = json.loads(read_local(path, CONFIG_CAP, "model.source").decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError("model.source", str(path), f"is not valid JSON ({exc}); fix or "
                         "re-download the model") from None

@@ -24,6 +24,8 @@ from functools import cache, wraps
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from synthgen.models.trust import model_files
+
 if TYPE_CHECKING:
     import torch
 
@@ -50,7 +52,7 @@ def keep_freed_memory(device: torch.device) -> bool:
 
 def weights_bytes(path: Path) -> int | None:
     """The size of a model folder's weight files; None when it holds none (configs only)."""
-    sizes = [f.stat().st_size for f in path.rglob("*") if f.suffix in WEIGHT_SUFFIXES and f.is_file()]
+    sizes = [f.stat().st_size for _, f in model_files(path) if f.suffix in WEIGHT_SUFFIXES]
     return sum(sizes) if sizes else None
 
 

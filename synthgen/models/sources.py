@@ -8,24 +8,28 @@ only, the driver fetches configs only, and a worker fetches the whole model.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 from synthgen.errors import UserError
 from synthgen.models.configs import read_json
-from synthgen.models.trust import folder_files, refuse_pickles
+from synthgen.models.trust import folder_files, model_files, refuse_pickles
 from synthgen.spec.job_spec import JobSpec, ModelSpec
 from synthgen.storage.access import check_reachable
+from synthgen.storage.capped import CONFIG_CAP, WEIGHTS_CAP, copy_capped
 from synthgen.storage.filesystem import open_fs
+from synthgen.storage.flock import flock_within
 from synthgen.storage.layout import relative_to
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
+BUILTIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 # What the driver fetches of a remote model to check a job against it: configs, never weights.
 CONFIG_PATTERNS = ["*.json"]
+CACHE_WAIT_S = 3600.0  # another process copying a large model holds the cache's lock that long
 
 # all: the whole model (a worker) | configs: configs only (the driver) | cached: nothing (plan)
 Fetch = Literal["all", "configs", "cached"]
@@ -39,12 +43,9 @@ def resolve_source(spec: ModelSpec, fetch: Fetch = "all") -> tuple[Path, str]:
     """The model's local folder and its revision: the hub commit, else a content hash (a
     folder's files, a URL's listing). job.json pins it; resumes and workers must match it."""
     source = spec.source
-    if source.startswith("builtin:"):
-        path = _builtin(source.removeprefix("builtin:"))
-        return path, fingerprint(path)
     if "://" in source:
         return _cached_copy(spec, configs_only=fetch != "all")
-    path = Path(source).expanduser()
+    path = _builtin(source) if source.startswith("builtin:") else Path(source).expanduser()
     if path.is_dir():  # a folder's revision is its content, whatever a spec calls it
         refuse_pickles(folder_files(path), "model.trusted", source, spec.trusted)
         return path, fingerprint(path)
@@ -61,8 +62,7 @@ def resolve_source(spec: ModelSpec, fetch: Fetch = "all") -> tuple[Path, str]:
 def fingerprint(path: Path) -> str:
     """A content hash of configs and weights: the provenance of a model without a revision."""
     digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        rel = file.relative_to(path).as_posix()
+    for rel, file in model_files(path):
         if rel.startswith(".") or "/." in rel:
             continue
         digest.update(rel.encode())
@@ -81,11 +81,16 @@ def _file_digest(file: Path) -> bytes:
         return hashlib.sha256(str(size).encode() + head + f.read()).digest()
 
 
-def _builtin(name: str) -> Path:
+def _builtin(source: str) -> Path:
+    """A model shipped in the package: a plain folder name under builtin/, never a path that
+    leaves it (`builtin:/abs`, `builtin:../..`, a link pointing out). Its files get the same
+    pickle check as any folder's."""
+    name = source.removeprefix("builtin:")
     path = BUILTIN_DIR / name
-    if not (path / "model_index.json").is_file():
+    inside = BUILTIN_NAME.fullmatch(name) and path.resolve().parent == BUILTIN_DIR.resolve()
+    if not inside or not (path / "model_index.json").is_file():
         known = sorted(p.name for p in BUILTIN_DIR.iterdir() if (p / "model_index.json").is_file())
-        raise UserError("model.source", f"builtin:{name}",
+        raise UserError("model.source", source,
                         f"no such built-in model; choose one of {', '.join(known) or '(none)'}")
     return path
 
@@ -139,15 +144,26 @@ def _cached_copy(spec: ModelSpec, configs_only: bool) -> tuple[Path, str]:
     target = cache / (key + ("-configs" if configs_only else ""))
     cache.mkdir(parents=True, exist_ok=True)
     with open(f"{target}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        flock_within(lock.fileno(), CACHE_WAIT_S, "model.source", url,
+                     f"the model cache's lock {target}.lock (held while another process copies the model)")
         if not (target / ".complete").exists():
             wanted = [f for f in files if not configs_only or f.endswith(".json")]
             for rel in wanted:
                 local = target / rel
                 local.parent.mkdir(parents=True, exist_ok=True)
-                fs.get_file(f"{root}/{rel}", str(local))
+                copy_capped(fs, f"{root}/{rel}", local, _cap(rel, files[rel]), "model.source",
+                            f"{url.rstrip('/')}/{rel}")
             (target / ".complete").write_text(revision)
     return target, revision
+
+
+def _cap(rel: str, info: dict[str, Any]) -> int:
+    """A config is small; a weight file is no longer than its listing says (an HTTP listing
+    says nothing, and its body may never end: then the weights cap)."""
+    if rel.endswith(".json"):
+        return CONFIG_CAP
+    size = info.get("size")
+    return size if isinstance(size, int) and size >= 0 else WEIGHTS_CAP
 
 
 def _listing_fingerprint(files: dict[str, dict[str, Any]]) -> str:

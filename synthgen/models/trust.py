@@ -8,6 +8,7 @@ the files (`model.trusted`, `filter.trusted`). Safetensors and TorchScript hold 
 
 from __future__ import annotations
 
+import os
 import posixpath
 import zipfile
 from collections.abc import Iterable
@@ -38,8 +39,27 @@ def refuse_pickles(names: Iterable[str], field: str, value: str, trusted: bool) 
                         "true if you trust where it came from")
 
 
+def model_files(path: Path) -> list[tuple[str, Path]]:
+    """Every file of a model folder as (relative name, path), sorted, following symlinks: a
+    component folder linked from elsewhere (`unet -> ../weights-v1`) is part of the model, for
+    its revision hash and its pickle check alike. A link back into itself is walked once."""
+    found: list[tuple[str, Path]] = []
+    seen: set[str] = set()
+    for folder, dirs, files in os.walk(path, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs.clear()
+            continue
+        seen.add(real)
+        dirs.sort()
+        rel = Path(folder).relative_to(path)
+        found += [((rel / name).as_posix(), Path(folder) / name) for name in files
+                  if os.path.isfile(os.path.join(folder, name))]
+    return sorted(found)
+
+
 def folder_files(path: Path) -> list[str]:
-    return [p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()]
+    return [rel for rel, _ in model_files(path)]
 
 
 def check_libraries(index: dict[str, Any], source: str, trusted: bool) -> None:
@@ -55,10 +75,16 @@ def check_libraries(index: dict[str, Any], source: str, trusted: bool) -> None:
 
 
 def is_torchscript(file: Path) -> bool:
-    """A TorchScript archive (torch.jit.save) holds its code as source under code/, loaded
-    without unpickling objects; a module saved whole with torch.save does not."""
+    """A TorchScript archive (torch.jit.save): one root folder holding its code as source under
+    code/ and its constants beside it. A plan-time hint only: any zip can carry such names, so
+    the load itself (`quality/judges.load_torch_module`) never falls back to unpickling."""
     try:
         with zipfile.ZipFile(file) as archive:
-            return any("/code/" in f"/{name}" for name in archive.namelist())
+            names = archive.namelist()
     except (zipfile.BadZipFile, OSError):
         return False
+    roots = {name.split("/", 1)[0] for name in names}
+    if len(roots) != 1:
+        return False
+    root = roots.pop()
+    return f"{root}/constants.pkl" in names and any(n.startswith(f"{root}/code/") for n in names)

@@ -6,7 +6,9 @@ may the destination. Rows come from the committed shards only (their commit mark
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import posixpath
 import re
 from collections import Counter
@@ -22,7 +24,7 @@ from synthgen.output.formats.webdataset import TarSample, sample_spans, tar_byte
 from synthgen.output.readers import READABLE_COLUMNS, iter_rows
 from synthgen.output.shard_schema import DesignColumns
 from synthgen.storage.commit import CommitMarker
-from synthgen.storage.layout import confine
+from synthgen.storage.layout import confine, temp_name
 from synthgen.storage.store import Store, check_writable
 
 FORMATS = ("imagefolder", "webdataset")
@@ -56,35 +58,69 @@ class ExportOptions:
 
 
 def export(uri: str, fmt: str, dest: str, options: ExportOptions | None = None) -> Exported:
-    """Write every committed sample of `uri` to `dest` in `fmt`; raise if the counts disagree."""
+    """Write every committed sample of `uri` to `dest` in `fmt`; raise if the counts disagree.
+
+    Every name the layout needs is checked before anything is written, and the files go to a
+    staging folder beside `dest` that is renamed to it at the end: a failure half way leaves
+    nothing behind, and a `dest` that holds anything is refused, never touched."""
     options = options or ExportOptions()
     if fmt not in FORMATS:
         raise UserError("--format", fmt, f"choose one of {', '.join(FORMATS)}")
     catalog = Catalog.open(uri, options.storage_options)
     shards = catalog.split_shards(options.split)
+    folders = folder_names(catalog, options.names) if fmt == "imagefolder" else None
     target = Store(dest, dict(options.dest_options))
     _check_empty(target)
     check_writable(target, "--output")
     missing = catalog.require_complete(options.partial)
+    staging = Store(_staging_uri(target), dict(options.dest_options))
+    try:
+        found = _write(catalog, shards, staging, folders)
+        _publish(staging, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            staging.fs.rm(staging.root, recursive=True)
+        raise
+    return Exported(fmt, dest, dict(sorted(found.items())), missing)
+
+
+def _write(catalog: Catalog, shards: list[CommitMarker], target: Store,
+           folders: dict[int, str] | None) -> dict[str, int]:
+    """Write the shards (ImageFolder when `folders` is given, else WebDataset) and count them
+    back from `target`."""
     write: Callable[[CommitMarker], Counter[str]]
-    if fmt == "imagefolder":
-        folders = folder_names(catalog, options.names)
+    target.fs.makedirs(target.root, exist_ok=True)
+    if folders is not None:
         for folder in set(folders.values()):
             target.fs.makedirs(target.path(folder), exist_ok=True)
         write, check = partial(_imagefolder_shard, catalog, target, folders), _count_imagefolder
     else:
-        target.fs.makedirs(target.root, exist_ok=True)
         write, check = partial(_webdataset_shard, catalog, target), _count_webdataset
     with ThreadPoolExecutor(THREADS, thread_name_prefix="export") as pool:
         written = sum(pool.map(write, shards), Counter())
     rows = sum(m.rows for m in shards)
     found = check(target, set(written))
     if found != dict(written) or sum(found.values()) != rows:
-        raise RuntimeError(f"export to {dest} is incomplete: expected {dict(written)} "
+        raise RuntimeError(f"export to {target.uri} is incomplete: expected {dict(written)} "
                            f"({rows} images), found {found}")
-    if fmt == "imagefolder":
+    if folders is not None:
         target.put_json(CLASSES_FILE, classes_json(catalog.class_names))
-    return Exported(fmt, dest, dict(sorted(found.items())), missing)
+    return found
+
+
+def _staging_uri(target: Store) -> str:
+    """A hidden folder beside the target (same filesystem: the rename is one step on disk)."""
+    parent, name = posixpath.split(target.uri.rstrip("/"))
+    return posixpath.join(parent, temp_name(name or "export"))
+
+
+def _publish(staging: Store, target: Store) -> None:
+    """The staging folder becomes the target: one rename on local disk (over an empty target
+    folder, as rename(2) allows); a copy under the target prefix on object stores."""
+    if staging.local:
+        os.replace(staging.root, target.root)
+    else:
+        staging.fs.mv(staging.root, target.root, recursive=True)
 
 
 def folder_names(catalog: Catalog, names: NamingStyle = "prefixed") -> dict[int, str]:
@@ -94,6 +130,7 @@ def folder_names(catalog: Catalog, names: NamingStyle = "prefixed") -> dict[int,
 
 
 def _check_empty(target: Store) -> None:
+    """An existing target is accepted only empty (and only replaced by the staging folder)."""
     if target.fs.exists(target.root) and target.fs.ls(target.root, detail=False):
         raise UserError("--output", target.uri, "is not empty; give a new or empty folder")
 
@@ -146,6 +183,7 @@ NamingStyle = Literal["prefixed", "plain"]
 NAMING_STYLES: tuple[NamingStyle, ...] = ("prefixed", "plain")
 UNLABELED = "unlabeled"  # sorts after every prefixed folder, so it takes the next id
 CLASSES_FILE = "classes.json"
+NAME_MAX = 255  # bytes in one path component (ext4, xfs, btrfs, APFS, NTFS in UTF-16 units)
 
 log = logging.getLogger("synthgen")
 
@@ -162,6 +200,7 @@ def class_folders(class_names: tuple[str, ...], unlabeled: bool,
         folders[-1] = UNLABELED
     seen: dict[str, int] = {}
     for label, folder in folders.items():
+        _check_length(folder, class_names[label] if label >= 0 else folder)
         if folder in seen:
             raise UserError("class name", folder, f"labels {seen[folder]} and {label} would share "
                             "one folder; rename one class")
@@ -187,6 +226,17 @@ def _warn_if_renumbered(folders: dict[int, str]) -> None:
                     "ImageFolder readers number %d of %d classes differently (e.g. %r, label %d, "
                     "reads as %d); map them back with %s, or export without --names plain",
                     len(moved), len(labeled), folder, label, read_as, CLASSES_FILE)
+
+
+def _check_length(folder: str, name: str) -> None:
+    """A folder name is one path component: at most NAME_MAX bytes on every common filesystem
+    (and S3 tools that mirror to disk). Checked for all classes before anything is written."""
+    size = len(folder.encode())
+    if size > NAME_MAX:
+        shown = name if len(name) <= 40 else name[:40] + "..."
+        raise UserError("class name", shown, f"makes a folder name of {size} bytes, more than the "
+                        f"{NAME_MAX} a file name may hold; shorten the class name (label_name) or "
+                        "export --format webdataset, whose keys hold no class name")
 
 
 def _safe(name: str, label: int) -> str:

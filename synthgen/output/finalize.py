@@ -14,15 +14,17 @@ from synthgen.output.preview import preview_png
 from synthgen.output.shard_schema import METADATA_COLUMNS, DesignColumns, shard_schema
 from synthgen.storage.layout import (
     CARD_FILE,
+    COMMITS_DIR,
     DATA_DIR,
     FAILED_DIR,
     INDEX_FILE,
     PREVIEW_FILE,
     SUCCESS_FILE,
     data_shard,
+    own_temp,
     shard_index,
 )
-from synthgen.storage.store import table_bytes
+from synthgen.storage.store import Store, table_bytes
 
 log = logging.getLogger("synthgen")
 
@@ -34,6 +36,7 @@ def finalize(catalog: Catalog) -> None:
         raise RuntimeError(f"cannot finish: shards {missing[:10]} are not committed")
     files = [m.file for m in catalog.shards]
     remove_orphans(catalog, set(files))
+    remove_temps(store)
     for name in store.list(FAILED_DIR):
         if shard_index(name) is not None:  # a foreign file there is left alone
             store.delete(f"{FAILED_DIR}/{name}")
@@ -65,9 +68,18 @@ def remove_orphans(catalog: Catalog, keep: set[str]) -> None:
         log.info("aborted a pending multipart upload of %s", key)
     for name in store.list(DATA_DIR):
         rel = f"{DATA_DIR}/{name}"
-        if data_shard(name) is not None and rel not in keep:
+        if (data_shard(name) is not None and rel not in keep) or own_temp(name, DATA_DIR):
             log.info("removing orphan %s", rel)
             store.delete(rel)
+
+
+def remove_temps(store: Store) -> None:
+    """Temp files that killed local writers of synthgen's left (`own_temp`), wherever it writes."""
+    for folder in ("", COMMITS_DIR, FAILED_DIR):
+        for name in store.list(folder):
+            if own_temp(name, folder):
+                log.info("removing a killed writer's temp file %s", name)
+                store.delete(f"{folder}/{name}" if folder else name)
 
 
 def index_table(catalog: Catalog, files: list[str]) -> pa.Table:

@@ -21,6 +21,7 @@ from synthgen.spec.load import validate_spec
 from synthgen.spec.manifest import Manifest
 from synthgen.spec.manifest_table import CorruptManifest, manifest_bytes, read_manifest
 from synthgen.spec.plan import Plan
+from synthgen.spec.strict import check_bounds
 from synthgen.storage.layout import JOB_FILE, manifest_path
 from synthgen.storage.redact import redact_spec
 from synthgen.storage.store import Store
@@ -111,13 +112,24 @@ def find_job_record(store: Store) -> JobRecord | None:
         return None
     try:
         job = JobFile.from_bytes(store.read_bytes(JOB_FILE), f"{store.uri}/{JOB_FILE}")
+    except CorruptRecord as exc:
+        raise _corrupt(store, f"CorruptRecord: {exc}") from None
+    try:
         plan = Plan(spec=validate_spec(job.spec), manifest=_manifest(store, job), recorded_id=job.job_id)
-    except (CorruptRecord, CorruptManifest, KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise UserError("URI", store.uri, f"its job.json is corrupt ({type(exc).__name__}: {exc}); "
-                        "it is not a job synthgen can read") from None
+        check_bounds(plan)  # the bounds of a new spec: an edited count must not make a reader loop
+    except UserError as exc:  # a field out of bounds or of the wrong type: name the file too
+        raise _corrupt(store, f"{exc.field} = {exc.value!r}: {exc.fix}") from None
+    except (CorruptRecord, CorruptManifest, KeyError, TypeError, AttributeError, ValueError, IndexError,
+            RecursionError) as exc:
+        raise _corrupt(store, f"{type(exc).__name__}: {exc}") from None
     model = job.model or ModelRecord(source=plan.spec.model.source)
     return JobRecord(job_id=job.job_id, plan=plan, model=model, versions=job.versions,
                      created_at=str(job.created_at))
+
+
+def _corrupt(store: Store, problem: str) -> UserError:
+    return UserError("URI", store.uri, f"its {JOB_FILE} is corrupt or was edited ({problem[:300]}); "
+                     "it is not a job synthgen can read: restore it, or start a new output")
 
 
 def _manifest(store: Store, job: JobFile) -> Manifest:

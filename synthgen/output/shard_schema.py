@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from synthgen.spec.plan import Plan, Sample
+from synthgen.storage.redact import redact_stored
 
 IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 
@@ -57,6 +58,10 @@ class Provenance:
     model_revision: str
     scheduler: str
     image_format: str
+
+    def __post_init__(self) -> None:
+        # Every row (and index.parquet) stores `model`: a model URL's password never goes in.
+        object.__setattr__(self, "model", redact_stored(self.model))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from synthgen.output.catalog import Catalog, read_success
 from synthgen.output.formats import format_of
 from synthgen.spec.plan import Plan
 from synthgen.storage.commit import CommitMarker
-from synthgen.storage.layout import DATA_DIR, SUCCESS_FILE, data_shard
+from synthgen.storage.layout import DATA_DIR, SUCCESS_FILE, data_shard, own_temp
 from synthgen.storage.records import Problem, read_failure_records
 from synthgen.storage.store import Store
 from synthgen.storage.versioned import CorruptRecord
@@ -53,6 +53,8 @@ def state_problems(catalog: Catalog) -> list[Problem]:
     complete = store.exists(SUCCESS_FILE)
     for name in store.list(DATA_DIR):
         rel = f"{DATA_DIR}/{name}"
+        if own_temp(name, DATA_DIR):
+            continue  # a killed writer's partial file: its own, removed when the job finishes
         if data_shard(name) is None:
             problems.append(Problem(rel, "not a file synthgen writes here", ours=False))
         elif rel not in named and complete:

@@ -23,6 +23,7 @@ from synthgen.models.configs import read_json
 from synthgen.models.trust import folder_files, is_torchscript, refuse_pickles
 from synthgen.spec.job_spec import FilterSpec
 from synthgen.spec.plan import Plan
+from synthgen.storage.capped import CONFIG_CAP, read_local
 
 TORCH_SUFFIXES = (".pt", ".pth", ".ts", ".jit")
 DEFAULT_LABEL = re.compile(r"LABEL_\d+")  # transformers' id2label when nobody named the classes
@@ -110,7 +111,9 @@ def _names(kind: str, path: Path) -> tuple[str, ...] | None:
         return None
     if kind == "torch":
         file = (path if path.is_dir() else path.parent) / "classes.json"
-        return tuple(json.loads(file.read_text())) if file.is_file() else None  # a list, not a config
+        if not file.is_file():
+            return None
+        return tuple(json.loads(read_local(file, CONFIG_CAP, "filter.classifier")))  # a list, not a config
     config = _config(path)
     if kind == "timm":
         labels = config.get("label_names") or config.get("pretrained_cfg", {}).get("label_names")

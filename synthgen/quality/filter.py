@@ -71,7 +71,7 @@ class LabelFilter:
 
         info = inspect_classifier(spec)
         targets = class_targets(info, class_names)
-        loaders = {"builtin": digits_judge, "torch": lambda: TorchJudge(info.path, device),
+        loaders = {"builtin": digits_judge, "torch": lambda: TorchJudge(info.path, device, spec.trusted),
                    "transformers": lambda: TransformersJudge(info.path, device),
                    "timm": lambda: TimmJudge(info.path, device),
                    "clip": lambda: ClipJudge(info.path, device, spec.prompt, class_names)}

@@ -22,6 +22,7 @@ from transformers import (
     CLIPProcessor,
 )
 
+from synthgen.errors import UserError
 from synthgen.inputs.labeled_sources import BUILTIN_DIGITS
 from synthgen.quality.features import DIGITS_SPACE, load_labeled
 
@@ -36,14 +37,26 @@ def _pils(pixels: np.ndarray, channels: int) -> list[Image.Image]:
     return [Image.fromarray(p[..., 0] if p.shape[-1] == 1 else p).convert(mode) for p in pixels]
 
 
+def load_torch_module(file: Path, device: torch.device, trusted: bool) -> Any:
+    """TorchScript, whose loader builds only TorchScript types, never a pickled class's code;
+    a module saved whole with torch.save (full unpickling runs code) only when trusted. An
+    untrusted file that is not TorchScript is refused: never a fallback to unpickling."""
+    try:
+        return torch.jit.load(str(file), map_location=device)
+    except RuntimeError as exc:
+        if not trusted:
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise UserError("filter.trusted", False, f"{file} is not a TorchScript archive ({reason}); "
+                            "export it with torch.jit.save, or set filter.trusted: true if you "
+                            "trust where it came from") from None
+    return torch.load(file, map_location=device, weights_only=False)
+
+
 class TorchJudge:
-    def __init__(self, path: Path, device: torch.device) -> None:
+    def __init__(self, path: Path, device: torch.device, trusted: bool) -> None:
         file = path / "model.pt" if path.is_dir() else path
         self.device = device
-        try:
-            self.module = torch.jit.load(str(file), map_location=device)
-        except RuntimeError:  # not TorchScript: a module saved whole with torch.save
-            self.module = torch.load(file, map_location=device, weights_only=False)
+        self.module = load_torch_module(file, device, trusted)
         self.module.eval()
 
     @torch.inference_mode()

@@ -16,6 +16,8 @@ import yaml
 
 from synthgen.errors import UserError
 from synthgen.spec.manifest_files import read_rows
+from synthgen.spec.safe_yaml import load_yaml
+from synthgen.storage.capped import MANIFEST_CAP
 from synthgen.storage.filesystem import read_url
 
 # (axis name, ((value, weight), ...)), in the order given
@@ -75,11 +77,11 @@ def _axes_file(uri: str, field: str, options: dict[str, Any]) -> Any:
     kind = uri.lower().rsplit(".", 1)[-1]
     if kind in ("yaml", "yml", "json"):
         try:
-            raw = read_url(uri, options)
+            raw = read_url(uri, options, MANIFEST_CAP, field)
         except FileNotFoundError:
             raise UserError(field, uri, "no such file; check the path or URL") from None
         try:
-            data = yaml.safe_load(raw)  # JSON is YAML
+            data = load_yaml(raw)  # JSON is YAML
         except yaml.YAMLError as exc:
             raise UserError(field, uri, f"could not be parsed: {exc}") from None
         return data

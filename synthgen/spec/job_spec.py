@@ -222,6 +222,8 @@ class ComputeSpec(Strict):
     cpus_per_worker: int | Literal["auto"] = "auto"
     batch_size: int = Field(64, gt=0, le=MAX_BATCH)
     max_retries: int = Field(3, gt=0, le=100)
+    # how long actors may wait for a cluster to place them (an autoscaler adding nodes)
+    placement_timeout_s: float = Field(600.0, gt=0.0, le=7 * 86400.0)
 
     @field_validator("workers", "cpus_per_worker")
     @classmethod

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ValidationError
 
 from synthgen.errors import UserError
 from synthgen.spec.job_spec import JobSpec
+from synthgen.spec.safe_yaml import AliasRefused, load_yaml
+from synthgen.storage.capped import MANIFEST_CAP, read_local
 from synthgen.storage.redact import redact, redact_spec
 
 
@@ -40,10 +42,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError("spec", str(path), "no such file; give the path of a YAML job spec")
     try:
-        data = yaml.safe_load(path.read_bytes().decode("utf-8-sig"))
+        data = load_yaml(read_local(path, MANIFEST_CAP, "spec").decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         raise UserError("spec", str(path), f"is not UTF-8 text (byte {exc.start}); save it as "
                         "UTF-8") from None
+    except AliasRefused as exc:
+        raise UserError("spec", str(path), str(exc)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
@@ -64,7 +68,7 @@ def parse_override(item: str) -> tuple[str, Any]:
     if not sep or not key:
         raise UserError("--set", item, "write it as dotted.key=value, e.g. sampler.steps=10")
     try:
-        return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+        return key.strip(), load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError:
         return key.strip(), raw
 

@@ -80,6 +80,8 @@ class Manifest:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Manifest:
         entries = tuple(Entry.from_json(e) for e in data["entries"])
+        for i, entry in enumerate(entries):  # a record read back gets the bounds a spec gets
+            _count(entry.count, 0, f"manifest.entries[{i}].count")
         return cls(entries=entries, class_names=tuple(data["class_names"]), init=data.get("init"))
 
     def canonical_json(self) -> Iterator[str]:

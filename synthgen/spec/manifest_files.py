@@ -7,10 +7,10 @@ import io
 import json
 from typing import Any
 
-import yaml
-
 from synthgen.errors import UserError
+from synthgen.spec.safe_yaml import load_yaml
 from synthgen.storage.access import check_reachable
+from synthgen.storage.capped import MANIFEST_CAP
 from synthgen.storage.filesystem import read_url
 from synthgen.storage.store import read_parquet
 
@@ -24,7 +24,7 @@ def read_rows(uri: str, options: dict[str, Any], field_name: str, text_column: s
         raise UserError(field_name, uri, f"unknown file type; use one of {', '.join(readers)}")
     check_reachable(uri, options, field_name)
     try:
-        raw = read_url(uri, options)
+        raw = read_url(uri, options, MANIFEST_CAP, field_name)
     except FileNotFoundError:
         raise UserError(field_name, uri, "no such file; check the path or URL") from None
     try:
@@ -59,7 +59,7 @@ def _json(raw: bytes, _: str) -> list[dict]:
 
 
 def _yaml(raw: bytes, text_column: str) -> list[dict]:
-    data = yaml.safe_load(_text(raw)) or []
+    data = load_yaml(_text(raw)) or []
     if isinstance(data, dict):
         data = data.get("entries") or data.get("names") or data.get("items") or []
     return [{text_column: r} if isinstance(r, str) else r for r in data]

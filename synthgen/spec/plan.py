@@ -99,7 +99,11 @@ class Plan:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Plan:
-        return cls(spec=validate_spec(data["spec"]), manifest=Manifest.from_json(data["manifest"]))
+        """A stored plan (job.json, a submitted job) with the same bounds as a new one: an edited
+        count must not make a reader loop for ever."""
+        plan = cls(spec=validate_spec(data["spec"]), manifest=Manifest.from_json(data["manifest"]))
+        check_bounds(plan)
+        return plan
 
     @cached_property
     def order(self) -> SampleOrder:

@@ -11,17 +11,19 @@ read-compare-write, safe against everything but a race within one request's time
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from synthgen.storage.flock import flock_within
 from synthgen.storage.s3 import refused_precondition
 from synthgen.storage.store import Store
 
 log = logging.getLogger("synthgen")
+
+GUARD_WAIT_S = 15.0  # a compare-and-swap holds the flock for milliseconds
 
 
 def read_tagged(store: Store, rel: str) -> tuple[bytes, str] | None:
@@ -113,7 +115,8 @@ def _guard(store: Store) -> Iterator[None]:
     os.makedirs(store.root, exist_ok=True)
     fd = os.open(store.root, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        flock_within(fd, GUARD_WAIT_S, "output.uri", store.uri,
+                     f"the flock of the output folder {store.root} (a lock change in progress)")
         yield
     finally:
         os.close(fd)

@@ -15,6 +15,7 @@ import fsspec
 from fsspec.registry import known_implementations
 
 from synthgen.errors import UserError
+from synthgen.storage.capped import read_capped
 from synthgen.storage.s3 import with_defaults
 
 
@@ -30,10 +31,11 @@ def write_url(uri: str, options: dict[str, Any], data: bytes) -> None:
         f.write(data)
 
 
-def read_url(uri: str, options: dict[str, Any]) -> bytes:
-    """The whole file at a local path or any fsspec URL."""
-    with _known_scheme(uri), fsspec.open(uri, "rb", **with_defaults(uri, options)) as f:
-        return f.read()
+def read_url(uri: str, options: dict[str, Any], cap: int, field: str) -> bytes:
+    """The whole file at a local path or any fsspec URL, up to `cap` bytes (see capped.py)."""
+    fs, path = open_fs(uri, options)
+    with _known_scheme(uri):
+        return read_capped(fs, path, cap, field, uri)
 
 
 @contextlib.contextmanager

@@ -1,12 +1,15 @@
 """The names of everything synthgen writes under an output (DESIGN.md: output layout).
 
 A shard's files are all named `shard-<index:05d>...`: `shard_index` reads the index back from
-a marker's or a failure record's name, and refuses any name synthgen did not write.
+a marker's or a failure record's name, and refuses any name synthgen did not write. A local
+write goes through a temp file named by `temp_name`; `own_temp` recognises one that a killed
+writer left, for every reader (the claim check, verify, finalize): one naming rule for both.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 
 from synthgen.errors import UserError
 
@@ -26,11 +29,13 @@ CAPTIONS_MARKER = f"{COMMITS_DIR}/captions.json"  # its commit marker, created o
 
 _RECORD_NAME = re.compile(r"shard-(\d{5,})\.json")
 DATA_SUFFIXES = (".parquet", ".tar")  # the output formats' data files (output/formats)
-# A data file, or the temp file of a local write that a killed writer left (Store._local_write).
-_DATA_NAME = re.compile(r"(\.)?shard-(\d{5,})-[0-9a-z]+(\.parquet|\.tar)(?(1)\.[0-9a-f]{32}\.tmp)")
+# A data file: the shard index, then the attempt id `attempt_id` makes, then the format's suffix.
+_DATA_NAME = re.compile(r"shard-(\d{5,})-\d{2,}[0-9a-f]{10}(?:\.parquet|\.tar)")
+_TEMP_NAME = re.compile(r"\.(.+)\.[0-9a-f]{32}\.tmp")
 # What synthgen itself puts in an output before job.json exists: an output holding only
 # these (or nothing) is free for a new job; anything else belongs to someone.
 OWN_ENTRIES = {LOCK_FILE, PROBE_DIR, LOGS_DIR}
+ROOT_FILES = {JOB_FILE, LOCK_FILE, SUCCESS_FILE, INDEX_FILE, CARD_FILE, PREVIEW_FILE}
 # The resolved manifest, beside job.json and named by its content's sha256: written before
 # job.json, so an output may hold one (a crash, a lost race) before it holds a job.
 _MANIFEST_NAME = re.compile(r"manifest-[0-9a-f]{16}\.parquet")
@@ -57,12 +62,37 @@ def data_path(shard_index: int, attempt: str, suffix: str = ".parquet") -> str:
     return f"{DATA_DIR}/shard-{shard_index:05d}-{attempt}{suffix}"
 
 
+def attempt_id(attempt_no: int) -> str:
+    """A data file's attempt: its number, then 10 random hex digits (racing attempts differ)."""
+    return f"{attempt_no:02d}{uuid.uuid4().hex[:10]}"
+
+
 def data_shard(name: str) -> int | None:
-    """The shard index in a data file's name (`shard-00000-<attempt>.parquet` or `.tar`, or the
-    temp file a killed local write left); None for any other name: a file under data/ that
-    synthgen did not write is never touched."""
+    """The shard index in a data file's name, exactly as synthgen writes it
+    (`shard-00000-<attempt_id>.parquet` or `.tar`); None for any other name: a file under data/
+    that synthgen did not write (`shard-00000-backup.parquet`) is never touched."""
     match = _DATA_NAME.fullmatch(name)
-    return int(match.group(2)) if match else None
+    return int(match.group(1)) if match else None
+
+
+def temp_name(name: str) -> str:
+    """The temp file a local write of `name` goes through before its rename or link."""
+    return f".{name}.{uuid.uuid4().hex}.tmp"
+
+
+def own_temp(name: str, folder: str) -> bool:
+    """Is `name` in `folder` the temp file of a write of synthgen's that a killed writer left?
+    Only temps of names synthgen writes in that folder: anything else stays foreign."""
+    match = _TEMP_NAME.fullmatch(name)
+    return match is not None and _own_name(match.group(1), folder)
+
+
+def _own_name(name: str, folder: str) -> bool:
+    if folder == DATA_DIR:
+        return data_shard(name) is not None
+    if folder in (COMMITS_DIR, FAILED_DIR):
+        return shard_index(name) is not None or f"{folder}/{name}" == CAPTIONS_MARKER
+    return folder == "" and (name in ROOT_FILES or _MANIFEST_NAME.fullmatch(name) is not None)
 
 
 def shard_index(name: str) -> int | None:

@@ -1,7 +1,8 @@
 """Reading synthgen's own state under an output (`_commits/`, `_failed/`): robust to strays.
 
-Every file there is either a record synthgen wrote, or a problem named by its path: a stray
-(a name synthgen never writes), a partial temp file of a killed writer, or a corrupt record
+Every file there is a record synthgen wrote, the temp file a killed writer of synthgen's left
+(its own, no problem: finalize removes it), or a problem named by its path: a stray (a name
+synthgen never writes), or a corrupt record
 (not JSON, wrong fields, a marker pointing outside data/). Nothing here raises for a bad file:
 status and resume go on with the good records, verify reports the problems, repair fixes them.
 """
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synthgen.storage.commit import CommitMarker
-from synthgen.storage.layout import COMMITS_DIR, FAILED_DIR, failure_path, marker_path, shard_index
+from synthgen.storage.layout import COMMITS_DIR, FAILED_DIR, failure_path, marker_path, own_temp, shard_index
 from synthgen.storage.store import Store
 from synthgen.storage.versioned import CorruptRecord, Record
 
@@ -59,7 +60,7 @@ def read_failure_records(store: Store) -> Records:
 
 
 def _read(store: Store, folder: str, parse: Any) -> Records:
-    names = store.list(folder)
+    names = [name for name in store.list(folder) if not own_temp(name, folder)]  # finalize's to remove
     problems = [_stray(folder, name) for name in names if shard_index(name) is None]
     wanted = {f"{folder}/{name}": shard_index(name) for name in names
               if shard_index(name) is not None}
@@ -79,9 +80,7 @@ def _read(store: Store, folder: str, parse: Any) -> Records:
 
 
 def _stray(folder: str, name: str) -> Problem:
-    temp = name.startswith(".shard-") and name.endswith(".tmp")
-    reason = "a partial write of a killed writer" if temp else "not a file synthgen writes here"
-    return Problem(f"{folder}/{name}", reason, ours=temp)
+    return Problem(f"{folder}/{name}", "not a file synthgen writes here", ours=False)
 
 
 def _marker(blob: bytes, index: int) -> CommitMarker:

@@ -27,7 +27,7 @@ from synthgen.errors import UserError
 from synthgen.storage import s3
 from synthgen.storage.access import check_reachable
 from synthgen.storage.filesystem import open_fs
-from synthgen.storage.layout import PROBE_DIR, data_shard, own_entry
+from synthgen.storage.layout import PROBE_DIR, data_shard, own_entry, own_temp, temp_name
 
 log = logging.getLogger("synthgen")
 
@@ -169,7 +169,7 @@ class Store:
         final = self.path(rel)
         folder = os.path.dirname(final)
         os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f".{os.path.basename(final)}.{uuid.uuid4().hex}.tmp")
+        tmp = os.path.join(folder, temp_name(os.path.basename(final)))
         try:
             with open(tmp, "wb") as f:
                 f.write(data)
@@ -234,7 +234,7 @@ def check_unclaimed(store: Store) -> None:
     """An output with no job.json must hold nothing but synthgen's own files: a folder or
     prefix holding anything else is the user's (`.`, a project, a bucket's root), refused
     before any write, whatever the URL's spelling (`.`, `file://`, a relative path)."""
-    foreign = [name for name in store.list("") if not own_entry(name)]
+    foreign = [name for name in store.list("") if not own_entry(name) and not own_temp(name, "")]
     if foreign:
         shown = ", ".join(foreign[:SHOWN]) + (f" and {len(foreign) - SHOWN} more"
                                                if len(foreign) > SHOWN else "")

