@@ -22,7 +22,7 @@ from benchmarks.procs import run_timed
 
 ROWS = (200_000, 1_000_000)
 SYNTHGEN = [sys.executable, "-m", "synthgen"]  # this checkout's code (PYTHONPATH), not an install
-CLAIM = ("from synthgen.engine.driver import claim_output, prepare; "
+CLAIM = ("from synthgen.engine.driver import prepare; from synthgen.engine.lifecycle import claim_output; "
          "from synthgen.spec.load import load_spec; import sys; "
          "claim_output(prepare(load_spec(sys.argv[1]), fetch='cached'))")
 

@@ -16,9 +16,11 @@ from typing import Any
 
 import pytest
 
-from synthgen.engine.driver import RunOptions, prepare, run_job
+from synthgen.engine.driver import prepare, run_job
+from synthgen.engine.lifecycle import RunOptions
 from synthgen.errors import JobFailed
 from synthgen.spec.load import validate_spec
+from synthgen.spec.manifest_table import read_manifest
 from synthgen.spec.plan import Plan
 from synthgen.storage.layout import JOB_FILE, LOCK_FILE
 from synthgen.storage.store import Store
@@ -126,18 +128,27 @@ def _edit(record: dict[str, Any], path: str, value: Any) -> None:
     record[leaf] = value
 
 
+def _huge_count(record: dict[str, Any], store: Store) -> None:
+    """A huge count edited into a job.json of the first layout (its manifest inline), which every
+    output made before the manifest file still has; the manifest file itself is sha256-checked."""
+    manifest = read_manifest(store.read_bytes(record.pop("manifest")["file"])).to_json()
+    record.pop("format_version")
+    record["manifest"] = manifest
+    _edit(record, "manifest.entries.0.count", 10**15)
+
+
 @pytest.mark.parametrize("corrupt", [
-    lambda r: _edit(r, "manifest.entries.0.count", 10**15),  # a huge count
-    lambda r: _edit(r, "spec.output.shard_size", "many"),  # a wrong type
-    lambda r: _edit(r, "manifest.entries", {"a": 1}),  # a wrong shape
-    lambda r: _edit(r, "spec.name", DEEP),  # deep nesting
+    _huge_count,
+    lambda r, _: _edit(r, "spec.output.shard_size", "many"),  # a wrong type
+    lambda r, _: _edit(r, "manifest.entries", {"a": 1}),  # a wrong shape
+    lambda r, _: _edit(r, "spec.name", DEEP),  # deep nesting
 ], ids=["huge-count", "wrong-type", "wrong-shape", "deep-nesting"])
 @pytest.mark.parametrize("command", ["verify", "status"])
 def test_an_edited_job_record_is_named_with_exit_2(finished: Any, command: str,
-                                                   corrupt: Callable[[dict[str, Any]], None]) -> None:
+                                                   corrupt: Callable[[dict[str, Any], Store], None]) -> None:
     store: Store = finished.store
     record = json.loads(store.read_bytes(JOB_FILE))
-    corrupt(record)
+    corrupt(record, store)
     put(store, JOB_FILE, json.dumps(record).replace(f'"{DEEP}"', "[" * 100_000 + "]" * 100_000).encode())
     started = time.monotonic()
     done = synthgen(command, store.uri, timeout=60)

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from synthgen.engine.driver import claim_output, prepare
+from synthgen.engine.driver import prepare
+from synthgen.engine.lifecycle import claim_output
 from synthgen.errors import UserError
 from synthgen.output.catalog import Catalog, job_status
 from synthgen.output.finalize import finalize, remove_orphans
