@@ -1,4 +1,4 @@
-"""The job spec's schema: typed, validated sections (field names are DESIGN.md's contract).
+"""The job spec's schema: typed, validated sections (their field names are the spec's contract).
 
 Unknown fields are errors, and `data_fields` says which fields change the data (job_id).
 """
