@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -30,7 +31,7 @@ from synthgen.output.job_record import JobRecord, ModelRecord, find_job_record, 
 from synthgen.output.verify import repair as repair_shards
 from synthgen.quality.classifiers import check_filter
 from synthgen.spec.job_spec import JobSpec
-from synthgen.spec.load import apply_overrides, validate_spec
+from synthgen.spec.load import Override, apply_overrides, validate_spec
 from synthgen.spec.manifest import Manifest
 from synthgen.spec.plan import Plan, plan_diff
 from synthgen.storage.commit import commit_marker
@@ -95,7 +96,7 @@ def pin_dtype(spec: JobSpec) -> JobSpec:
     return spec.model_copy(update={"model": spec.model.model_copy(update={"dtype": dtype})})
 
 
-def load_job(uri: str, overrides: tuple[str, ...] = (), storage_options: dict | None = None
+def load_job(uri: str, overrides: Iterable[Override] = (), storage_options: dict | None = None
              ) -> tuple[JobSpec, Manifest]:
     """The spec and manifest a job stored in its output, with execution-only overrides."""
     plan = read_job_record(Store(uri, storage_options or {})).plan
