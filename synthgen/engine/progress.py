@@ -51,18 +51,18 @@ class Progress:
         self.started = time.monotonic()
         self.start_count = done
         self.last_log = 0.0
-        self.bar = None
+        self.bar: RichProgress | None = None
 
     def __enter__(self) -> Progress:
         if live_bar():
-            self.bar = RichProgress(
+            self.bar = bar = RichProgress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]:>7.1f} img/s"), TimeRemainingColumn(),
                 TextColumn("shards {task.fields[shards]}"), TextColumn("{task.fields[failures]}"),
                 transient=False,
             )
-            self.bar.start()
-            self.task = self.bar.add_task("images", total=self.total, completed=self.committed,
+            bar.start()
+            self.task = bar.add_task("images", total=self.total, completed=self.committed,
                                           rate=0.0, shards=self._shards(), failures="")
         return self
 

@@ -67,6 +67,7 @@ def export(uri: str, fmt: str, dest: str, options: ExportOptions | None = None) 
     check_writable(target, "--output")
     missing = catalog.require_complete(options.partial)
     write: Callable[[CommitMarker], Counter[str]]
+    check: Callable[[Store, set[str]], dict[str, int]]  # destination names -> samples there
     if fmt == "imagefolder":
         folders = folder_names(catalog, options.names)
         for folder in set(folders.values()):
