@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import re
 import runpy
+import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
+from pathlib import Path
 
 from synthgen.output.card import _loading
 from tests.conftest import ROOT
@@ -75,3 +78,15 @@ def test_the_distribution_name_is_ours_everywhere_and_no_install_line_fetches_an
     readme = texts["README.md"]
     assert f"pip index versions\n{synthgen.DISTRIBUTION}`" in readme or \
         f"pip index versions {synthgen.DISTRIBUTION}" in readme
+
+
+def test_the_wheel_ships_py_typed(tmp_path: Path) -> None:
+    """PEP 561: a user's type checker reads synthgen's annotations only if the wheel holds
+    synthgen/py.typed. Built from a copy, so that the build leaves nothing in the checkout."""
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "synthgen", tmp_path / "synthgen", ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path / "dist"), str(tmp_path)], check=True, capture_output=True)
+    wheel = next((tmp_path / "dist").glob("*.whl"))
+    assert "synthgen/py.typed" in zipfile.ZipFile(wheel).namelist()

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from synthgen.api import RunResult
 from synthgen.cli.options import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -107,7 +108,7 @@ def cancel(job_id: str, address: str | None) -> None:
 @handle_errors
 def run_submitted(payload: str) -> None:
     """The driver of a submitted job, on the cluster (see `synthgen submit`)."""
-    report(run_payload(payload))
+    report(RunResult.of(run_payload(payload)))
 
 
 def _follow(address: str, ray_job: str) -> None:

@@ -6,12 +6,15 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from synthgen.errors import JobFailed, UserError
 from synthgen.storage.redact import redact_text
+
+if TYPE_CHECKING:
+    from synthgen.api import RunResult
 
 EXIT_USER, EXIT_FAILED = 2, 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
@@ -82,6 +85,6 @@ dashboard_option = click.option(
          "(default: RAY_API_SERVER_ADDRESS).")
 
 
-def report(state: dict[str, Any]) -> None:
-    click.echo(f"done: {state['samples_committed']} images in {state['shards_committed']} shards "
-               f"at {state['uri']} (job {state['job_id']})")
+def report(result: RunResult) -> None:
+    click.echo(f"done: {result.samples} images in {result.shards} shards at {result.uri} "
+               f"(job {result.job_id})")

@@ -1,4 +1,4 @@
-"""Commands that run a job: plan, run, resume, captions."""
+"""Commands that run a job: plan, run, resume (a shell over synthgen/api.py), captions."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import click
 
+from synthgen import api
 from synthgen.cli.options import (
     EXIT_INTERRUPTED,
     address_option,
@@ -22,16 +22,8 @@ from synthgen.cli.options import (
     spec_argument,
     takeover_option,
 )
-from synthgen.commands.estimate import calibrate as calibrate_job
-from synthgen.commands.estimate import estimate_size
-from synthgen.engine.ctrl_c import remembering_ctrl_c
-from synthgen.engine.driver import Prepared, RunOptions, load_job, prepare, run_job
-from synthgen.engine.plan_checks import label_table
-from synthgen.output.catalog import read_markers
-from synthgen.output.job_record import find_job_record
-from synthgen.spec.init_manifest import describe_init
-from synthgen.spec.load import load_spec
-from synthgen.spec.manifest import Entry
+from synthgen.engine.driver import prepare
+from synthgen.spec.load import load_spec, parse_override
 
 
 @click.command()
@@ -51,41 +43,36 @@ def plan(spec: str, overrides: tuple[str, ...], output: str | None, as_json: boo
       synthgen plan pipelines/digits.yaml --set classes.count=200
       synthgen plan pipelines/digits.yaml --calibrate
     """
-    prepared = prepare(load_spec(spec, overrides, output), fetch="cached")
-    info, plan = prepared.info, prepared.plan
-    summary = {**plan.summary(), "model": plan.spec.model.source,
-               "model_family": info.family if info else None,
-               "model_revision": info.revision if info else None, "output": plan.spec.output.uri,
-               "labels": label_table(plan, info),
-               "first_shard": {"split": plan.shard(0).split, "per_class": plan.per_class([plan.shard(0)])}}
-    size = estimate_size(plan, info)
-    summary["estimate"] = size.to_json() if size else None
-    timing = calibrate_job(plan) if calibrate else None
-    summary["calibration"] = timing.to_json() if timing else None
+    pairs = dict(parse_override(item) for item in overrides)
+    result = api.plan(spec, calibrate=calibrate, **pairs, **({"output.uri": output} if output else {}))
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(json.dumps(result.to_json(), indent=2))
         return
-    note = f"{info.family}, {info.revision}" if info else "not cached here; resolved on the workers"
-    summary["model"] = f"{summary['model']} ({note})"
-    summary["splits"] = ", ".join(f"{name} {n}" for name, n in summary["splits"].items())
-    for key in ("job_id", "samples", "shards", "shard_size", "order", "splits", "classes", "model", "output"):
-        click.echo(f"{key:>12}: {summary[key]}")
-    if plan.spec.init and "init" in summary:  # img2img: the source listed, with its fingerprint
-        click.echo(f"{'init':>12}: {describe_init(plan.spec.init, summary['init'])}")
-    _echo_labels(summary["labels"], plan.manifest.entries)
+    note = f"{result.model_family}, {result.model_revision}" if result.model_family else \
+        "not cached here; resolved on the workers"
+    splits = ", ".join(f"{name} {n}" for name, n in result.splits.items())
+    for key, value in (("job_id", result.job_id), ("samples", result.samples), ("shards", result.shards),
+                       ("shard_size", result.shard_size), ("order", result.order), ("splits", splits),
+                       ("classes", result.classes), ("model", f"{result.model} ({note})"),
+                       ("output", result.uri)):
+        click.echo(f"{key:>12}: {value}")
+    if result.init_text:  # img2img: the source listed, with its fingerprint
+        click.echo(f"{'init':>12}: {result.init_text}")
+    _echo_labels(result.labels)
+    size = result.estimate
     click.echo(f"{'disk':>12}: {size.describe() if size else 'unknown until the model is on this machine'}")
-    for i, line in enumerate(timing.describe(summary["samples"]) if timing else []):
+    timing = result.calibration
+    for i, line in enumerate(timing.describe(result.samples) if timing else []):
         click.echo(f"{'calibration' if i == 0 else 'wall time':>12}: {line}")
 
 
-def _echo_labels(labels: list[dict[str, Any]], entries: tuple[Entry, ...], shown: int = 50) -> None:
+def _echo_labels(labels: tuple[api.Label, ...], shown: int = 50) -> None:
     """label, name, images, and the model's class id with where it came from."""
     click.echo(f"{'':>12}  {'label':>5}  {'name':<20} {'images':>8}  model class")
-    for row, entry in zip(labels[:shown], entries, strict=False):
-        source = row["from"]
+    for row in labels[:shown]:
         target = {"prompt": "(by prompt)", "unknown": "(resolved on the workers)"}.get(
-            source, f"{row['model_class']} ({source})")
-        click.echo(f"{'':>12}  {row['label']:>5}  {str(row['name']):<20} {entry.count:>8}  {target}")
+            row.source, f"{row.model_class} ({row.source})")
+        click.echo(f"{'':>12}  {row.label:>5}  {str(row.name):<20} {row.images:>8}  {target}")
     if len(labels) > shown:
         click.echo(f"{'':>12}  ... {len(labels) - shown} more (all of them with --json)")
 
@@ -107,10 +94,8 @@ def run(spec: str, output: str | None, overrides: tuple[str, ...], address: str 
       synthgen run pipelines/digits.yaml
       synthgen run pipelines/digits.yaml --output s3://bucket/digits --set sampler.steps=10
     """
-    options = RunOptions(address=address, takeover=takeover, per_worker=per_worker)
-    prepared = prepare(load_spec(spec, overrides, output))
-    with resumable(prepared, address):
-        report(run_job(prepared, options))
+    with resumable(address):
+        report(api.run(spec, output, overrides, address, takeover=takeover, per_worker=per_worker))
 
 
 @click.command()
@@ -134,11 +119,8 @@ def resume(uri: str, overrides: tuple[str, ...], address: str | None, takeover: 
       synthgen resume ./out/digits --set compute.workers=2
       synthgen resume s3://bucket/digits --repair
     """
-    spec, manifest = load_job(uri, overrides)
-    options = RunOptions(address=address, takeover=takeover, repair=repair, per_worker=per_worker)
-    prepared = prepare(spec, manifest)
-    with resumable(prepared, address):
-        report(run_job(prepared, options))
+    with resumable(address):
+        report(api.resume(uri, overrides, address, takeover=takeover, repair=repair, per_worker=per_worker))
 
 
 @click.command()
@@ -165,31 +147,13 @@ def captions(spec: str, output: str | None, overrides: tuple[str, ...], address:
 # Ctrl-C during `run` or `resume`: say what is committed (it is kept) and the exact command that
 # goes on from there, then exit 130 (128 + SIGINT), as shells report an interrupted command.
 @contextmanager
-def resumable(prepared: Prepared, address: str | None) -> Iterator[None]:
-    """Around a run of `prepared`: on Ctrl-C, one line with the committed shards and the resume
-    command, exit 130."""
+def resumable(address: str | None) -> Iterator[None]:
+    """Around a run: on Ctrl-C, one line with the committed shards and the resume command, exit 130."""
     try:
-        with remembering_ctrl_c():
-            yield
-    except KeyboardInterrupt:
-        click.echo(f"\n{interrupted_line(prepared, address)}", err=True)
+        yield
+    except api.Interrupted as exc:
+        click.echo(f"\n{exc.line(_resume(exc.uri, address), _rerun())}", err=True)
         sys.exit(EXIT_INTERRUPTED)
-
-
-def interrupted_line(prepared: Prepared, address: str | None) -> str:
-    """What an interrupted run leaves: the committed shards and samples, and what to run next."""
-    plan, uri = prepared.plan, prepared.plan.spec.output.uri
-    try:
-        started = find_job_record(prepared.store) is not None
-        markers = read_markers(prepared.store) if started else {}
-    except (OSError, KeyboardInterrupt) as exc:
-        return (f"interrupted; could not read what is committed at {uri} ({type(exc).__name__}); "
-                f"`{_resume(uri, address)}` goes on from what is")
-    if not started:
-        return f"interrupted before anything was written to {uri}; rerun: {_rerun()}"
-    rows = sum(m.rows for m in markers.values())
-    return (f"interrupted: {len(markers)}/{plan.num_shards} shards ({rows}/{plan.total} images) are "
-            f"committed at {uri} and kept; resume with: {_resume(uri, address)}")
 
 
 def _resume(uri: str, address: str | None) -> str:

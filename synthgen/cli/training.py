@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -87,4 +88,4 @@ def train(output: str, **options: Any) -> None:
         except ValueError:
             raise UserError("--block-out-channels", given["block_out_channels"],
                             "write the widths as integers separated by commas, e.g. 32,64,64") from None
-    click.echo(f"saved the model to {train_model(TrainConfig(output=output, **given))}")
+    click.echo(f"saved the model to {train_model(TrainConfig(output=Path(output), **given))}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from synthgen.engine.job import Prepared, ShardAddress, ShardResult
@@ -27,7 +27,7 @@ from synthgen.output.catalog import job_status
 from synthgen.output.job_record import read_job_record
 from synthgen.quality.classifiers import check_filter
 from synthgen.spec.job_spec import JobSpec
-from synthgen.spec.load import apply_overrides, validate_spec
+from synthgen.spec.load import Override, apply_overrides, validate_spec
 from synthgen.spec.manifest import Manifest
 from synthgen.spec.plan import Plan
 from synthgen.storage.store import Store, check_writable
@@ -63,7 +63,7 @@ def pin_dtype(spec: JobSpec) -> JobSpec:
     return spec.model_copy(update={"model": spec.model.model_copy(update={"dtype": dtype})})
 
 
-def load_job(uri: str, overrides: tuple[str, ...] = (), storage_options: dict | None = None
+def load_job(uri: str, overrides: Iterable[Override] = (), storage_options: dict | None = None
              ) -> tuple[JobSpec, Manifest]:
     """The spec and manifest a job stored in its output, with execution-only overrides."""
     store = Store(uri, storage_options or {})

@@ -1,12 +1,15 @@
-"""The driver's progress: a rich bar on a terminal, plain log lines otherwise.
+"""The driver's progress: a rich bar on a terminal or in a notebook, plain log lines otherwise.
 
 One bar over images (images/s, ETA), shards committed/total and failures; with per_worker,
 each worker's throughput too. Every LOG_EVERY_S the same numbers go to the log as one line
-(to the run log only while the bar is on screen).
+(to the run log only while the bar is on screen). A notebook shows the bar when ipywidgets is
+installed (rich draws it in a widget); without it, and in a file or pipe, the plain lines show,
+with no control codes.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import socket
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
@@ -47,18 +51,18 @@ class Progress:
         self.started = time.monotonic()
         self.start_count = done
         self.last_log = 0.0
-        self.bar = None
+        self.bar: RichProgress | None = None
 
     def __enter__(self) -> Progress:
-        if sys.stderr.isatty():
-            self.bar = RichProgress(
+        if live_bar():
+            self.bar = bar = RichProgress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]:>7.1f} img/s"), TimeRemainingColumn(),
                 TextColumn("shards {task.fields[shards]}"), TextColumn("{task.fields[failures]}"),
                 transient=False,
             )
-            self.bar.start()
-            self.task = self.bar.add_task("images", total=self.total, completed=self.committed,
+            bar.start()
+            self.task = bar.add_task("images", total=self.total, completed=self.committed,
                                           rate=0.0, shards=self._shards(), failures="")
         return self
 
@@ -132,6 +136,45 @@ class Progress:
         if self.workers:
             out.info("per worker: %s", ", ".join(f"{w.name} {w.rate():.1f} img/s ({w.shards} shards)"
                                                  for w in self.workers.values()))
+
+
+def live_bar() -> bool:
+    """A bar that redraws itself: on a terminal, or in a notebook that can show rich's widget."""
+    if sys.stderr.isatty():
+        return True
+    return Console().is_jupyter and importlib.util.find_spec("ipywidgets") is not None
+
+
+@contextmanager
+def console_lines() -> Iterator[None]:
+    """Within the block, the `synthgen` log's INFO lines (progress, what is committed) reach
+    stderr when the caller configured no logging (a script or notebook, not the CLI); Python
+    would otherwise show warnings only."""
+    logger = logging.getLogger("synthgen")
+    if logger.hasHandlers():
+        yield
+        return
+    handler = logging.StreamHandler()  # sys.stderr as it is now: a notebook replaces it
+    handler.setFormatter(RedactingFormatter("synthgen: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(min(level, logging.INFO) if level else logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+class RedactingFormatter(logging.Formatter):
+    """Lines pass the run log's redaction: no secret reaches a notebook either."""
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__(fmt)
+        self.redact = text_redactor()  # the environment's secrets as they are when a run starts
+
+    def format(self, record: logging.LogRecord) -> str:
+        return str(self.redact(super().format(record)))
 
 
 @dataclass

@@ -92,8 +92,8 @@ def read_keyed(source: str, options: dict[str, Any], keys: Sequence[str]) -> dic
         _, image_col = parquet_columns(fs, [path], source, FIELD)
         with fs.open(path, "rb") as f:
             cells = pq.ParquetFile(f).read(columns=[image_col]).column(image_col)
-        for key, row in rows:
-            images[key] = cell_bytes(fs, path, cells[row].as_py(), source)
+        for key, index in rows:
+            images[key] = cell_bytes(fs, path, cells[index].as_py(), source)
     return images
 
 

@@ -14,7 +14,7 @@ import json
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 import numpy as np
 import pyarrow as pa
@@ -51,9 +51,9 @@ def digits_split(source: str, default: Split) -> Split:
     if not source.startswith(BUILTIN_DIGITS):
         raise UserError("source", source, f"the only built-in labeled data is {BUILTIN_DIGITS}[:train|:test]")
     split = source.removeprefix(BUILTIN_DIGITS).lstrip(":") or default
-    if split not in ("train", "test"):
+    if split not in get_args(Split):
         raise UserError("source", source, "write builtin:digits, builtin:digits:train or builtin:digits:test")
-    return split
+    return cast(Split, split)
 
 
 def open_labeled(source: str, storage_options: dict[str, Any] | None = None,

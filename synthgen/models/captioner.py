@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessorList
@@ -28,14 +29,15 @@ class Captioner:
         transformers_logging.disable_progress_bar()
         self.spec = spec
         self.device = pick_device(device)
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        # transformers' objects: its Auto* classes type them too loosely to check calls against
+        self.tokenizer: Any = AutoTokenizer.from_pretrained(path)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         weights = pick_precision(dtype, self.device).weights  # float32 on CPUs (autocast is for images)
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=weights)
-        self.model = self.model.to(self.device).eval()
-        self.warpers = LogitsProcessorList([TemperatureLogitsWarper(spec.temperature),
+        model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=weights)
+        self.model = model.to(self.device).eval()
+        self.warpers: Any = LogitsProcessorList([TemperatureLogitsWarper(spec.temperature),
                                             TopPLogitsWarper(spec.top_p)])
 
     def prompt_text(self, instruction: str) -> str:

@@ -23,7 +23,10 @@ from synthgen.spec.plan import Sample
 def load_component(path: Path, index: dict[str, Any], name: str, dtype: torch.dtype | None = None) -> Any:
     """Load one component with the library and class model_index.json names for it."""
     _quiet_loading()
-    library, class_name = component(index, name)
+    found = component(index, name)
+    if found is None:
+        raise ValueError(f"model_index.json names no library and class for its {name!r}")
+    library, class_name = found
     component_class = getattr(importlib.import_module(library), class_name)
     kwargs = {"dtype": dtype} if dtype is not None else {}
     return component_class.from_pretrained(path / name, **kwargs)

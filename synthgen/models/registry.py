@@ -77,7 +77,7 @@ def load_adapter(info: ModelInfo, spec: ModelSpec) -> Adapter:
     adapter = module.ADAPTER(info, device, precision.weights)
     adapter.precision = precision
     if precision.autocast is not None:
-        adapter.generate = precision.around(adapter.generate, device)  # type: ignore[method-assign]
+        adapter.generate = precision.around(adapter.generate, device)
     return adapter
 
 

@@ -52,8 +52,7 @@ def grouped(samples: Sequence[Sample], key: Callable[[Sample], Hashable],
         groups.setdefault(key(sample), []).append(i)
     if len(groups) == 1:
         return call(list(range(len(samples))))
-    images: list[np.ndarray | None] = [None] * len(samples)
+    images: dict[int, np.ndarray] = {}
     for members in groups.values():
-        for i, image in zip(members, call(members), strict=True):
-            images[i] = image
-    return np.stack(images)
+        images.update(zip(members, call(members), strict=True))
+    return np.stack([images[i] for i in range(len(samples))])

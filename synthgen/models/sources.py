@@ -182,7 +182,8 @@ CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 
 def caption_model_folder(spec: JobSpec, fetch: Fetch) -> Path:
     """Resolved like model.source (path, hub id or URL, with model.storage_options)."""
-    captions = spec.classes.captions
+    captions = spec.classes.captions if spec.classes else None
+    assert captions is not None, "called for a job with classes.captions only"
     source = ModelSpec(source=captions.model, revision=captions.revision,
                        storage_options=spec.model.storage_options)
     try:

@@ -119,7 +119,8 @@ def attribute_section(plan: Plan, index: pa.Table) -> list[str]:
         for axis in axes:
             if values.get(axis) is not None:
                 counts.setdefault((name or "(unlabeled)", axis), Counter())[values[axis]] += 1
-    mode = (plan.spec.classes or plan.spec.prompts).attribute_mode
+    section = plan.spec.classes or plan.spec.prompts  # the one that declares the axes
+    mode = section.attribute_mode if section else "random"
     lines = ["## Attributes per class", "",
              f"Attribute values ({'every combination in turn' if mode == 'cycle' else 'drawn per sample'}; "
              "each row's are in its `attributes` column), images per value:", "",
@@ -148,7 +149,7 @@ def quality_section(plan: Plan, markers: tuple[CommitMarker, ...], index: pa.Tab
         drawn[label] = drawn.get(label, 0) + (n or 0)
     names = plan.manifest.class_names
     lines = ["## Quality per class", ""]
-    if filtered:
+    if plan.spec.filter is not None:
         spec = plan.spec.filter
         rule = " and ".join((["top class = label"] if spec.require_match else [])
                             + ([f"p(label) >= {spec.min_prob}"] if spec.min_prob is not None else []))

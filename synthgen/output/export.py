@@ -89,6 +89,7 @@ def _write(catalog: Catalog, shards: list[CommitMarker], target: Store,
     """Write the shards (ImageFolder when `folders` is given, else WebDataset) and count them
     back from `target`."""
     write: Callable[[CommitMarker], Counter[str]]
+    check: Callable[[Store, set[str]], dict[str, int]]  # destination names -> samples there
     target.fs.makedirs(target.root, exist_ok=True)
     if folders is not None:
         for folder in set(folders.values()):

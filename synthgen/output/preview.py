@@ -25,6 +25,7 @@ from synthgen.storage.store import Store, check_writable
 PAD = 4
 FONT_SIZE = 13
 LABEL_WIDTH = 220  # at most
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont  # load_default's: bitmap without FreeType
 BACKGROUND, INK, MUTED = (255, 255, 255), (20, 20, 20), (110, 110, 110)
 
 
@@ -83,7 +84,7 @@ def render(catalog: Catalog, options: PreviewOptions | None = None) -> Image.Ima
     return sheet
 
 
-def label_width(titles: list[str], font: ImageFont.FreeTypeFont) -> int:
+def label_width(titles: list[str], font: Font) -> int:
     """The label column: as wide as the longest title, up to LABEL_WIDTH (longer ones are cut)."""
     longest = max([font.getlength(" ".join(t.split())) for t in titles] + [0.0])
     return min(LABEL_WIDTH, round(longest) + 3 * PAD)
@@ -145,7 +146,7 @@ def _scale(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     return image.resize(size, Image.Resampling.NEAREST if grow else Image.Resampling.LANCZOS)
 
 
-def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, width: int) -> str:
+def _fit(draw: ImageDraw.ImageDraw, text: str, font: Font, width: int) -> str:
     text = " ".join(text.split())
     if draw.textlength(text, font=font) <= width:
         return text

@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 import sys
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,7 @@ MAX_CLASS_ROWS = 50
 class Section:
     title: str
     columns: tuple[str, ...]
-    rows: list[tuple[str, ...]]
+    rows: Sequence[tuple[str, ...]]  # read only: a list of pairs is one too
 
 
 def sections(store: Store) -> list[Section]:
@@ -56,7 +56,7 @@ def show(store: Store, echo: Callable[[str], None] = print, terminal: bool | Non
 
 
 def plain(section: Section) -> str:
-    rows = [section.columns, *section.rows] if any(section.columns) else section.rows
+    rows = [section.columns, *section.rows] if any(section.columns) else list(section.rows)
     widths = [max(len(r[i]) for r in rows) for i in range(len(section.columns))]
     lines = [section.title]
     for row in rows:

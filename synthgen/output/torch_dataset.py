@@ -150,7 +150,7 @@ class SynthStream(IterableDataset):
         if self.shuffle:
             random.Random(f"{self.seed}:{self.epoch}").shuffle(shards)
         units = assign(shards, self.rank, self.world_size, worker, workers)
-        rows = (row for unit in units
+        rows: Iterator[dict[str, Any]] = (row for unit in units
                 for i, row in enumerate(iter_rows(self.source.store, unit.shard, self.source.read_columns))
                 if unit.keeps(i))
         if self.shuffle and self.shuffle_buffer > 1:

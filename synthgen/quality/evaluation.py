@@ -144,8 +144,7 @@ def _score(key: str, synthetic: Labeled, real: RealSets) -> dict[str, Any]:
         "real_plus_synthetic_accuracy": None,
         "real_plus_synthetic_ratio": None,
     }
-    if real.train is not None:
-        real_only = real.real_only(key)
+    if real.train is not None and (real_only := real.real_only(key)) is not None:
         both = Labeled(np.concatenate([real.train.features, synthetic.features]),
                        np.concatenate([real.train.labels, synthetic.labels]), test.class_names, "both")
         mixed = accuracy_on_real(key, both, real)

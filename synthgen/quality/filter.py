@@ -27,6 +27,7 @@ synonyms ("tench, Tinca tinca").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -71,11 +72,15 @@ class LabelFilter:
 
         info = inspect_classifier(spec)
         targets = class_targets(info, class_names)
-        loaders = {"builtin": digits_judge, "torch": lambda: TorchJudge(info.path, device, spec.trusted),
-                   "transformers": lambda: TransformersJudge(info.path, device),
-                   "timm": lambda: TimmJudge(info.path, device),
-                   "clip": lambda: ClipJudge(info.path, device, spec.prompt, class_names)}
-        return cls(spec, loaders[info.kind](), targets, info.names or class_names)
+        names = info.names or class_names
+        if info.path is None:  # the builtin judge: the only one that is not a model folder
+            return cls(spec, digits_judge(), targets, names)
+        path = info.path
+        loaders: dict[str, Callable[[], Judge]] = {
+            "torch": lambda: TorchJudge(path, device, spec.trusted), "timm": lambda: TimmJudge(path, device),
+            "transformers": lambda: TransformersJudge(path, device),
+            "clip": lambda: ClipJudge(path, device, spec.prompt, class_names)}
+        return cls(spec, loaders[info.kind](), targets, names)
 
     def judge(self, pixels: np.ndarray, labels: list[int]) -> Verdict:
         probs = np.asarray(self.model.probabilities(pixels), dtype=np.float64)

@@ -107,7 +107,8 @@ class ClipJudge:
 
     def __init__(self, path: Path, device: torch.device, prompt: str, class_names: tuple[str, ...]) -> None:
         self.device = device
-        self.model = CLIPModel.from_pretrained(path).to(device).eval()
+        model: Any = CLIPModel.from_pretrained(path)  # transformers types .to() too loosely to check
+        self.model = model.to(device).eval()
         self.processor = CLIPProcessor.from_pretrained(path)
         texts = [prompt.format(name=name) for name in class_names]
         with torch.inference_mode():

@@ -58,9 +58,8 @@ def size_curve(config: EvalConfig, sizes: list[float], seed: int = 0,
                                                  "use larger sizes")
         scores = {}
         for key in CLASSIFIERS:
-            accuracy = round(accuracy_on_real(key, subset, real), 4)
-            scores[key] = {"accuracy": accuracy,
-                           "ratio": round(accuracy / reference[key], 4) if reference[key] else None}
+            accuracy, against = round(accuracy_on_real(key, subset, real), 4), reference[key]
+            scores[key] = {"accuracy": accuracy, "ratio": round(accuracy / against, 4) if against else None}
         points.append({"fraction": fraction, "images": len(subset), "classifiers": scores})
     return {"synthetic": config.uri, "real_test": config.real, "real_train": real.train_source, "seed": seed,
             "real_accuracy": reference, "sizes": points}

@@ -21,12 +21,14 @@ CLASS_PLACEHOLDERS = ("name", "synonym", "description", "caption")
 # A negative prompt: text, or {choice: [...]} drawn per sample.
 NegativePrompt = Annotated[str | Choice | None, BeforeValidator(parse_text)]
 
+Device = Literal["auto", "cpu", "cuda"]
+
 
 class ModelSpec(Strict):
     source: str = "builtin:digits"
     revision: str | None = None
     dtype: Literal["float32", "float16", "bfloat16", "auto"] = "float32"  # auto: resolved by the driver
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Device = "auto"
     adapter: str | None = None
     trusted: bool = False  # load pickled weights and libraries other than diffusers/transformers
     storage_options: dict[str, Any] = Field(default_factory=dict)

@@ -6,6 +6,8 @@ the CLI can print one line.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +20,22 @@ from synthgen.spec.safe_yaml import AliasRefused, load_yaml
 from synthgen.storage.capped import MANIFEST_CAP, read_local
 from synthgen.storage.redact import redact, redact_spec
 
+# An override: `--set`'s "dotted.key=value" text, or a (dotted key, value) pair from Python.
+Override = str | tuple[str, Any]
 
-def load_spec(path: str | Path, overrides: tuple[str, ...] = (), output: str | None = None) -> JobSpec:
-    """Read a YAML spec, apply `--set` overrides and `--output`, and validate it."""
-    path = Path(path)
-    data = _read_yaml(path)
+
+def load_spec(spec: str | Path | Mapping[str, Any], overrides: Iterable[Override] = (),
+              output: str | None = None) -> JobSpec:
+    """Read a YAML spec (or take a spec dict), apply overrides and `--output`, and validate it.
+    A dict's relative paths are relative to the working directory, as a file's are to its folder."""
+    if isinstance(spec, Mapping):
+        data, base = copy.deepcopy(dict(spec)), Path.cwd()
+    else:
+        data, base = _read_yaml(Path(spec)), Path(spec).parent
     apply_overrides(data, overrides)
     if output is not None:
         set_dotted(data, "output.uri", output)
-    _anchor_paths(data, path.parent)
+    _anchor_paths(data, base)
     return validate_spec(data)
 
 
@@ -57,10 +66,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def apply_overrides(data: dict[str, Any], overrides: tuple[str, ...]) -> None:
-    """`--set dotted.key=value` items, each value read as YAML (numbers, lists, ...)."""
+def apply_overrides(data: dict[str, Any], overrides: Iterable[Override]) -> None:
+    """`--set dotted.key=value` items, each value read as YAML (numbers, lists, ...), or pairs."""
     for item in overrides:
-        set_dotted(data, *parse_override(item))
+        set_dotted(data, *(parse_override(item) if isinstance(item, str) else item))
 
 
 def parse_override(item: str) -> tuple[str, Any]:

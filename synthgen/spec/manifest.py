@@ -124,7 +124,11 @@ def resolve_manifest(spec: JobSpec) -> Manifest:
     if spec.init is not None:
         raise UserError("init.source", spec.init.source,
                         "an init job's manifest comes from its source listing; plan it with synthgen plan")
-    manifest = _resolve_classes(spec.classes) if spec.classes else _resolve_prompts(spec.prompts)
+    if spec.classes:
+        manifest = _resolve_classes(spec.classes)
+    else:
+        assert spec.prompts is not None  # JobSpec's validator: classes, prompts or init
+        manifest = _resolve_prompts(spec.prompts)
     if not manifest.entries:
         section = "classes" if spec.classes else "prompts"
         raise UserError(f"{section}.source", "(empty)", "the manifest has no rows; add some")
@@ -150,6 +154,7 @@ def _class_rows(spec: ClassManifest) -> list[dict[str, Any]]:
         return [{"name": n} for n in spec.names]
     if spec.entries is not None:
         return [e.model_dump(exclude_none=True) for e in spec.entries]
+    assert spec.source is not None  # the section's validator: names, entries or source
     return read_rows(spec.source, spec.storage_options, "classes.source", text_column="name")
 
 
@@ -173,10 +178,10 @@ def class_entry(spec: ClassManifest, index: int, row: dict[str, Any], axes: tupl
     else:
         model_label = None
     negative, negatives = _negative(row.get("negative_prompt") or spec.negative_prompt)
-    own = parse_axes(row.get("attributes"), f"{field_name}.attributes", spec.storage_options)
+    own_axes = parse_axes(row.get("attributes"), f"{field_name}.attributes", spec.storage_options)
     description = str(row.get("description") or "").strip() or None
     return Entry(index, name, count, model_label, prompts, templates, negative, negatives,
-                 merge_axes(axes, own), description, _prompt_list(row.get("synonyms")))
+                 merge_axes(axes, own_axes), description, _prompt_list(row.get("synonyms")))
 
 
 def _negative(value: Any) -> tuple[str | None, tuple[str, ...]]:
@@ -192,17 +197,18 @@ def _resolve_prompts(spec: PromptManifest) -> Manifest:
     if spec.items is not None:
         rows = [item.model_dump(exclude_none=True) for item in spec.items]
     else:
+        assert spec.source is not None  # the section's validator: items or source
         rows = read_rows(spec.source, spec.storage_options, "prompts.source", text_column="prompt")
     axes = parse_axes(spec.attributes, "prompts.attributes", spec.storage_options)
     labels = [_label_text(row.get("label")) for row in rows]
     names = tuple(dict.fromkeys(label for label in labels if label is not None))
     position = {name: i for i, name in enumerate(names)}  # not names.index: quadratic
     entries = []
-    for i, row in enumerate(rows):
+    for i, (row, text) in enumerate(zip(rows, labels, strict=True)):
         prompt = str(row.get("prompt") or "").strip()
         if not prompt:
             raise UserError(f"prompts[{i}].prompt", row.get("prompt"), "every row needs a prompt")
-        label = position[labels[i]] if labels[i] is not None else -1
+        label = position[text] if text is not None else -1
         negative, negatives = _negative(row.get("negative_prompt") or spec.negative_prompt)
         count = _count(row.get("count"), spec.count, f"prompts[{i}].count")
         entries.append(Entry(label, labels[i], count, None, (prompt,), ("",), negative, negatives, axes))

@@ -88,8 +88,8 @@ class Plan:
         plan = cls(spec=spec, manifest=manifest)
         check_bounds(plan)
         for split in plan.order.splits:
-            if split.size == 0:
-                raise UserError(f"output.splits.{split.name}", spec.output.splits[split.name],
+            if split.size == 0:  # only a split the spec names can be empty
+                raise UserError(f"output.splits.{split.name}", (spec.output.splits or {})[split.name],
                                 f"gives no sample of the {plan.order.total}; raise it or the counts")
         return plan
 

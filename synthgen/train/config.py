@@ -8,6 +8,7 @@ from typing import Any
 
 from synthgen.errors import UserError
 from synthgen.inputs.labeled_sources import BUILTIN_DIGITS
+from synthgen.spec.job_spec import Device
 from synthgen.spec.scheduler_names import SCHEDULERS
 
 DEFAULT_WARMUP = 200
@@ -47,7 +48,7 @@ class TrainConfig:
     checkpoint_every: int = 1000  # 0: no checkpoints
     keep_checkpoints: int = 2
     resume_from: Path | None = None  # a checkpoint file, or a folder holding checkpoints
-    device: str = "auto"
+    device: Device = "auto"
     threads: int | None = None  # torch CPU threads; None leaves torch's default
     sample_scheduler: str = "dpm++"  # recommended sampler, used for the grid and synthgen.json
     sample_steps: int = 10

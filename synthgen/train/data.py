@@ -97,5 +97,5 @@ def _from_pils(  # noqa: PLR0913 - the images and how to shape them
 def _to_array(image: Image.Image, mode: str, size: int) -> np.ndarray:
     image = image.convert(mode)
     if image.size != (size, size):
-        image = image.resize((size, size), Image.BICUBIC)
+        image = image.resize((size, size), Image.Resampling.BICUBIC)
     return np.asarray(image, dtype=np.uint8)

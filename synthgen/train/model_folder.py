@@ -116,7 +116,7 @@ def save_sample_grid(out: Path, class_names: list[str], config: TrainConfig, per
     grid = grid.reshape(rows * h, per_class * w, c)
     image = Image.fromarray(grid[..., 0] if c == 1 else grid)
     scale = max(1, 32 // max(h, w))
-    image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
     path = out / GRID_FILE
     image.save(path)
     return path

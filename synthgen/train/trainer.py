@@ -160,9 +160,10 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> torch.Tensor
 
 def _lr(config: TrainConfig, step: int, total: int) -> float:
     """Linear warmup, then cosine decay to 5% of the peak: the EMA then averages a settled model."""
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, total - config.warmup_steps)
+    warmup = resolve_warmup(config, total)  # train() resolved it: this is config.warmup_steps
+    if step < warmup:
+        return config.lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
     return config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 

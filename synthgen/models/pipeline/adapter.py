@@ -71,8 +71,9 @@ class PipelineAdapter(Adapter):
             self.img2img = AutoPipelineForImage2Image.from_pipe(self.pipe)
             self.img2img.set_progress_bar_config(disable=True)
         images = [Image.fromarray(a) for a in to_uint8(torch.from_numpy(pixels))]  # RGB: init_pixels
-        strength = float(samples[0].strength)  # any of the group's: all start at this step
-        return self._call(samples, sampler, {"image": images, "strength": strength})
+        strength = samples[0].strength  # any of the group's: all start at this step
+        assert strength is not None  # an init group's samples all have one
+        return self._call(samples, sampler, {"image": images, "strength": float(strength)})
 
     @torch.inference_mode()
     def _call(self, samples: Sequence[Sample], sampler: SamplerSpec,
@@ -81,7 +82,8 @@ class PipelineAdapter(Adapter):
         strength (every sample of the call starts at the same step)."""
         negative = bool(samples[0].negative_prompt)
         pipe = self.pipe if image is None else self.img2img
-        params = _call_params(type(pipe))
+        assert pipe is not None  # _group loads the img2img pipeline before its first img2img call
+        params = _call_params(pipe.__class__)
         generators = [torch.Generator("cpu").manual_seed(int(s.seed)) for s in samples]
         pipe.scheduler = build_scheduler(sampler.scheduler, self.info.scheduler_config)
         seed_brownian_noise(pipe.scheduler, generators)

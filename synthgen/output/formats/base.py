@@ -78,7 +78,8 @@ def label_dtype(class_names: Sequence[str]) -> Any:
 def metadata_features(design: DesignColumns) -> list[dict[str, Any]]:
     """The card's features of the metadata columns (their `datasets` Value dtypes), then the
     job's design columns (`attributes`, a struct of strings; `caption_id`; the init columns)."""
-    features = [{"name": n, "dtype": dtype} for n, (_, dtype) in METADATA_COLUMNS.items()]
+    features: list[dict[str, Any]] = [{"name": n, "dtype": dtype}
+                                      for n, (_, dtype) in METADATA_COLUMNS.items()]
     if design.axes:
         struct = [{"name": a, "dtype": "string"} for a in design.axes]
         features.append({"name": "attributes", "struct": struct})
