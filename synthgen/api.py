@@ -25,7 +25,9 @@ from typing import Any
 from synthgen.commands.estimate import Calibration, SizeEstimate, estimate_size
 from synthgen.commands.estimate import calibrate as calibrate_job
 from synthgen.engine.ctrl_c import remembering_ctrl_c
-from synthgen.engine.driver import Prepared, RunOptions, load_job, prepare, run_job
+from synthgen.engine.driver import load_job, prepare, run_job
+from synthgen.engine.job import Prepared
+from synthgen.engine.lifecycle import RunOptions
 from synthgen.engine.plan_checks import label_table
 from synthgen.engine.progress import console_lines
 from synthgen.output.catalog import read_markers

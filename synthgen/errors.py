@@ -10,7 +10,7 @@ class UserError(Exception):
         self.field, self.value, self.fix = field, value, fix
         super().__init__(f"{field}: {value!r} is not valid: {fix}")
 
-    def __reduce__(self) -> tuple[type, tuple[str, object, str]]:
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
         """Picklable with its fields: an actor's UserError reaches the driver as one."""
         return type(self), (self.field, self.value, self.fix)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from synthgen.engine.captions import read_captions, wants_captions
+from synthgen.engine.captions import committed_captions, read_captions, wants_captions
 from synthgen.engine.job import Prepared
 from synthgen.engine.lifecycle import JobOutput, RunOptions, holds_job
 from synthgen.errors import UserError
@@ -26,4 +26,4 @@ def job_captions(prepared: Prepared, address: str | None = None) -> pa.Table:
             return found[1]
     with JobOutput.open(prepared, RunOptions(address=address)):
         pass  # opening claims the output and writes its captions: nothing runs
-    return read_captions(store)[1]
+    return committed_captions(store)[1]

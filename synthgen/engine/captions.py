@@ -23,6 +23,7 @@ from rich.progress import Progress
 from synthgen.engine.job import JobContext
 from synthgen.errors import JobFailed
 from synthgen.spec.captions import ClassCaptions, caption_seed, instruction
+from synthgen.spec.job_spec import CaptionsSpec, JobSpec
 from synthgen.spec.plan import Plan
 from synthgen.storage import s3
 from synthgen.storage.layout import CAPTIONS_FILE, CAPTIONS_MARKER
@@ -73,7 +74,21 @@ def ensure_captions(job: JobContext, store: Store, connect: Callable[[], None]) 
               "job_id": plan.job_id, "committed_at": time.time()}
     if not store.create_only(CAPTIONS_MARKER, json_bytes(marker)):
         log.info("captions were committed by another run first; using those")
-    return read_captions(store)[0]
+    return committed_captions(store)[0]
+
+
+def committed_captions(store: Store) -> tuple[Captions, pa.Table]:
+    """The captions once their marker is written (read_captions, which cannot be None then)."""
+    found = read_captions(store)
+    if found is None:
+        raise JobFailed(f"{CAPTIONS_MARKER} vanished right after it was committed")
+    return found
+
+
+def captions_of(spec: JobSpec) -> CaptionsSpec:
+    """The `classes.captions` section: everything here runs only for a job that has one."""
+    assert spec.classes is not None and spec.classes.captions is not None, "a job without captions"
+    return spec.classes.captions
 
 
 def _write_on_actors(job: JobContext, labels: list[int]) -> list[dict[str, Any]]:
@@ -86,10 +101,10 @@ def _write_on_actors(job: JobContext, labels: list[int]) -> list[dict[str, Any]]
     env = s3.forwarded_env()
     options = {"num_cpus": pool.cpus, "num_gpus": pool.gpus,
                "runtime_env": {"env_vars": env} if env else None}
-    actor_class = ray.remote(CaptionActor)
+    actor_class: Any = ray.remote(CaptionActor)  # Ray's typing of remote classes is partial
     actors = [actor_class.options(**options).remote(job, max(1, int(pool.cpus)), s3.Credentials.from_env())
               for _ in range(min(pool.workers, len(labels)))]
-    per_class = job.spec.classes.captions.per_class
+    per_class = captions_of(job.spec).per_class
     started, rows = time.monotonic(), []
     try:
         pending = {actors[i % len(actors)].write.remote(label): label for i, label in enumerate(labels)}
@@ -149,18 +164,18 @@ class CaptionActor:
         torch.set_num_threads(threads)
         self.plan = job.plan
         spec = job.spec
-        self.captioner = Captioner(caption_model_folder(spec, "all"), spec.classes.captions,
+        self.captioner = Captioner(caption_model_folder(spec, "all"), captions_of(spec),
                                    spec.model.device, spec.model.dtype)
         self.batch_size = spec.compute.batch_size
 
     def write(self, label: int) -> list[dict[str, Any]]:
         """The class's kept captions as rows; raises when it cannot find enough (spec/captions.py)."""
         entry = self.plan.manifest.entries[label]
-        spec = self.plan.spec.classes.captions
+        spec, name = captions_of(self.plan.spec), entry.label_name or ""  # a class job's entries are named
         chosen = ClassCaptions(spec)
         while chosen.needed:
             count = chosen.needed
-            seeds = [caption_seed(self.plan.spec.seed, entry.label_name, chosen.tried + i)
+            seeds = [caption_seed(self.plan.spec.seed, name, chosen.tried + i)
                      for i in range(count)]
             texts: list[str] = []
             for start in range(0, count, self.batch_size):
@@ -169,7 +184,7 @@ class CaptionActor:
             for seed, text in zip(seeds, texts, strict=True):
                 chosen.offer(seed, text)
         if not chosen.complete():
-            raise CaptionsFailed(chosen.shortfall(entry.label_name))
+            raise CaptionsFailed(chosen.shortfall(name))
         return [{"label": entry.label, "label_name": entry.label_name, "caption_id": j, "caption": text,
                  "draw": index, "seed": seed} for j, (index, seed, text) in enumerate(chosen.kept)]
 

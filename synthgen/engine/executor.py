@@ -85,7 +85,7 @@ class Executor:
         self.pool = pool_plan(group, ray.cluster_resources())
         self.target = self.pool.workers
         env = s3.forwarded_env()
-        self.actor_class = ray.remote(WorkerActor)
+        self.actor_class: Any = ray.remote(WorkerActor)  # Ray's typing of remote classes is partial
         self.actor_options: dict[str, Any] = {
             "num_cpus": self.pool.cpus, "num_gpus": self.pool.gpus, "max_concurrency": 2,
             "runtime_env": {"env_vars": env} if env else None,

@@ -15,7 +15,7 @@ from ray._private import ray_constants
 from ray._private.accelerators import get_accelerator_manager_for_resource
 from ray._private.utils import get_num_cpus
 
-from synthgen.engine.job import JobContext
+from synthgen.engine.job import JobContext, JobGroup
 from synthgen.errors import UserError
 
 WORKER_BASE_BYTES = 1 << 30  # a CPU actor before its model: Ray, torch, diffusers (650 MiB measured)
@@ -32,7 +32,7 @@ class PoolPlan:
     why: str = ""
 
 
-def pool_plan(job: JobContext, cluster: dict[str, float]) -> PoolPlan:
+def pool_plan(job: JobContext | JobGroup, cluster: dict[str, float]) -> PoolPlan:
     """workers=auto: one actor per GPU (gpus_per_worker each); without GPUs, see cpu_workers.
 
     `model.device: cuda` asks for GPU actors even while the cluster has no GPU (an autoscaler
@@ -83,13 +83,15 @@ def embedded_resources() -> dict[str, float]:
     """The CPUs and GPUs an embedded Ray would find here, counted as Ray counts them (container
     CPU limits, CUDA_VISIBLE_DEVICES), without starting it."""
     gpu = get_accelerator_manager_for_resource("GPU")
+    if gpu is None:  # a Ray without NVIDIA support: no GPU it could use
+        return {"CPU": float(get_num_cpus()), "GPU": 0.0}
     found = gpu.get_current_node_num_accelerators()
     visible = gpu.get_current_process_visible_accelerator_ids()
     gpus = found if visible is None else min(found, len(visible))
     return {"CPU": float(get_num_cpus()), "GPU": float(gpus)}
 
 
-def cpu_workers(job: JobContext, cluster: dict[str, float]) -> tuple[int, str]:
+def cpu_workers(job: JobContext | JobGroup, cluster: dict[str, float]) -> tuple[int, str]:
     """workers=auto without GPUs: one single-threaded actor per core (or per cpus_per_worker
     cores), as many as memory holds. Independent processes never wait on each other, while one
     process's threads meet at a barrier after every op: on the benchmark job two 1-thread actors

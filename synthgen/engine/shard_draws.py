@@ -100,5 +100,5 @@ class ShardDraws:
             "Raise filter.max_draws, lower filter.min_prob, or check that the model draws this class")
 
     def pair_stats(self) -> dict[int, diversity.PairStats]:
-        taken = [d for d in self.draws if d.features is not None]
-        return diversity.per_class(np.stack([d.features for d in taken]), [d.sample.label for d in taken])
+        taken = [(d.features, d.sample.label) for d in self.draws if d.features is not None]
+        return diversity.per_class(np.stack([f for f, _ in taken]), [label for _, label in taken])

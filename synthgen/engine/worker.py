@@ -160,11 +160,12 @@ class Worker:
         """img2img: the chunk's init images decoded at the model's size, or None without init."""
         if self.spec.init is None:
             return None
-        missing = [s.init_id for s in chunk if s.init_id not in self.init_images]
+        keys = [s.init_id or "" for s in chunk]  # every sample of an init job has one (spec/plan.py)
+        missing = [key for key in keys if key not in self.init_images]
         if missing:  # a batch run outside a shard (synthgen sample, plan --calibrate)
             self.init_images.update(read_init_images(self.spec.init, missing))
         sampler, size = self.spec.sampler, self.info.sample_size
-        encoded = [(s.init_id, self.init_images[s.init_id]) for s in chunk]
+        encoded = [(key, self.init_images[key]) for key in keys]
         return decode_init_pixels(self.spec.init, encoded, (sampler.width or size, sampler.height or size),
                                   self.info.image_channels)
 

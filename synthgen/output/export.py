@@ -12,7 +12,7 @@ import os
 import posixpath
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -84,7 +84,7 @@ def export(uri: str, fmt: str, dest: str, options: ExportOptions | None = None) 
     return Exported(fmt, dest, dict(sorted(found.items())), missing)
 
 
-def _write(catalog: Catalog, shards: list[CommitMarker], target: Store,
+def _write(catalog: Catalog, shards: Sequence[CommitMarker], target: Store,
            folders: dict[int, str] | None) -> dict[str, int]:
     """Write the shards (ImageFolder when `folders` is given, else WebDataset) and count them
     back from `target`."""

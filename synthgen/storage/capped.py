@@ -27,7 +27,7 @@ class TooLarge(UserError):
                          "(or its server never ends the body); give a smaller file")
         self.cap = cap
 
-    def __reduce__(self) -> tuple[type, tuple[str, object, int]]:
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
         return type(self), (self.field, self.value, self.cap)
 
 

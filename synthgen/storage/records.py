@@ -62,9 +62,8 @@ def read_failure_records(store: Store) -> Records:
 def _read(store: Store, folder: str, parse: Any) -> Records:
     names = [name for name in store.list(folder) if not own_temp(name, folder)]  # finalize's to remove
     problems = [_stray(folder, name) for name in names if shard_index(name) is None]
-    wanted = {f"{folder}/{name}": shard_index(name) for name in names
-              if shard_index(name) is not None}
-    good = {}
+    wanted = {f"{folder}/{name}": index for name in names if (index := shard_index(name)) is not None}
+    good: dict[int, Any] = {}
     blobs = store.read_many(list(wanted))
     problems += [Problem(rel, "unreadable (a folder, or removed while read)", ours=False)
                  for rel in wanted if rel not in blobs]

@@ -155,7 +155,7 @@ class Store:
             return []
         return sorted(e.rstrip("/").rsplit("/", 1)[-1] for e in entries if e.rstrip("/") != folder)
 
-    def read_many(self, rels: list[str]) -> dict[str, bytes]:
+    def read_many(self, rels: Sequence[str]) -> dict[str, bytes]:
         """Several small objects in one round of requests (concurrent on object stores);
         objects that vanished meanwhile (or are folders) are left out."""
         if not rels:
