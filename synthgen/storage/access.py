@@ -76,7 +76,7 @@ def user_fix(exc: BaseException, uri: str) -> str | None:
 def _client_fix(exc: BaseException) -> str | None:
     """For the errors botocore raises before any reply: no credentials, no connection."""
     try:
-        from botocore import exceptions as boto
+        from botocore import exceptions as boto  # botocore: optional, comes with s3fs (the s3 extra)
     except ImportError:  # s3fs is not installed: no S3 request was made
         return None
     if isinstance(exc, boto.NoCredentialsError | boto.PartialCredentialsError):
