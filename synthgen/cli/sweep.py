@@ -12,8 +12,7 @@ from rich.table import Table
 from synthgen.cli.options import address_option, handle_errors, set_option, spec_argument
 from synthgen.commands.sweep import SweepRequest, plan_sweep, run_sweep
 from synthgen.commands.sweep_results import check_best_path, sweep_results, write_best
-from synthgen.engine.ctrl_c import remembering_ctrl_c
-from synthgen.engine.progress import format_duration
+from synthgen.engine.progress import format_duration, remembering_ctrl_c
 from synthgen.errors import UserError
 from synthgen.quality.evaluation import EvalConfig, evaluate, format_report, load_real
 from synthgen.quality.size_curve import format_curve, parse_sizes, size_curve

@@ -25,8 +25,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from synthgen.engine.actor import WorkerActor
 from synthgen.engine.job import JobGroup, ShardAddress, ShardResult
-from synthgen.engine.pool import pool_plan
-from synthgen.engine.stall import StallWatch
+from synthgen.engine.pool import StallWatch, pool_plan
 from synthgen.errors import user_error_in
 from synthgen.storage import s3
 

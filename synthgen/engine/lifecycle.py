@@ -24,19 +24,18 @@ from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 
 from synthgen import __version__
-from synthgen.engine import ctrl_c
 from synthgen.engine.captions import ensure_captions, wants_captions
 from synthgen.engine.job import JobContext, JobGroup, Prepared, ShardAddress, ShardResult
 from synthgen.engine.plan_checks import label_table
-from synthgen.engine.progress import run_log
+from synthgen.engine.progress import pressed, run_log
 from synthgen.errors import ModelChanged, UserError
 from synthgen.output.catalog import Catalog, read_markers
 from synthgen.output.finalize import finalize
 from synthgen.output.job_record import JobRecord, ModelRecord, find_job_record, write_job_record
 from synthgen.output.verify import repair
 from synthgen.spec.plan import plan_diff
-from synthgen.storage.access import user_errors
 from synthgen.storage.commit import commit_marker
+from synthgen.storage.filesystem import user_errors
 from synthgen.storage.layout import SUCCESS_FILE, failure_path
 from synthgen.storage.lock import JobLock, lost_lock, read_lock
 from synthgen.storage.records import FailureRecord
@@ -166,7 +165,7 @@ class Outputs:
 
     def fenced(self) -> BaseException | None:
         lost = (output.fenced() for output in self.by_key.values())
-        return ctrl_c.pressed() or next((exc for exc in lost if exc is not None), None)
+        return pressed() or next((exc for exc in lost if exc is not None), None)
 
 
 def claim_output(prepared: Prepared) -> bool:

@@ -23,7 +23,7 @@ import torch
 from synthgen.engine.job import JobContext, ShardResult
 from synthgen.engine.pool import PoolPlan, pool_plan
 from synthgen.engine.shard_draws import ShardDraws
-from synthgen.inputs.init_images import decode_init_pixels, read_init_images
+from synthgen.inputs.labeled_keys import decode_init_pixels, read_init_images
 from synthgen.models.adapter import Adapter
 from synthgen.models.configs import ModelInfo
 from synthgen.models.registry import inspect_model, load_adapter

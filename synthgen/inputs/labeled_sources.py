@@ -24,8 +24,7 @@ from PIL import Image
 from synthgen.errors import UserError
 from synthgen.output.catalog import Catalog
 from synthgen.output.readers import decode_image, iter_rows, load_image
-from synthgen.storage.capped import IMAGE_CAP, read_capped
-from synthgen.storage.filesystem import open_fs
+from synthgen.storage.filesystem import IMAGE_CAP, open_fs, read_capped
 from synthgen.storage.layout import DATA_DIR, INDEX_FILE, JOB_FILE, confine
 
 BUILTIN_DIGITS = "builtin:digits"

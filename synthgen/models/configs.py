@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from synthgen.errors import UserError
-from synthgen.storage.capped import CONFIG_CAP, read_local
+from synthgen.storage.filesystem import CONFIG_CAP, read_local
 
 
 def read_json(path: Path) -> dict[str, Any]:

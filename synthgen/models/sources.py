@@ -18,10 +18,8 @@ from synthgen.errors import UserError
 from synthgen.models.configs import read_json
 from synthgen.models.trust import folder_files, model_files, refuse_pickles
 from synthgen.spec.job_spec import JobSpec, ModelSpec
-from synthgen.storage.access import check_reachable
-from synthgen.storage.capped import CONFIG_CAP, WEIGHTS_CAP, copy_capped
-from synthgen.storage.filesystem import open_fs
-from synthgen.storage.flock import flock_within
+from synthgen.storage.conditional import flock_within
+from synthgen.storage.filesystem import CONFIG_CAP, WEIGHTS_CAP, check_reachable, copy_capped, open_fs
 from synthgen.storage.layout import relative_to
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"

@@ -23,7 +23,7 @@ from synthgen.models.configs import read_json
 from synthgen.models.trust import folder_files, is_torchscript, refuse_pickles
 from synthgen.spec.job_spec import FilterSpec
 from synthgen.spec.plan import Plan
-from synthgen.storage.capped import CONFIG_CAP, read_local
+from synthgen.storage.filesystem import CONFIG_CAP, read_local
 
 TORCH_SUFFIXES = (".pt", ".pth", ".ts", ".jit")
 DEFAULT_LABEL = re.compile(r"LABEL_\d+")  # transformers' id2label when nobody named the classes

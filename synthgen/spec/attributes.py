@@ -15,10 +15,9 @@ from typing import Any
 import yaml
 
 from synthgen.errors import UserError
+from synthgen.spec.load import load_yaml
 from synthgen.spec.manifest_files import read_rows
-from synthgen.spec.safe_yaml import load_yaml
-from synthgen.storage.capped import MANIFEST_CAP
-from synthgen.storage.filesystem import read_url
+from synthgen.storage.filesystem import MANIFEST_CAP, read_url
 
 # (axis name, ((value, weight), ...)), in the order given
 Axis = tuple[str, tuple[tuple[str, float], ...]]

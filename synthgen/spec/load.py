@@ -16,8 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from synthgen.errors import UserError
 from synthgen.spec.job_spec import JobSpec
-from synthgen.spec.safe_yaml import AliasRefused, load_yaml
-from synthgen.storage.capped import MANIFEST_CAP, read_local
+from synthgen.storage.filesystem import MANIFEST_CAP, read_local
 from synthgen.storage.redact import redact, redact_spec
 
 # An override: `--set`'s "dotted.key=value" text, or a (dotted key, value) pair from Python.
@@ -168,3 +167,27 @@ def _short(value: Any) -> Any:
         value = redact(value)
     text = repr(value)
     return value if len(text) <= 60 else text[:57] + "..."
+
+
+# The one YAML loader synthgen reads user files with: safe types, and no aliases.
+#
+# An alias (`*a`) repeats a whole node by reference; nested ones expand exponentially, so a
+# 455-byte file becomes gigabytes once built ("billion laughs"). A job spec or manifest never
+# needs them: they are refused, with the line they are on, before anything is built.
+class AliasRefused(yaml.YAMLError):
+    """A YAML alias: refused (see the module's docstring)."""
+
+
+class _NoAliases(yaml.SafeLoader):
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise AliasRefused(f"YAML alias *{event.anchor} at line {event.start_mark.line + 1}: "
+                               "aliases are not accepted (they can expand without bound); "
+                               "write the value out")
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str | bytes) -> Any:
+    """`text` as plain data (mappings, lists, strings, numbers), aliases refused."""
+    return yaml.load(text, Loader=_NoAliases)  # noqa: S506 - a SafeLoader subclass

@@ -8,10 +8,8 @@ import json
 from typing import Any
 
 from synthgen.errors import UserError
-from synthgen.spec.safe_yaml import load_yaml
-from synthgen.storage.access import check_reachable
-from synthgen.storage.capped import MANIFEST_CAP
-from synthgen.storage.filesystem import read_url
+from synthgen.spec.load import load_yaml
+from synthgen.storage.filesystem import MANIFEST_CAP, check_reachable, read_url
 from synthgen.storage.store import read_parquet
 
 

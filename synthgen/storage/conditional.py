@@ -11,13 +11,15 @@ read-compare-write, safe against everything but a race within one request's time
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from synthgen.storage.flock import flock_within
+from synthgen.errors import UserError
 from synthgen.storage.s3 import refused_precondition
 from synthgen.storage.store import Store
 
@@ -120,3 +122,23 @@ def _guard(store: Store) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+# Every flock synthgen waits for, waited for a bounded time: a holder that is stopped (SIGSTOP,
+# a frozen container) never releases it, and a silent wait for ever looks like a hang.
+POLL_S = 0.05
+
+
+def flock_within(fd: int, seconds: float, field: str, value: object, what: str) -> None:
+    """Take an exclusive flock on `fd`, or after `seconds` raise one line naming `what`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise UserError(field, value, f"waited {seconds:g} s for {what}; another process "
+                                "holds it and may be stopped or frozen: resume or end that "
+                                "process, then rerun") from None
+            time.sleep(POLL_S)

@@ -25,8 +25,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from synthgen.errors import UserError
 from synthgen.storage import s3
-from synthgen.storage.access import check_reachable
-from synthgen.storage.filesystem import open_fs
+from synthgen.storage.filesystem import check_reachable, open_fs
 from synthgen.storage.layout import PROBE_DIR, data_shard, own_entry, own_temp, temp_name
 
 log = logging.getLogger("synthgen")

@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from synthgen.inputs.init_images import fit, init_pixels
-from synthgen.inputs.labeled_keys import list_labeled, read_keyed
+from synthgen.inputs.labeled_keys import fit, init_pixels, list_labeled, read_keyed
 from tests.helpers.init_sources import digits_folder
 from tests.helpers.s3server import BUCKET
 

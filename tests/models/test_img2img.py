@@ -11,7 +11,7 @@ import torch
 from diffusers import StableDiffusionImg2ImgPipeline
 from PIL import Image
 
-from synthgen.inputs.init_images import init_pixels
+from synthgen.inputs.labeled_keys import init_pixels
 from synthgen.models.registry import inspect_model, load_adapter
 from synthgen.models.sample_values import start_step
 from synthgen.models.schedulers import build_scheduler

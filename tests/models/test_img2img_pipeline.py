@@ -10,7 +10,7 @@ import pytest
 import torch
 from diffusers import StableDiffusionXLImg2ImgPipeline
 
-from synthgen.inputs.init_images import init_pixels
+from synthgen.inputs.labeled_keys import init_pixels
 from synthgen.models.registry import inspect_model, load_adapter
 from synthgen.models.schedulers import build_scheduler
 from synthgen.spec.job_spec import ModelSpec, SamplerSpec

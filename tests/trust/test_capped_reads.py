@@ -13,7 +13,7 @@ from synthgen.models.sources import resolve_source
 from synthgen.spec.job_spec import ModelSpec
 from synthgen.spec.load import validate_spec
 from synthgen.spec.plan import Plan
-from synthgen.storage.capped import CONFIG_CAP
+from synthgen.storage.filesystem import CONFIG_CAP
 from tests.conftest import synthgen, tiny_spec, write_spec
 from tests.helpers.endless_http import endless_server
 
