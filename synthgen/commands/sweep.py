@@ -21,7 +21,7 @@ from typing import Any
 
 from synthgen.engine.driver import prepare, run_outputs, stopping
 from synthgen.engine.job import ActorStats, Prepared, ShardResult, model_key, model_label
-from synthgen.engine.lifecycle import JobOutput, RunOptions
+from synthgen.engine.lifecycle import JobOutput, RunOptions, holds_job
 from synthgen.engine.progress import run_log
 from synthgen.errors import JobFailed, UserError
 from synthgen.inputs.labeled_keys import job_manifest
@@ -140,6 +140,9 @@ def plan_sweep(request: SweepRequest) -> SweepPlan:
     store = Store(uri, spec.output.storage_options)
     plan = SweepPlan(uri, store, base, axes, request.per_class, cells)
     _check_output(plan)
+    for cell in cells:  # a cell run before is resumed: its model must be the one job.json pins
+        with in_cell(cell.cell):
+            holds_job(cell.prepared)
     return plan
 
 
