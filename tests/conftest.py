@@ -87,6 +87,12 @@ def class_model(models_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def untrained_digits(models_dir: Path) -> Path:
+    """builtin:digits with random weights: a worse generator of the same classes."""
+    return _tiny_models().untrained_digits(models_dir / "untrained-digits")
+
+
+@pytest.fixture(scope="session")
 def plain_model(models_dir: Path) -> Path:
     return _tiny_models().plain_unet(models_dir / "plain-unet")
 

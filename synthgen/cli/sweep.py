@@ -143,7 +143,8 @@ def _cost(full: dict[str, Any], workers: int) -> str:
 def _loads(actors: list[dict[str, Any]]) -> str:
     if not actors:
         return "none (every cell was committed already)"
-    return ", ".join(f"actor {a['actor'][:8]} {a['model_loads']}x for {len(a['cells'])} cell(s)"
+    return ", ".join(f"actor {a['actor'][:8]} {a['model_loads']}x for {len(a['cells'])} cell(s) ("
+                     + ", ".join(f"{model} {n['loads']}x" for model, n in a["loads"].items()) + ")"
                      for a in actors)
 
 

@@ -3,8 +3,10 @@
 Each cell of the grid (spec/grid.py) is a real synthgen job of N images per class in
 `URI/cells/<k>/`, with its own job.json, commit markers, index and card: committed and
 resumable like any job, opened and finished by its own JobOutput (engine/lifecycle.py). All cells
-run on one JobGroup (engine/job.py), so every actor loads the model once for the whole sweep and
-takes the shards of any cell; with several workers, cells run side by side. A killed sweep run
+run on one JobGroup (engine/job.py): every actor loads each model once for the whole sweep
+(a grid over `model.source` compares generators: the executor hands an actor the cells of the
+model it holds before it loads the next) and takes the shards of any cell; with several
+workers, cells run side by side. A killed sweep run
 again skips what is committed (cells complete, shards with a marker). Every check is made, for
 every cell, before anything is written.
 """
@@ -18,12 +20,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from synthgen.engine.driver import prepare, run_outputs, stopping
-from synthgen.engine.job import ActorStats, Prepared, ShardResult
-from synthgen.engine.lifecycle import JobOutput, RunOptions
+from synthgen.engine.job import ActorStats, Prepared, ShardResult, model_key, model_label
+from synthgen.engine.lifecycle import JobOutput, RunOptions, holds_job
 from synthgen.engine.progress import run_log
 from synthgen.errors import JobFailed, UserError
 from synthgen.inputs.labeled_keys import job_manifest
-from synthgen.spec.grid import MAX_CELLS, Axis, Cell, cell_spec, grid_cells, parse_axis
+from synthgen.spec.grid import MAX_CELLS, Axis, Cell, cell_spec, grid_cells, in_cell, parse_axis
 from synthgen.spec.job_spec import JobSpec
 from synthgen.spec.load import load_spec, set_dotted, validate_spec
 from synthgen.spec.manifest import Manifest
@@ -75,6 +77,12 @@ class SweepCell:
     def uri(self) -> str:
         return self.prepared.plan.spec.output.uri
 
+    @property
+    def model(self) -> str:
+        """The cell's generator as the actors name it (source, revision, dtype)."""
+        info = self.prepared.info
+        return model_label(model_key(self.prepared.plan.spec.model, info.revision if info else None))
+
 
 @dataclass(frozen=True)
 class SweepPlan:
@@ -109,7 +117,7 @@ class SweepRun:
         if stats is None:
             return
         entry = self.actors.setdefault(stats.actor_id, {"actor": stats.actor_id, "shards": 0, "cells": []})
-        entry.update(model_loads=stats.model_loads, load_s=stats.load_s)
+        entry.update(model_loads=stats.model_loads, load_s=stats.load_s, loads=dict(stats.loads or {}))
         entry["shards"] += 1
         if int(result.job) not in entry["cells"]:
             entry["cells"].append(int(result.job))
@@ -126,11 +134,15 @@ def plan_sweep(request: SweepRequest) -> SweepPlan:
     cells = []
     for cell in grid_cells(axes, request.max_cells):
         full = cell_spec(base, cell)
-        pilot, manifest = pilot_job(full, request.per_class, f"{uri}/{CELLS_DIR}/{cell.index}")
-        cells.append(SweepCell(cell, prepare(pilot, manifest), Plan.build(full, job_manifest(full))))
+        with in_cell(cell):  # e.g. a generator that does not know the spec's classes
+            pilot, manifest = pilot_job(full, request.per_class, f"{uri}/{CELLS_DIR}/{cell.index}")
+            cells.append(SweepCell(cell, prepare(pilot, manifest), Plan.build(full, job_manifest(full))))
     store = Store(uri, spec.output.storage_options)
     plan = SweepPlan(uri, store, base, axes, request.per_class, cells)
     _check_output(plan)
+    for cell in cells:  # a cell run before is resumed: its model must be the one job.json pins
+        with in_cell(cell.cell):
+            holds_job(cell.prepared)
     return plan
 
 
@@ -184,9 +196,11 @@ def run_sweep(plan: SweepPlan, address: str | None = None) -> SweepRun:
                 if not output.complete:
                     output.finish()
         for actor in run.actors.values():
-            log.info("actor %s: model loaded %d time(s) in %.1f s for %d shard(s) of %d cell(s)",
+            models = ", ".join(f"{model} {n['loads']}x in {n['load_s']:.1f} s"
+                               for model, n in actor["loads"].items())
+            log.info("actor %s: model loaded %d time(s) in %.1f s for %d shard(s) of %d cell(s) (%s)",
                      actor["actor"][:12], actor["model_loads"], actor["load_s"], actor["shards"],
-                     len(actor["cells"]))
+                     len(actor["cells"]), models)
     return run
 
 

@@ -1,11 +1,12 @@
 """A sweep's results: every cell scored, the full job's cost, the ranking, sweep.json and sweep.png,
 and `--write-best` (the user's whole spec with the best cell's settings).
 
-The full job's cost: the cell's per-worker speed, projected onto the whole job (the spec's own
-counts, with the cell's settings) the way `synthgen plan --calibrate` projects one (shards to
-the first free actor, each actor loading its model first: commands/estimate.py), on the sweep's
-pool and on other worker counts. Device-hours are workers x GPUs (CPUs without GPUs) per worker
-x wall time. It assumes each added worker runs at the measured speed (its own GPU or cores).
+The full job's cost: the cell's per-worker speed and load time (its own model's: a cell is one
+model), projected onto the whole job (the spec's own counts, with the cell's settings) the way
+`synthgen plan --calibrate` projects one (shards to the first free actor, each actor loading its
+model first: commands/estimate.py), on the sweep's pool and on other worker counts. Device-hours
+are workers x GPUs (CPUs without GPUs) per worker x wall time. It assumes each added worker runs
+at the measured speed (its own GPU or cores).
 """
 
 from __future__ import annotations
@@ -44,16 +45,18 @@ def sweep_results(plan: SweepPlan, run: SweepRun, scoring: dict[str, Any]) -> di
     CAS curve, as `synthgen eval --sizes`)."""
     previous = (read_sweep(plan.store).results or {}) if not run.actors else {}
     pool = run.pool or previous.get("pool") or cluster_pool(plan)  # nothing ran: what ran it
-    load_s = max((a["load_s"] for a in run.actors.values()),
-                 default=previous.get("model_load_s", 0.0))
+    per_model = model_load_s(run) if run.actors else previous.get("model_load_s_per_model", {})
+    load_s = max(per_model.values(), default=previous.get("model_load_s", 0.0))
     options = plan.store.storage_options
     cells = []
     for cell in plan.cells:
         scores = score_cell(cell.uri, scoring.get("real_sets"), options)
-        scores["full_job"] = full_job_cost(cell.full, scores["speed"]["images_per_s"], load_s,
-                                           pool, scoring.get("workers", ()))
-        cells.append({"cell": cell.cell.index, "settings": cell.cell.settings, "uri": cell.uri,
-                      "job_id": cell.prepared.plan.job_id, **scores, "metrics": metrics(scores)})
+        model_s = per_model.get(cell.model, load_s)
+        scores["full_job"] = full_job_cost(cell.full, scores["speed"]["images_per_s"], model_s, pool,
+                                           scoring.get("workers", ()))
+        cells.append({"cell": cell.cell.index, "settings": cell.cell.settings, "model": cell.model,
+                      "uri": cell.uri, "job_id": cell.prepared.plan.job_id, **scores,
+                      "metrics": metrics(scores)})
     order = ranked(cells, scoring["rank"])
     best = next(c for c in plan.cells if c.cell.index == order[0]["cell"])
     config = EvalConfig(best.uri, scoring["real"], storage_options=options)
@@ -62,13 +65,24 @@ def sweep_results(plan: SweepPlan, run: SweepRun, scoring: dict[str, Any]) -> di
     results = {"output": plan.uri, "rank": scoring["rank"], "real": scoring["real"],
                "per_class": plan.per_class,
                "axes": [{"key": a.key, "values": list(a.values)} for a in plan.axes],
-               "pool": pool, "model_load_s": load_s, "actors": list(run.actors.values()),
+               "pool": pool, "model_load_s": load_s, "model_load_s_per_model": per_model,
+               "actors": list(run.actors.values()),
                "shards_run": run.shards_run,
                "cells_run": run.cells_run, "best": order[0]["cell"], "order": [c["cell"] for c in order],
                "best_curve": curve, "cells": cells}
     plan.store.put_json(SWEEP_FILE, SweepRecord(sweep=plan.record(), results=results).to_json())
     plan.store.put_bytes(PLOT_FILE, sweep_figure(results))
     return results
+
+
+def model_load_s(run: SweepRun) -> dict[str, float]:
+    """Each model's load time: the longest one load of it took on any actor (each actor of the
+    full job loads its model once, first)."""
+    out: dict[str, float] = {}
+    for actor in run.actors.values():
+        for model, done in actor["loads"].items():
+            out[model] = max(out.get(model, 0.0), round(done["load_s"] / max(1, done["loads"]), 3))
+    return out
 
 
 def full_job_cost(full: Plan, images_per_s: float | None, load_s: float, pool: dict[str, Any],

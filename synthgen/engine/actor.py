@@ -1,9 +1,11 @@
 """The Ray actor around Workers: one model, on one thread, with the cores the actor reserved.
 
 An actor runs the shards of a JobGroup (a sweep's cells, or a single job: a group of one). It
-loads the model of the group's lead job when it starts (answering `node_id` says it is loaded),
-then makes one Worker per job on first use, all on one ModelCache: the model is loaded once per
-actor for the whole group, and each result carries the actor's ActorStats (its model loads).
+loads the model of the job the executor names when it starts (answering `node_id` says it is
+loaded), then makes one Worker per job on first use, all on one ModelCache that holds one model:
+a shard of a job on another model drops the Workers of the model held, releases it and loads the
+next. The executor hands an actor the shards of the model it holds first, so each model loads
+once per actor; each result carries the actor's ActorStats (its loads per model).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class WorkerActor:
     CPU idle, 23,000 context switches a second). One thread keeps one team.
     """
 
-    def __init__(self, group: JobGroup, threads: int, credentials: s3.Credentials) -> None:
+    def __init__(self, group: JobGroup, threads: int, credentials: s3.Credentials, first: str = "") -> None:
         from synthgen.engine.worker import ModelCache, Worker  # torch: in the actor, never in the driver
 
         credentials.install()
@@ -47,15 +49,22 @@ class WorkerActor:
         self.models = ModelCache()
         self.workers: dict[str, Worker] = {}
         self.torch_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torch")
-        self.worker = self.torch_thread.submit(self._worker, next(iter(group.jobs))).result()
+        self.jobs_run: set[str] = set()
+        self.held = ""  # the model key of the Workers in `workers`
+        self.worker: Worker | None = None
+        self.worker = self.torch_thread.submit(self._worker, first or next(iter(group.jobs))).result()
 
     def run_shard(self, address: ShardAddress, attempt_no: int) -> ShardResult:
         result = self.torch_thread.submit(self._run, address, attempt_no).result()
-        stats = ActorStats(self.actor_id, self.models.loads, round(self.models.load_s, 3), len(self.workers))
+        self.jobs_run.add(address.job)
+        stats = ActorStats(self.actor_id, self.models.loads, round(self.models.load_s, 3),
+                           len(self.jobs_run),
+                           {k: dict(v) for k, v in self.models.per_model.items()})
         return replace(result, job=address.job, actor=stats)
 
     def progress(self) -> int:
-        return self.worker.progress()
+        worker = self.worker  # None while the next model loads
+        return worker.progress() if worker else 0
 
     def node_id(self) -> str:
         """Where this actor runs; answering also says its model is loaded."""
@@ -66,9 +75,16 @@ class WorkerActor:
         return self.worker.run_shard(address.index, attempt_no)
 
     def _worker(self, key: str) -> Worker:
-        """The job's Worker, made on the torch thread the first time the job has a shard here."""
+        """The job's Worker, made on the torch thread the first time the job has a shard here;
+        a job on another model first lets go of every reference to the one held."""
+        job = self.group.jobs[key]
         if key not in self.workers:
-            self.workers[key] = self.make(self.group.jobs[key], self.threads, self.models)
+            if self.workers and self.held != job.model_key:
+                self.worker = None
+                self.workers.clear()
+                self.models.release()
+            self.workers[key] = self.make(job, self.threads, self.models)
+            self.held = job.model_key
         return self.workers[key]
 
 

@@ -9,6 +9,9 @@ On a cluster, GPU actors fill one node's GPUs before the next node's (fewer node
 of the model, and idle ones can be scaled down); a shard goes only to an actor that has loaded
 its model, so a lost node's shards move to the actors still alive while replacements start;
 with `workers: auto` the pool grows as GPUs join the cluster.
+
+A group's jobs may use several models (a sweep over generators): shards queue grouped by model,
+and an actor takes those of the model it holds first, so it loads each model once (dispatch.py).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from synthgen.engine.actor import WorkerActor
+from synthgen.engine.dispatch import by_model, next_shard
 from synthgen.engine.job import JobGroup, ShardAddress, ShardResult
 from synthgen.engine.pool import StallWatch, pool_plan
 from synthgen.errors import user_error_in
@@ -50,6 +54,7 @@ class Actors:
     idle: list[Any] = field(default_factory=list)
     busy: dict[Any, tuple[Any, ShardAddress]] = field(default_factory=dict)  # run_shard ref -> (actor, shard)
     node: dict[Any, str | None] = field(default_factory=dict)  # actor -> node (planned, then actual)
+    holds: dict[Any, str] = field(default_factory=dict)  # actor -> the model key it holds
 
     def __len__(self) -> int:
         return len(self.starting) + len(self.idle) + len(self.busy)
@@ -95,10 +100,11 @@ class Executor:
         self.suspect: dict[str, float] = {}  # node -> when an actor of this pool died there
         self.init_failures = 0  # models that failed to load in a row, while no actor worked
         self.polled_at = 0.0  # progress is polled at most every PROGRESS_EVERY_S, not per result
+        self.models = {key: job.model_key for key, job in group.jobs.items()}  # job key -> model key
 
     def run(self, shards: list[ShardAddress]) -> Outcome:
         outcome = Outcome()
-        queue: deque[ShardAddress] = deque(shards)
+        queue = by_model(shards, self.models)
         attempts: dict[ShardAddress, int] = dict.fromkeys(shards, 0)
         actors = Actors()
         log.info("%d shards on %d actors (%.0f CPU, %.2g GPU each; %s)", len(shards),
@@ -107,9 +113,12 @@ class Executor:
             while queue or actors.busy:
                 if (lost := self.sink.fenced()) is not None:
                     raise lost  # the finally below stops every actor of this driver
-                self._top_up(actors, len(queue) + len(actors.busy))
+                self._top_up(actors, queue)
                 while queue and actors.idle:
-                    actor, address = actors.idle.pop(), queue.popleft()
+                    actor = actors.idle.pop()
+                    address = next_shard(queue, self.models, actors.holds, actor) or queue[0]
+                    queue.remove(address)
+                    actors.holds[actor] = self.models[address.job]
                     actors.busy[actor.run_shard.remote(address, attempts[address])] = (actor, address)
                 ready = _ready([*actors.busy, *actors.starting])
                 for ref in ready:
@@ -132,9 +141,10 @@ class Executor:
                 ray.kill(actor, no_restart=True)
         return outcome
 
-    def _top_up(self, actors: Actors, outstanding: int) -> None:
+    def _top_up(self, actors: Actors, queue: deque[ShardAddress]) -> None:
         """Start actors up to the pool's size, never more than there are shards left: this
         replaces dead ones and, with `workers: auto` on GPUs, adds one per GPU that joined."""
+        outstanding = len(queue) + len(actors.busy)
         now = time.monotonic()
         if now < self.hold_until:
             return
@@ -146,18 +156,23 @@ class Executor:
                 log.info("the cluster has GPUs for %d actors now (was %d)", target, self.target)
             self.target = target
         for _ in range(min(self.target, outstanding) - len(actors)):
-            self._start_actor(actors)
+            self._start_actor(actors, queue)
 
-    def _start_actor(self, actors: Actors) -> None:
+    def _start_actor(self, actors: Actors, queue: deque[ShardAddress]) -> None:
+        """Start an actor on the model of the shard `_take` would hand it first."""
         options = dict(self.actor_options)
         node = self._fill_node(actors)
         if node is not None:
             # soft, and spill when that node is busy after all: Ray then places it elsewhere.
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
                 node, soft=True, _spill_on_unavailable=True)
+        first = next_shard(queue, self.models, actors.holds)
         actor = self.actor_class.options(**options).remote(self.job, max(1, int(self.pool.cpus)),
-                                                           s3.Credentials.from_env())
+                                                           s3.Credentials.from_env(),
+                                                           first.job if first else "")
         actors.node[actor] = node
+        if first is not None:
+            actors.holds[actor] = self.models[first.job]
         actors.starting[actor.node_id.remote()] = actor
 
     def _fill_node(self, actors: Actors) -> str | None:
@@ -207,6 +222,7 @@ class Executor:
     def _lost(self, actor: Any, actors: Actors) -> None:
         """Forget a dead actor; its node gets no new actor on purpose for a while."""
         node = actors.node.pop(actor, None)
+        actors.holds.pop(actor, None)
         if node is not None:
             self.suspect[node] = time.monotonic()
 

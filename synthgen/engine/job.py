@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from synthgen.errors import ModelChanged
 from synthgen.models.configs import ModelInfo
 from synthgen.models.runtime import weights_bytes
-from synthgen.spec.job_spec import JobSpec
+from synthgen.spec.job_spec import JobSpec, ModelSpec
 from synthgen.spec.manifest import Manifest
 from synthgen.spec.plan import Plan
 from synthgen.storage.commit import CommitMarker
@@ -62,6 +62,24 @@ class JobContext:
     def plan(self) -> Plan:
         return Plan(spec=self.spec, manifest=self.manifest, captions=self.captions)
 
+    @property
+    def model_key(self) -> str:
+        """What an actor loads for this job: jobs with the same key share one loaded model."""
+        return model_key(self.spec.model, self.model_revision)
+
+
+def model_key(model: ModelSpec, revision: str | None) -> str:
+    """A loaded model's identity: its spec (minus storage options, which change no weight) and
+    the revision it resolved to. Readable, since the run log and `actors` name models by it."""
+    dtype = "" if model.dtype == "float32" else f" {model.dtype}"
+    extras = model.model_dump_json(exclude={"source", "revision", "dtype", "storage_options"})
+    return f"{model.source}@{(revision or '?')[:12]}{dtype} {extras}"
+
+
+def model_label(key: str) -> str:
+    """A model key without its settings blob: what the table and the log show."""
+    return key.split(" {", 1)[0]
+
 
 @dataclass(frozen=True)
 class ShardResult:
@@ -90,9 +108,10 @@ class ShardAddress:
 
 @dataclass(frozen=True)
 class JobGroup:
-    """The jobs that share one model and one pool of actors: a sweep's cells, or a single job (a
-    group of one, keyed ""). Each actor loads the model once for all of them. `spec` and
-    `model_bytes` are the lead job's: the pool, the retries and the model come from it."""
+    """The jobs that share one pool of actors: a sweep's cells, or a single job (a group of one,
+    keyed ""). Each actor loads each model once, one at a time (the executor hands it the shards
+    of the model it holds first). `spec` is the lead job's: the pool and the retries come from
+    it; `model_bytes` is the largest model's, the most an actor holds at once."""
 
     jobs: dict[str, JobContext]
 
@@ -102,14 +121,17 @@ class JobGroup:
 
     @property
     def model_bytes(self) -> int | None:
-        return next(iter(self.jobs.values())).model_bytes
+        sizes = [job.model_bytes for job in self.jobs.values()]
+        return None if None in sizes else max(sizes)  # type: ignore[type-var]
 
 
 @dataclass(frozen=True)
 class ActorStats:
-    """What an actor did so far: how often it loaded a model, in how many seconds, for how many jobs."""
+    """What an actor did so far: how often it loaded a model (in all, and per model key), in how
+    many seconds, for how many jobs."""
 
     actor_id: str
     model_loads: int
     load_s: float
     jobs: int
+    loads: Mapping[str, Mapping[str, float]] | None = None  # model label -> {loads, load_s}

@@ -9,6 +9,7 @@ the store ignores create-only writes (`driver_commits`), the driver commits it i
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from synthgen.engine.job import JobContext, ShardResult
+from synthgen.engine.job import JobContext, ShardResult, model_key, model_label
 from synthgen.engine.pool import PoolPlan, pool_plan
 from synthgen.engine.shard_draws import ShardDraws
 from synthgen.inputs.labeled_keys import decode_init_pixels, read_init_images
@@ -43,23 +44,42 @@ log = logging.getLogger("synthgen.worker")
 
 
 class ModelCache:
-    """Loaded adapters keyed by (revision, model spec minus storage options), so that the jobs of
-    a group load theirs once: an actor (WorkerActor in engine/actor.py) hands one cache to the
-    Worker of each job it runs. Counts the loads."""
+    """The one loaded adapter of an actor, keyed by `model_key` (engine/job.py), so that the jobs
+    of a group that share a model load it once: an actor (WorkerActor in engine/actor.py) hands
+    one cache to the Worker of each job it runs. It holds one model at most, so that a sweep over
+    generators peaks at one model's memory: another key releases the one held before it loads.
+    Counts the loads, in all and per model."""
 
     def __init__(self) -> None:
-        self.adapters: dict[tuple[str | None, str], Adapter] = {}
+        self.key: str | None = None
+        self.loaded: Adapter | None = None
         self.loads = 0
         self.load_s = 0.0
+        self.per_model: dict[str, dict[str, float]] = {}  # model label -> loads, load_s
 
     def adapter(self, info: ModelInfo, model: ModelSpec) -> Adapter:
-        key = (info.revision, model.model_dump_json(exclude={"storage_options"}))
-        if key not in self.adapters:
+        key = model_key(model, info.revision)
+        if key != self.key or self.loaded is None:
+            self.release()
             started = time.perf_counter()
-            self.adapters[key] = load_adapter(info, model)
+            self.loaded, self.key = load_adapter(info, model), key
+            seconds = time.perf_counter() - started
             self.loads += 1
-            self.load_s += time.perf_counter() - started
-        return self.adapters[key]
+            self.load_s += seconds
+            mine = self.per_model.setdefault(model_label(key), {"loads": 0, "load_s": 0.0})
+            mine["loads"] += 1
+            mine["load_s"] = round(mine["load_s"] + seconds, 3)
+        return self.loaded
+
+    def release(self) -> None:
+        """Drop the model held, and give its memory back (the caller drops its own references,
+        the Workers using it, first)."""
+        if self.loaded is None:
+            return
+        self.loaded = self.key = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
 
 class Worker:

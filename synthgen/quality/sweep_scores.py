@@ -181,5 +181,6 @@ def _means(cells: list[dict[str, Any]], key: str, values: list[Any], metric: str
 
 
 def _label(value: Any) -> str:
+    """A tick label; a long one keeps its end, where a model folder's name is."""
     text = str(value)
-    return text if len(text) <= 24 else text[:21] + "..."
+    return text if len(text) <= 24 else "..." + text[-21:]

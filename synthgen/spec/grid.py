@@ -6,9 +6,11 @@ value (YAML), as the items of one flow list: `sampler.steps=10,25`, `sampler.sch
 mapping). The cells are the product of the axes, in order (the last axis varies fastest), and
 each one is validated as a whole spec by the spec's own schema: no list of fields here.
 
-Refused, since every cell of a sweep shares one pool of actors with one loaded model: axes over
-`model.*` (run one sweep per model), over the pool's shape (compute.workers, gpus_per_worker,
-cpus_per_worker), and over what the sweep sets itself (the counts: --per-class; the output).
+The generator is an axis like any other (`model.source=builtin:digits,./digits-small`, and
+`model.revision`, `model.dtype`): each value is a whole model, checked as a spec's model is, and
+the actors load each once (commands/sweep.py). Refused, since every cell of a sweep shares one
+pool of actors: axes over the pool's shape (compute.workers, gpus_per_worker, cpus_per_worker,
+model.device), and over what the sweep sets itself (the counts: --per-class; the output).
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from synthgen.errors import UserError
@@ -25,7 +30,8 @@ from synthgen.spec.load import parse_override, set_dotted, validate_spec
 
 MAX_CELLS = 64
 REFUSED = {
-    "model": "changes the model, and the cells of a sweep share one loaded model; run one sweep per model",
+    "model.device": "shapes the pool that every cell shares; set it once with --set",
+    "model.storage_options": "set it once with --set",
     "compute.workers": "shapes the pool that every cell shares; set it once with --set",
     "compute.gpus_per_worker": "shapes the pool that every cell shares; set it once with --set",
     "compute.cpus_per_worker": "shapes the pool that every cell shares; set it once with --set",
@@ -79,7 +85,7 @@ def parse_axis(item: str) -> Axis:
         if value in seen:
             raise UserError(f"--grid {key}", value, "listed twice; give each value once")
         seen.append(value)
-    return Axis(key, tuple(values))
+    return Axis(key, tuple(_local_model(v) for v in values) if key == "model.source" else tuple(values))
 
 
 def grid_cells(axes: list[Axis], max_cells: int = MAX_CELLS) -> list[Cell]:
@@ -101,11 +107,27 @@ def grid_cells(axes: list[Axis], max_cells: int = MAX_CELLS) -> list[Cell]:
 
 def cell_spec(base: dict[str, Any], cell: Cell) -> JobSpec:
     """The cell's whole spec, validated; an error names the cell and the schema's complaint."""
-    try:
+    with in_cell(cell):
         return validate_spec(cell.apply(base))
+
+
+@contextmanager
+def in_cell(cell: Cell) -> Iterator[None]:
+    """A mistake found in a cell's job, as one line naming the cell (its generator, say)."""
+    try:
+        yield
     except UserError as exc:
         raise UserError(f"--grid (cell {cell.index}: {cell.label()})", exc.value,
                         f"{exc.field}: {exc.fix}") from None
+
+
+def _local_model(value: Any) -> Any:
+    """A model folder given relative to where the user stands, made absolute: the actors run
+    elsewhere, and a cell's job.json must name the same folder from anywhere."""
+    if not isinstance(value, str) or "://" in value or value.startswith("builtin:"):
+        return value
+    path = Path(value).expanduser()
+    return str(path.resolve()) if path.exists() else value
 
 
 def _text(value: Any) -> str:

@@ -38,8 +38,7 @@ def test_cells_are_the_product_in_order_and_each_a_whole_valid_spec() -> None:
 
 
 @pytest.mark.parametrize(("item", "words"), [
-    ("model.source=builtin:digits,./other", "changes the model"),
-    ("model.dtype=float32,bfloat16", "changes the model"),
+    ("model.device=cpu,cuda", "shapes the pool"),
     ("compute.workers=1,2", "shapes the pool"),
     ("classes.count=10,20", "--per-class"),
     ("sampler.steps=5,5", "listed twice"),
@@ -48,6 +47,33 @@ def test_cells_are_the_product_in_order_and_each_a_whole_valid_spec() -> None:
 def test_axes_that_a_shared_model_pool_cannot_run_are_refused(item: str, words: str) -> None:
     with pytest.raises(UserError, match=words):
         parse_axis(item)
+
+
+def test_the_generator_is_an_axis(tmp_path: Path) -> None:
+    (tmp_path / "mine").mkdir()
+    axis = parse_axis(f"model.source=builtin:digits,{tmp_path / 'mine'}")
+    assert axis.values == ("builtin:digits", str(tmp_path / "mine"))
+    assert parse_axis("model.dtype=float32,bfloat16").values == ("float32", "bfloat16")
+
+
+@pytest.mark.parametrize(("make", "words"), [
+    ("abc", "cell 1: source="),  # a class model without the spec's class names "0".."9"
+    ("missing", "cell 1: source="),
+])
+def test_a_generator_that_cannot_serve_the_spec_is_refused_naming_it(
+        tmp_path: Path, make: str, words: str) -> None:
+    from tests.conftest import _tiny_models
+
+    model = tmp_path / "other"
+    if make == "abc":
+        _tiny_models().class_unet(model)
+    out = tmp_path / "sweep"
+    result = CliRunner().invoke(main, ["sweep", DIGITS, "--per-class", "2", "--output", str(out),
+                                       "--grid", f"model.source=builtin:digits,{model}"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and str(model) in lines[0], lines
+    assert not out.exists()
 
 
 def test_max_cells_caps_the_grid() -> None:
@@ -60,7 +86,7 @@ def test_max_cells_caps_the_grid() -> None:
     (["sampler.stepz=5,10"], "sampler.stepz: unknown field"),
     (["sampler.steps=5,ten"], "sampler.steps"),
     (["sampler.scheduler=ddim,nope"], "unknown scheduler"),
-    (["model.source=builtin:digits,/tmp/x"], "changes the model"),
+    (["model.dtype=float32,float64"], "model.dtype"),
     (["sampler.steps=5,10", "seed=1,2,3"], "--max-cells"),
 ])
 def test_bad_grids_are_one_line_exit_2_and_write_nothing(tmp_path: Path, grid: list[str],

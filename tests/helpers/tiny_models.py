@@ -8,11 +8,11 @@ from pathlib import Path
 import torch
 
 
-def class_unet(out: Path, classes: tuple[str, ...] = ("a", "b", "c"), size: int = 8) -> Path:
+def class_unet(out: Path, classes: tuple[str, ...] = ("a", "b", "c"), size: int = 8, seed: int = 0) -> Path:
     """A class-conditional UNet2DModel in a DDPMPipeline folder, with a null class for CFG."""
     from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     unet = UNet2DModel(
         sample_size=size, in_channels=1, out_channels=1, layers_per_block=1,
         block_out_channels=(8, 16), down_block_types=("DownBlock2D", "DownBlock2D"),
@@ -22,6 +22,21 @@ def class_unet(out: Path, classes: tuple[str, ...] = ("a", "b", "c"), size: int 
     DDPMPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=100)).save_pretrained(out)
     extra = {"null_class": len(classes), "id2label": {str(i): n for i, n in enumerate(classes)}}
     (out / "synthgen.json").write_text(json.dumps(extra))
+    return out
+
+
+def untrained_digits(out: Path) -> Path:
+    """The built-in digits model's folder with random weights: the same classes, architecture and
+    scheduler, a much worse generator (what a sweep over generators must rank last)."""
+    import shutil
+
+    from diffusers import UNet2DModel
+
+    from synthgen.models.sources import BUILTIN_DIR
+
+    shutil.copytree(BUILTIN_DIR / "digits", out)
+    torch.manual_seed(0)
+    UNet2DModel.from_config(UNet2DModel.load_config(out / "unet")).save_pretrained(out / "unet")
     return out
 
 

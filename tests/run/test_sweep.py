@@ -125,3 +125,76 @@ def test_filter_axis_reports_acceptance(tmp_path: Path, ray_address: str) -> Non
     assert loose["filter"]["acceptance_rate"] >= strict["filter"]["acceptance_rate"]
     rates = [c["filter"]["acceptance_rate"] for c in (loose, strict)]
     assert report["order"][0] == 0 or rates[0] == rates[1]
+
+
+def test_generators_sweep_ranks_the_trained_model_first(tmp_path: Path, untrained_digits: Path,
+                                                        ray_address: str) -> None:
+    """builtin:digits against the same UNet with random weights: 2 cells, each model loaded once
+    by each actor that ran it, the trained one ranked first and written to best.yaml."""
+    out = tmp_path / "sweep"
+    grid = f"model.source={untrained_digits},builtin:digits"
+    result = synthgen("sweep", "pipelines/digits.yaml", "--grid", grid,
+                      "--set", "sampler.steps=4", "--per-class", "5", "--real", "builtin:digits",
+                      "--output", str(out), "--json", "--write-best", str(out / "best.yaml"),
+                      address=ray_address, timeout=900)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    sources = [c["settings"]["model.source"] for c in report["cells"]]
+    assert sources == [str(untrained_digits), "builtin:digits"]
+    assert report["order"] == [1, 0] and report["best"] == 1
+    untrained, trained = report["cells"]
+    assert trained["cas_ratio_min"] > untrained["cas_ratio_min"] + 0.2
+    for actor in report["actors"]:
+        assert actor["model_loads"] == len(actor["loads"]) == len(actor["cells"])
+        assert all(n["loads"] == 1 for n in actor["loads"].values())
+    assert set(report["model_load_s_per_model"]) == {trained["model"], untrained["model"]}
+    assert all(c["full_job"]["estimates"] and c["speed"]["images_per_s"] for c in report["cells"])
+    log = next((out / "_logs").iterdir()).read_text()
+    assert f"{trained['model']} 1x" in log
+    text = (out / "best.yaml").read_text()
+    assert "source: builtin:digits" in text and str(untrained_digits) not in text
+    planned = synthgen("plan", str(out / "best.yaml"), "--json")
+    assert planned.returncode == 0, planned.stderr
+    assert json.loads(planned.stdout)["samples"] == 1000
+
+
+def test_killed_generators_sweep_resumes_and_refuses_a_changed_model(
+        tmp_path: Path, class_model: Path, ray_address: str) -> None:
+    """Two tiny generators, three shards each, one actor: killed once cell 0's first shard
+    commits; a second model changed since is refused (one line, exit 2), and once restored the
+    run redoes nothing committed and loads each model once."""
+    from tests.helpers.tiny_models import class_unet
+
+    second = class_unet(tmp_path / "second", seed=1)
+    spec = write_spec(tmp_path / "tiny.yaml",
+                      tiny_spec(class_model, tmp_path / "unused", output__shard_size=4))
+    out, gate = tmp_path / "sweep", tmp_path / "gate"
+    args = [sys.executable, "-m", "synthgen.cli", "sweep", str(spec), "--grid",
+            f"model.source={class_model},{second}", "--per-class", "4", "--output", str(out), "--json"]
+    gate.touch()
+    first = out / "cells" / "0" / "_commits" / "shard-00000.json"
+    with fault_plan("hold:1:*", hold=gate):
+        env = child_env({**os.environ, "RAY_ADDRESS": ray_address})
+        driver = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 240
+        while not first.exists():
+            assert driver.poll() is None and time.monotonic() < deadline, "driver ended too early"
+            time.sleep(0.05)
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+    gate.unlink()
+    before = first.read_bytes()
+    (tmp_path / "kept").mkdir()
+    (second / "unet" / "diffusion_pytorch_model.safetensors").rename(tmp_path / "kept" / "w")
+    class_unet(second, seed=2)  # another revision of the same folder
+    changed = synthgen("sweep", *args[4:], address=ray_address)
+    [line] = (changed.stderr + changed.stdout).strip().splitlines()
+    assert changed.returncode == 2 and "cell 1" in line and str(second) in line and "one model" in line
+    (tmp_path / "kept" / "w").replace(second / "unet" / "diffusion_pytorch_model.safetensors")
+    result = synthgen("sweep", *args[4:], address=ray_address)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert first.read_bytes() == before and report["shards_run"] == 5 and report["cells_run"] == [0, 1]
+    [actor] = report["actors"]
+    assert actor["model_loads"] == 2 and all(n["loads"] == 1 for n in actor["loads"].values())
