@@ -140,9 +140,9 @@ def plan_sweep(request: SweepRequest) -> SweepPlan:
     store = Store(uri, spec.output.storage_options)
     plan = SweepPlan(uri, store, base, axes, request.per_class, cells)
     _check_output(plan)
-    for cell in cells:  # a cell run before is resumed: its model must be the one job.json pins
-        with in_cell(cell.cell):
-            holds_job(cell.prepared)
+    for checked in cells:  # a cell run before is resumed: its model must be the one job.json pins
+        with in_cell(checked.cell):
+            holds_job(checked.prepared)
     return plan
 
 
