@@ -29,16 +29,18 @@ def verify(store: Store) -> list[str]:
 def success_problems(catalog: Catalog) -> list[str]:
     """`_SUCCESS` must be readable, of this job, and may claim only a job whose shards are all
     committed; a newer synthgen's `_SUCCESS` is refused (UserError)."""
+    problems = []
     try:
         success = read_success(catalog.store)
-    except CorruptRecord as exc:
-        return [f"{SUCCESS_FILE}: corrupt: {exc}"]
-    if success is None:
-        return []
-    if success.job_id != catalog.plan.job_id:
-        return [f"{SUCCESS_FILE}: names job {success.job_id}"]
-    return [f"shard {i}: not committed, though {SUCCESS_FILE} says the job is complete"
-            for i in catalog.missing]
+    except CorruptRecord as exc:  # still there, so still claiming the job complete
+        problems.append(f"{SUCCESS_FILE}: corrupt: {exc}")
+    else:
+        if success is None:
+            return []
+        if success.job_id != catalog.plan.job_id:
+            return [f"{SUCCESS_FILE}: names job {success.job_id}"]
+    return problems + [f"shard {i}: not committed, though {SUCCESS_FILE} says the job is complete"
+                       for i in catalog.missing]
 
 
 def state_problems(catalog: Catalog) -> list[Problem]:

@@ -115,7 +115,7 @@ def test_card_carries_the_model_license(class_output: Built) -> None:
     from synthgen.output.card import dataset_card, hub_license
 
     catalog = Catalog.open(str(class_output.path))
-    model = replace(catalog.record.model, license="MIT")
+    model = catalog.record.model.model_copy(update={"license": "MIT"})
     catalog = replace(catalog, record=replace(catalog.record, model=model))
     index = pq.read_table(class_output.path / "index.parquet")
     card = dataset_card(catalog, index, "preview.png")
