@@ -159,7 +159,7 @@ class Executor:
             self._start_actor(actors, queue)
 
     def _start_actor(self, actors: Actors, queue: deque[ShardAddress]) -> None:
-        """Start an actor on the model of the shard `_take` would hand it first."""
+        """Start an actor on the model of the shard `next_shard` would hand it first."""
         options = dict(self.actor_options)
         node = self._fill_node(actors)
         if node is not None:
