@@ -52,8 +52,9 @@ def test_actor_deaths_and_an_always_failing_shard(
         ray_address: str, s3: S3, class_model: Path, tmp_path: Path) -> None:
     # A multipart upload that a killed writer left pending in this output.
     fs = s3.fs
-    upload = fs.call_s3("create_multipart_upload", Bucket=BUCKET, Key="e/data/shard-00009-00deadbeef00.parquet")
-    fs.call_s3("upload_part", Bucket=BUCKET, Key="e/data/shard-00009-00deadbeef00.parquet", PartNumber=1,
+    key = "e/data/shard-00009-00deadbeef00.parquet"  # a name synthgen writes
+    upload = fs.call_s3("create_multipart_upload", Bucket=BUCKET, Key=key)
+    fs.call_s3("upload_part", Bucket=BUCKET, Key=key, PartNumber=1,
                UploadId=upload["UploadId"], Body=b"x" * 1024)
     spec = write_spec(tmp_path / "job.yaml", tiny_spec(class_model, "s3://bucket/e",
                                                        compute__max_retries=2))
