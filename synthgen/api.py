@@ -25,7 +25,7 @@ from typing import Any
 from synthgen.commands.estimate import Calibration, SizeEstimate, estimate_size
 from synthgen.commands.estimate import calibrate as calibrate_job
 from synthgen.engine.driver import load_job, prepare, run_job
-from synthgen.engine.job import Prepared
+from synthgen.engine.job import CheckedJob
 from synthgen.engine.lifecycle import RunOptions
 from synthgen.engine.plan_checks import label_table
 from synthgen.engine.progress import console_lines, remembering_ctrl_c
@@ -78,7 +78,7 @@ class PlanResult:
     calibration: Calibration | None  # only when plan(calibrate=True) loaded the model here
 
     @classmethod
-    def of(cls, prepared: Prepared, calibration: Calibration | None = None) -> PlanResult:
+    def of(cls, prepared: CheckedJob, calibration: Calibration | None = None) -> PlanResult:
         plan, info = prepared.plan, prepared.info
         summary = plan.summary()
         counts = [entry.count for entry in plan.manifest.entries]
@@ -135,7 +135,7 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C during a run: the shards committed so far are kept. `line` says how many, and
     the caller's way to go on (the CLI's command, or this API's call)."""
 
-    def __init__(self, prepared: Prepared) -> None:
+    def __init__(self, prepared: CheckedJob) -> None:
         super().__init__()
         plan = prepared.plan
         self.uri, self.shards_total, self.samples_total = plan.spec.output.uri, plan.num_shards, plan.total
@@ -195,7 +195,7 @@ def load(spec: SpecLike, overrides: Overrides | None = None, output: str | None 
     return load_spec(source, _pairs(overrides), output)
 
 
-def execute(prepared: Prepared, options: RunOptions) -> RunResult:
+def execute(prepared: CheckedJob, options: RunOptions) -> RunResult:
     """Run a prepared job; Ctrl-C becomes Interrupted, with what it left."""
     try:
         with remembering_ctrl_c(), console_lines():

@@ -10,12 +10,12 @@ from __future__ import annotations
 import pyarrow as pa
 
 from synthgen.engine.captions import committed_captions, read_captions, wants_captions
-from synthgen.engine.job import Prepared
+from synthgen.engine.job import CheckedJob
 from synthgen.engine.lifecycle import JobOutput, RunOptions, holds_job
 from synthgen.errors import UserError
 
 
-def job_captions(prepared: Prepared, address: str | None = None) -> pa.Table:
+def job_captions(prepared: CheckedJob, address: str | None = None) -> pa.Table:
     """The committed captions' table (label, label_name, caption_id, caption, draw, seed)."""
     if not wants_captions(prepared.plan):
         raise UserError("classes.captions", None, "this spec has no captions section; add one")

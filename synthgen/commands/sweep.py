@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from synthgen.engine.driver import prepare, run_outputs, stopping
-from synthgen.engine.job import ActorStats, Prepared, ShardResult, model_key, model_label
+from synthgen.engine.job import ActorStats, CheckedJob, ShardResult, model_key, model_label
 from synthgen.engine.lifecycle import JobOutput, RunOptions, holds_job
 from synthgen.engine.progress import run_log
 from synthgen.errors import JobFailed, UserError
@@ -70,7 +70,7 @@ class SweepRequest:
 @dataclass(frozen=True)
 class SweepCell:
     cell: Cell
-    prepared: Prepared  # the pilot job, checked
+    prepared: CheckedJob  # the pilot job, checked
     full: Plan  # the whole job with this cell's settings (the spec's own counts)
 
     @property

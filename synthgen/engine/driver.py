@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from synthgen.engine.job import Prepared, ShardAddress, ShardResult
+from synthgen.engine.job import CheckedJob, ShardAddress, ShardResult
 from synthgen.engine.lifecycle import JobOutput, Outputs, RunOptions
 from synthgen.engine.plan_checks import check_plan_against_model
 from synthgen.engine.progress import Progress
@@ -35,7 +35,7 @@ from synthgen.storage.store import Store, check_writable
 log = logging.getLogger("synthgen")
 
 
-def prepare(spec: JobSpec, manifest: Manifest | None = None, fetch: Fetch = "configs") -> Prepared:
+def prepare(spec: JobSpec, manifest: Manifest | None = None, fetch: Fetch = "configs") -> CheckedJob:
     """Every check that needs no model weights and writes nothing to the output.
 
     The driver fetches a remote model's configs (never its weights); `synthgen plan` passes
@@ -51,7 +51,7 @@ def prepare(spec: JobSpec, manifest: Manifest | None = None, fetch: Fetch = "con
     check_filter(plan)
     store = Store(spec.output.uri, spec.output.storage_options)
     check_writable(store)
-    return Prepared(plan, info, store)
+    return CheckedJob(plan, info, store)
 
 
 def pin_dtype(spec: JobSpec) -> JobSpec:
@@ -77,7 +77,7 @@ def load_job(uri: str, overrides: Iterable[Override] = (), storage_options: dict
     return validate_spec(data), plan.manifest
 
 
-def run_job(prepared: Prepared, options: RunOptions | None = None) -> dict[str, Any]:
+def run_job(prepared: CheckedJob, options: RunOptions | None = None) -> dict[str, Any]:
     """Run the job to completion on Ray, holding the output's job lock; returns the final status.
     The run's log is kept in the output's `_logs/`."""
 

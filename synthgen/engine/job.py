@@ -1,8 +1,8 @@
-"""The job as the driver checked it (Prepared), and what the driver and its actors exchange: the
+"""The job as the driver checked it (CheckedJob), and what the driver and its actors exchange: the
 jobs an actor runs (a JobGroup: a single job is a group of one), a shard's address, and what a
 shard came to.
 
-Free of torch: the driver imports it without paying for torch; all but Prepared travel to actors.
+Free of torch: the driver imports it without paying for torch; all but CheckedJob travel to actors.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from synthgen.storage.store import Store
 
 
 @dataclass(frozen=True)
-class Prepared:
+class CheckedJob:
     """A checked job: its plan, its model's info and its output store."""
 
     plan: Plan

@@ -25,7 +25,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from synthgen import __version__
 from synthgen.engine.captions import ensure_captions, wants_captions
-from synthgen.engine.job import JobContext, JobGroup, Prepared, ShardAddress, ShardResult
+from synthgen.engine.job import CheckedJob, JobContext, JobGroup, ShardAddress, ShardResult
 from synthgen.engine.plan_checks import label_table
 from synthgen.engine.progress import pressed, run_log
 from synthgen.errors import ModelChanged, UserError
@@ -64,7 +64,7 @@ class JobOutput:
     commits. `complete`: the output was finished already (nothing pending, nothing to finish).
     """
 
-    def __init__(self, prepared: Prepared, lock: JobLock, key: str) -> None:
+    def __init__(self, prepared: CheckedJob, lock: JobLock, key: str) -> None:
         self.prepared, self.lock, self.key = prepared, lock, key
         self.store, self.plan = prepared.store, prepared.plan
         self.complete = False
@@ -73,7 +73,7 @@ class JobOutput:
 
     @classmethod
     @contextlib.contextmanager
-    def open(cls, prepared: Prepared, options: RunOptions, key: str = "",
+    def open(cls, prepared: CheckedJob, options: RunOptions, key: str = "",
              logged: bool = False) -> Iterator[JobOutput]:
         """Hold the output for the body. `logged`: keep this run's log in the output's `_logs/`."""
         holds_job(prepared)
@@ -168,7 +168,7 @@ class Outputs:
         return pressed() or next((exc for exc in lost if exc is not None), None)
 
 
-def claim_output(prepared: Prepared) -> bool:
+def claim_output(prepared: CheckedJob) -> bool:
     """Write job.json, or check the one there; True when the output already held this job."""
     if holds_job(prepared):
         return True
@@ -187,7 +187,7 @@ def claim_output(prepared: Prepared) -> bool:
     return not created and holds_job(prepared)
 
 
-def holds_job(prepared: Prepared) -> bool:
+def holds_job(prepared: CheckedJob) -> bool:
     """True when the output holds this job; refuses another job's output before any write."""
     existing = find_job_record(prepared.store)
     if existing is None:
@@ -205,7 +205,7 @@ def holds_job(prepared: Prepared) -> bool:
     return True
 
 
-def new_job_record(prepared: Prepared) -> JobRecord:
+def new_job_record(prepared: CheckedJob) -> JobRecord:
     plan, info = prepared.plan, prepared.info
     labels = label_table(plan, info) if info and info.class_conditional else None
     model = ModelRecord(source=info.source, revision=info.revision, family=info.family,
@@ -228,7 +228,7 @@ def _installed(name: str) -> str:
         return "not installed on the driver"
 
 
-def _probe(prepared: Prepared) -> None:
+def _probe(prepared: CheckedJob) -> None:
     """Does the store honour create-only writes (who commits depends on it)? It is the output's
     first write: access denied shows here, as one line."""
     with user_errors(prepared.plan.spec.output.uri, "output.uri"):
