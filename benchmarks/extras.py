@@ -92,14 +92,16 @@ def claim_with_markers(spec_path: Path, shards: int) -> None:
     from synthgen.engine.lifecycle import claim_output
     from synthgen.spec.load import load_spec
     from synthgen.storage.commit import CommitMarker
+    from synthgen.storage.layout import attempt_id, data_path
 
     prepared = prepare(load_spec(spec_path))
     claim_output(prepared)
     for index in range(min(shards, prepared.plan.num_shards)):
         shard = prepared.plan.shard(index)
-        marker = CommitMarker(shard=index, file=f"data/shard-{index:05d}-00bench.parquet", rows=shard.size,
+        attempt = attempt_id(0)  # a name as synthgen writes it: readers refuse any other
+        marker = CommitMarker(shard=index, file=data_path(index, attempt), rows=shard.size,
                               bytes=0, sha256="", first_sample_id=shard.start, last_sample_id=shard.stop - 1,
-                              attempt="00bench", attempt_no=0, job_id=prepared.plan.job_id, host="bench",
+                              attempt=attempt, attempt_no=0, job_id=prepared.plan.job_id, host="bench",
                               seconds=0.0, batch_size=1, committed_at=0.0)
         prepared.store.create_only(marker.path, marker.to_bytes())
 

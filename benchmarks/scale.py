@@ -22,6 +22,7 @@ from synthgen.output.catalog import Catalog
 from synthgen.spec.load import validate_spec
 from synthgen.spec.plan import Plan
 from synthgen.storage.commit import CommitMarker
+from synthgen.storage.layout import data_path
 from synthgen.storage.store import Store
 
 
@@ -59,8 +60,8 @@ def status_100m(markers: int = 2000) -> dict[str, Any]:
         write_job_record(store, JobRecord(plan.job_id, plan, ModelRecord(source="builtin:digits")))
         for i in range(markers):
             store.put_bytes(f"_commits/shard-{i:05d}.json", CommitMarker(
-                shard=i, file=f"data/shard-{i:05d}-00aa.parquet", rows=500, bytes=1, sha256="0" * 64,
-                first_sample_id=i * 500, last_sample_id=i * 500 + 499, attempt="00aa", attempt_no=0,
+                shard=i, file=data_path(i, "00aaaaaaaaaa"), rows=500, bytes=1, sha256="0" * 64,
+                first_sample_id=i * 500, last_sample_id=i * 500 + 499, attempt="00aaaaaaaaaa", attempt_no=0,
                 job_id=plan.job_id, host="h", seconds=1.0, batch_size=64, committed_at=0.0).to_bytes())
         result = measured(lambda: job_status(Catalog.read(store)))
     return {**result, "committed_markers": markers}
