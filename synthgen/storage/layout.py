@@ -32,9 +32,10 @@ DATA_SUFFIXES = (".parquet", ".tar")  # the output formats' data files (output/f
 # A data file: the shard index, then the attempt id `attempt_id` makes, then the format's suffix.
 _DATA_NAME = re.compile(r"shard-(\d{5,})-\d{2,}[0-9a-f]{10}(?:\.parquet|\.tar)")
 _TEMP_NAME = re.compile(r"\.(.+)\.[0-9a-f]{32}\.tmp")
-# What synthgen itself puts in an output before job.json exists: an output holding only
-# these (or nothing) is free for a new job; anything else belongs to someone.
-OWN_ENTRIES = {LOCK_FILE, PROBE_DIR, LOGS_DIR}
+# What synthgen itself puts in an output before, or as, it claims it: an output holding only
+# these (or nothing) is free for a new job; anything else belongs to someone. job.json is one:
+# another driver may create it between our look for it and our listing (its lock then decides).
+OWN_ENTRIES = {JOB_FILE, LOCK_FILE, PROBE_DIR, LOGS_DIR}
 ROOT_FILES = {JOB_FILE, LOCK_FILE, SUCCESS_FILE, INDEX_FILE, CARD_FILE, PREVIEW_FILE}
 # The resolved manifest, beside job.json and named by its content's sha256: written before
 # job.json, so an output may hold one (a crash, a lost race) before it holds a job.
@@ -46,7 +47,7 @@ def manifest_path(sha256: str) -> str:
 
 
 def own_entry(name: str) -> bool:
-    """A top-level name synthgen writes before job.json exists."""
+    """A top-level name synthgen writes before or as it claims an output."""
     return name in OWN_ENTRIES or _MANIFEST_NAME.fullmatch(name) is not None
 
 

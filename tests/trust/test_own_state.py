@@ -127,3 +127,16 @@ def test_a_killed_claims_temp_does_not_make_the_output_foreign(tmp_path: Path, c
     (tmp_path / "mine" / TEMP.format("notes.txt")).write_text("mine")
     with pytest.raises(UserError, match="holds no synthgen job"):
         claim_output(prepare(validate_spec(tiny_spec(class_model, tmp_path / "mine"))))
+
+
+def test_a_job_json_another_driver_creates_between_look_and_listing_is_not_foreign(
+        tmp_path: Path, class_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race CI once lost: a second driver looked for job.json before the first created it,
+    then listed the output after. The lock, not the listing, must decide who runs."""
+    import synthgen.engine.lifecycle as lifecycle
+
+    out = tmp_path / "out"
+    checked = prepare(validate_spec(tiny_spec(class_model, out)))
+    claim_output(checked)  # the first driver's claim
+    monkeypatch.setattr(lifecycle, "find_job_record", lambda store: None)  # our look came first
+    assert lifecycle.holds_job(checked) is False  # not refused as foreign: on to the lock
