@@ -27,6 +27,24 @@ ROOT = Path(__file__).resolve().parents[1]
 NEEDS_TORCH = pytest.mark.skipif(os.environ.get("SYNTHGEN_TEST_WITHOUT_TORCH") == "1", reason="needs torch")
 
 
+# The tiers a test falls in by what it uses (pyproject.toml registers the markers): the fixtures
+# that start the session's Ray or an S3 server, or a store fixture parametrized onto S3.
+S3_PARAMS = {"s3", "moto", "seaweedfs"}  # what `backend`, `store` and `s3` are parametrized with
+TIER_FIXTURES = {"cluster": {"ray_address"}, "s3": {"s3", "flaky_s3", "moto_server", "seaweed_server"}}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in TIER_FIXTURES.items():
+            if used & fixtures:
+                item.add_marker(marker)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and any(value in S3_PARAMS for value in callspec.params.values()
+                                        if isinstance(value, str)):
+            item.add_marker("s3")
+
+
 @pytest.fixture(scope="session")
 def ray_address() -> Iterator[str]:
     """A real Ray head for the whole session (2 CPUs, loopback only); CLI runs attach to it.

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from synthgen.storage.store import Store
 from tests.conftest import tiny_spec, write_spec
 from tests.helpers.s3server import FLAKY_ON_BOTH_STORES, S3, assert_complete
 from tests.helpers.soak import INSIDE_FILES, Soak
+
+pytestmark = pytest.mark.soak
 
 # Rounds on each store (then at most 3 more until complete): fewer on SeaweedFS, the second
 # store, to keep the suite's time bounded.
