@@ -78,10 +78,26 @@ def test_the_distribution_name_is_ours_everywhere_and_no_install_line_fetches_an
              [ROOT / "README.md", *(ROOT / "cluster").iterdir(), *(ROOT / ".ci").iterdir()] if p.is_file()}
     texts["card"] = "\n".join(_loading("./out/digits", "parquet", ("train",)))
     assert {name: other.findall(text) for name, text in texts.items() if other.search(text)} == {}
-    assert f"pip install {synthgen.DISTRIBUTION} " in texts["card"]
+    assert f'pip install "{synthgen.DISTRIBUTION}[readers]"' in texts["card"]
     readme = texts["README.md"]
     assert f"pip index versions\n{synthgen.DISTRIBUTION}`" in readme or \
         f"pip index versions {synthgen.DISTRIBUTION}" in readme
+
+
+def test_the_readers_extra_is_what_the_card_reads_with_and_the_tests_install_it() -> None:
+    """The card's snippet imports datasets and duckdb (the docs also read with webdataset and
+    pandas): `[readers]` brings them, the card says to install it, and `[test]` includes it."""
+    import synthgen
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert sorted(re.match(r"[\w-]+", dep)[0] for dep in extras["readers"]) == \
+        ["datasets", "duckdb", "pandas", "webdataset"]
+    assert f"{synthgen.DISTRIBUTION}[readers]" in extras["test"]
+    card = "\n".join(_loading("./out/digits", "parquet", ("train",)))
+    imported = set(re.findall(r"^(?:import|from) (\w+)", card, re.MULTILINE)) - {"synthgen"}
+    assert imported == {"datasets", "duckdb"} and imported <= set(re.findall(r"`(\w+)`", card))
+    assert f'pip install "{synthgen.DISTRIBUTION}[readers,s3]"' in "\n".join(
+        _loading("s3://bucket/digits", "parquet", ("train",)))
 
 
 def test_the_wheel_ships_py_typed_the_license_and_the_one_version(tmp_path: Path) -> None:
