@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from synthgen.spec.distributions import Choice, Uniform, parse_number, parse_text
+from synthgen.spec.distributions import Choice, Uniform, parse_number, parse_text, per_sample_schema
 from synthgen.spec.init_spec import InitSpec, check_init_sections
 from synthgen.spec.sample_order import SPLIT_NAME, ordered_splits
 from synthgen.spec.scheduler_names import SCHEDULERS
@@ -19,7 +19,8 @@ from synthgen.spec.strict import MAX_BATCH, MAX_COUNT, MAX_IMAGE_SIDE, MAX_SHARD
 CLASS_PLACEHOLDERS = ("name", "synonym", "description", "caption")
 
 # A negative prompt: text, or {choice: [...]} drawn per sample.
-NegativePrompt = Annotated[str | Choice | None, BeforeValidator(parse_text)]
+NegativePrompt = Annotated[str | Choice | None, BeforeValidator(parse_text),
+                           Field(json_schema_extra=per_sample_schema({"type": "string"}))]
 
 Device = Literal["auto", "cpu", "cuda"]
 
@@ -36,8 +37,10 @@ class ModelSpec(Strict):
 
 class SamplerSpec(Strict):
     scheduler: str = "ddim"
-    steps: int | Choice = 25  # or {choice: [...]}: drawn per sample
-    guidance_scale: float | Uniform | Choice = 2.0  # or {uniform: [lo, hi]}, {choice: [...]}
+    steps: int | Choice = Field(25, json_schema_extra=per_sample_schema(  # or {choice: [...]}: per sample
+        {"type": "integer", "minimum": 1, "maximum": MAX_STEPS}))
+    guidance_scale: float | Uniform | Choice = Field(  # or {uniform: [lo, hi]}, {choice: [...]}
+        2.0, json_schema_extra=per_sample_schema({"type": "number", "minimum": 0}))
     eta: float = Field(0.0, ge=0.0)
     height: int | None = Field(None, gt=0, le=MAX_IMAGE_SIDE)
     width: int | None = Field(None, gt=0, le=MAX_IMAGE_SIDE)

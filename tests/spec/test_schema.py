@@ -95,14 +95,34 @@ def test_an_unknown_key_is_refused_by_the_schema_and_by_synthgen(
         validate_spec(copy.deepcopy(spec))
 
 
+# Per-sample values: the schema types a choice's items per field, as synthgen checks them.
+BAD_VALUES = {
+    "steps choice of text": {**CLASSES, "sampler": {"steps": {"choice": ["ten"]}}},
+    "empty steps choice": {**CLASSES, "sampler": {"steps": {"choice": []}}},
+    "steps past the bound": {**CLASSES, "sampler": {"steps": 10_001}},
+    "negative guidance": {**CLASSES, "sampler": {"guidance_scale": -1}},
+    "negative prompt choice of numbers": {"classes": {"names": ["a"], "negative_prompt": {"choice": [1]}}},
+    "strength past 1": {"init": {"source": "builtin:digits", "strength": {"choice": [0.5, 2]}}},
+}
+
+
+@pytest.mark.parametrize("where", BAD_VALUES)
+def test_a_bad_per_sample_value_is_refused_by_both(
+        where: str, validator: jsonschema.Draft202012Validator) -> None:
+    assert not validator.is_valid(BAD_VALUES[where])
+    with pytest.raises(UserError):
+        validate_spec(copy.deepcopy(BAD_VALUES[where]))
+
+
 # The forms synthgen reads beyond pydantic's plain fields: shorthands and before-validators.
 ACCEPTED = {
     "inline prompt list": {"prompts": ["a dog", {"prompt": "a cat", "label": "cat", "count": 2}]},
     "prompt items as strings": {"prompts": {"items": ["a dog", "a cat"], "count": 2}},
     "jpg": {**CLASSES, "output": {"image_format": "jpg"}},
     "JPG": {**CLASSES, "output": {"image_format": "JPG"}},
-    "per-sample values": {"sampler": {"steps": {"choice": [10, 20]}, "guidance_scale": {"uniform": [1, 3]}},
+    "per-sample values": {"sampler": {"steps": {"choice": [10, 20.0]}, "guidance_scale": {"uniform": [1, 3]}},
                           "classes": {"names": ["a"], "negative_prompt": {"choice": ["blurry", "text"]}}},
+    "guidance choice": {**CLASSES, "sampler": {"guidance_scale": {"choice": [0, 1.5, 7]}}},
     "init renames classes": {"init": {"source": "builtin:digits", "strength": {"choice": [0.3, 0.6]}},
                              "classes": {"names": {"0": "zero"}}},
     "auto compute": {**CLASSES, "compute": {"workers": "auto", "cpus_per_worker": 2}},
