@@ -10,6 +10,8 @@ if TYPE_CHECKING:  # what a type checker sees of the lazy attributes below
     from synthgen.output.readers import data_files
     from synthgen.output.torch_dataset import open_dataset
 
+# The one place the version is written: pyproject.toml reads this literal (tool.setuptools.dynamic),
+# and `synthgen --version` prints it.
 __version__ = "0.1.0"
 # The distribution's name on the package registry, where "synthgen" is an unrelated project.
 DISTRIBUTION = "synthgen-images"

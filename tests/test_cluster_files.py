@@ -398,6 +398,64 @@ def test_dockerfile_runs_as_non_root_with_a_model_cache() -> None:
     assert "HF_HOME" in envs
 
 
+# Every "torch==X" pin in a file.
+TORCH_PIN = re.compile(r"\btorch==([0-9][\w.]*)")
+
+
+def test_dockerfile_pins_the_torch_that_ci_and_the_readme_install() -> None:
+    """One torch for the image and the install line (.ci/run runs the README's, verbatim)."""
+    runs = " ".join(args for kw, args in dockerfile_instructions() if kw == "RUN")
+    ci = set(TORCH_PIN.findall((ROOT / ".ci" / "run").read_text()))
+    assert len(ci) == 1 and set(TORCH_PIN.findall(runs)) == ci, (TORCH_PIN.findall(runs), ci)
+    assert set(TORCH_PIN.findall((ROOT / "README.md").read_text())) <= ci
+    assert not re.findall(r"\btorch\s*(?:>=|<=|~=|!=|>|<)", runs), "the image installs a loose torch"
+
+
+def dockerignore() -> list[str]:
+    lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
+def in_build_context(path: str, patterns: list[str]) -> bool:
+    """Whether Docker sends `path` (relative, with /): the last pattern that matches the path or
+    one of its folders decides, `!` keeps it (Docker's .dockerignore rules)."""
+    kept = True
+    for pattern in patterns:
+        body = pattern.removeprefix("!").strip("/")
+        regex = re.compile("".join(
+            "(?:.*/)?" if token == "**/" else ".*" if token == "**" else "[^/]*" if token == "*"
+            else "[^/]" if token == "?" else re.escape(token)
+            for token in re.findall(r"\*\*/|\*\*|\*|\?|[^*?]+", body)))
+        parts = path.split("/")
+        if any(regex.fullmatch("/".join(parts[:i])) for i in range(1, len(parts) + 1)):
+            kept = pattern.startswith("!")
+    return kept
+
+
+def test_the_build_context_is_what_the_image_needs() -> None:
+    """`COPY . /app` copies the build context: the package and what pip builds it from, the
+    shipped specs; not .git, the tests, outputs, virtual environments or caches."""
+    patterns = dockerignore()
+    project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
+    needed = ["pyproject.toml", "setup.py", project["readme"], *project["license-files"]]
+    needed += [str(p.relative_to(ROOT)) for folder in ("synthgen", "pipelines")
+               for p in (ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    assert len(needed) > 100 and [p for p in needed if not in_build_context(p, patterns)] == []
+    left_out = [".git/HEAD", "tests/conftest.py", "out/digits/_SUCCESS", ".venv/bin/python", "docs/format.md",
+                "benchmarks/README.md", "synthgen/__pycache__/cli.cpython-311.pyc", "synthgen/cli/x.pyc",
+                ".pytest_cache/README.md", "build/lib/synthgen/__init__.py", "BENCHMARKS.md"]
+    assert [p for p in left_out if in_build_context(p, patterns)] == []
+
+
+def test_the_build_context_rules_read_as_docker_reads_them() -> None:
+    """The matcher above, on Docker's documented examples: a folder's pattern covers its files,
+    the last match wins, `**` spans folders."""
+    assert not in_build_context("a/b.txt", ["a"]) and in_build_context("ab/c", ["a"])
+    assert in_build_context("x/keep.md", ["x", "!x/keep.md"])
+    assert not in_build_context("x/y.md", ["x", "!x/*.md", "x/y.md"])
+    assert not in_build_context("deep/er/f.pyc", ["**/*.pyc"]) and in_build_context("f.py", ["**/*.pyc"])
+
+
 def test_dockerfile_bakes_in_no_secrets() -> None:
     content = text("Dockerfile")
     for name in SECRET_NAMES:

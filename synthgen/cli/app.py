@@ -1,6 +1,6 @@
 """The `synthgen` command line: a Click group whose commands load on first use.
 
-Each command lives in the module of its group (runs, outputs, scores, training, cluster); the
+Each command lives in the module of its group (runs, outputs, sweep, training, cluster, schema); the
 group imports a command's module only when that command runs, so `synthgen plan` never pays
 for scikit-learn, torch or Ray.
 """
@@ -36,6 +36,7 @@ COMMANDS = {
     "jobs": "synthgen.cli.cluster:jobs",
     "cancel": "synthgen.cli.cluster:cancel",
     "run-submitted": "synthgen.cli.cluster:run_submitted",
+    "schema": "synthgen.cli.schema:schema",
 }
 NOISY_LOGGERS = ("diffusers", "ray", "fsspec", "s3fs", "botocore", "aiobotocore", "urllib3", "filelock")
 

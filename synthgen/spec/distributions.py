@@ -7,6 +7,7 @@ field and never a union member), and drawn in spec/sample_draws.py from the samp
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -26,6 +27,20 @@ class Choice(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     choice: tuple[Any, ...]
+
+
+def per_sample_schema(item: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """A field's JSON Schema edit: its plain value and its choice's values are `item` (the shared
+    Choice model takes any values; parse_number and parse_text check them per field)."""
+
+    def edit(schema: dict[str, Any]) -> None:
+        choice = {"type": "object", "properties": {"choice": {"type": "array", "items": item, "minItems": 1}},
+                  "required": ["choice"], "additionalProperties": False}
+        schema["anyOf"] = [choice if "Choice" in option.get("$ref", "")  # the ref's name while generating
+                           else item if option.get("type") == item["type"] else option
+                           for option in schema["anyOf"]]
+
+    return edit
 
 
 def describe(value: Any) -> str:

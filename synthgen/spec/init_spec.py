@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator
 
 from synthgen.errors import UserError
-from synthgen.spec.distributions import Choice, Uniform, parse_number
+from synthgen.spec.distributions import Choice, Uniform, parse_number, per_sample_schema
 from synthgen.spec.strict import Strict
 
 if TYPE_CHECKING:
@@ -24,7 +24,8 @@ class InitSpec(Strict):
     """Variations of labeled real images: `per_image` of each, at a strength drawn per sample."""
 
     source: str = Field(min_length=1)  # image folder, Parquet dataset, synthgen output, builtin:digits
-    strength: float | Uniform | Choice = 0.5  # 0: the encoded source; 1: plain generation
+    strength: float | Uniform | Choice = Field(  # 0: the encoded source; 1: plain generation
+        0.5, json_schema_extra=per_sample_schema({"type": "number", "minimum": 0, "maximum": 1}))
     per_image: int = Field(1, gt=0)
     resize: Literal["center-crop", "pad", "stretch"] = "center-crop"
     storage_options: dict[str, Any] = Field(default_factory=dict)  # secrets: execution-only, redacted

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from synthgen.spec.distributions import Choice, Uniform, parse_number, parse_text
+from synthgen.spec.distributions import Choice, Uniform, parse_number, parse_text, per_sample_schema
 from synthgen.spec.init_spec import InitSpec, check_init_sections
 from synthgen.spec.sample_order import SPLIT_NAME, ordered_splits
 from synthgen.spec.scheduler_names import SCHEDULERS
@@ -19,7 +19,8 @@ from synthgen.spec.strict import MAX_BATCH, MAX_COUNT, MAX_IMAGE_SIDE, MAX_SHARD
 CLASS_PLACEHOLDERS = ("name", "synonym", "description", "caption")
 
 # A negative prompt: text, or {choice: [...]} drawn per sample.
-NegativePrompt = Annotated[str | Choice | None, BeforeValidator(parse_text)]
+NegativePrompt = Annotated[str | Choice | None, BeforeValidator(parse_text),
+                           Field(json_schema_extra=per_sample_schema({"type": "string"}))]
 
 Device = Literal["auto", "cpu", "cuda"]
 
@@ -36,8 +37,10 @@ class ModelSpec(Strict):
 
 class SamplerSpec(Strict):
     scheduler: str = "ddim"
-    steps: int | Choice = 25  # or {choice: [...]}: drawn per sample
-    guidance_scale: float | Uniform | Choice = 2.0  # or {uniform: [lo, hi]}, {choice: [...]}
+    steps: int | Choice = Field(25, json_schema_extra=per_sample_schema(  # or {choice: [...]}: per sample
+        {"type": "integer", "minimum": 1, "maximum": MAX_STEPS}))
+    guidance_scale: float | Uniform | Choice = Field(  # or {uniform: [lo, hi]}, {choice: [...]}
+        2.0, json_schema_extra=per_sample_schema({"type": "number", "minimum": 0}))
     eta: float = Field(0.0, ge=0.0)
     height: int | None = Field(None, gt=0, le=MAX_IMAGE_SIDE)
     width: int | None = Field(None, gt=0, le=MAX_IMAGE_SIDE)
@@ -132,7 +135,19 @@ class PromptEntry(Strict):
     count: int | None = Field(None, gt=0, le=MAX_COUNT)
 
 
+def _inline_list_schema(schema: dict[str, Any]) -> None:
+    """The JSON Schema shows the shorthand `PromptManifest._inline_list` reads: the section as a
+    list of prompts, and an item as a plain string."""
+    items = schema["properties"]["items"]["anyOf"][0]
+    inline = {"type": "array", "items": {"anyOf": [{"type": "string"}, items["items"]]}}
+    schema["properties"]["items"]["anyOf"][0] = inline
+    section = dict(schema)
+    schema.clear()
+    schema.update(title=section.pop("title"), anyOf=[section, inline])
+
+
 class PromptManifest(Strict):
+    model_config = ConfigDict(json_schema_extra=_inline_list_schema)
     SAME_DATA_AS_BEFORE = {"attributes": None, "attribute_mode": "random"}
     items: list[PromptEntry] | None = None
     source: str | None = None
@@ -167,10 +182,16 @@ NOT_AN_OUTPUT = {"http": "is read-only", "https": "is read-only",
                  "memory": "lives in one process: the workers and the next run would not see it"}
 
 
+def _jpg_schema(schema: dict[str, Any]) -> None:
+    """The JSON Schema takes `jpg` in any case too, as `OutputSpec._jpg_is_jpeg` does."""
+    names = {"enum": [*schema.pop("enum"), "jpg"], "type": schema.pop("type")}
+    schema["anyOf"] = [names, {"type": "string", "pattern": "^[jJ][pP][gG]$"}]
+
+
 class OutputSpec(Strict):
     SAME_DATA_AS_BEFORE = {"order": "by_class", "splits": None, "format": "parquet"}
     uri: str = "./out/digits"
-    image_format: Literal["png", "jpeg", "webp"] = "png"
+    image_format: Literal["png", "jpeg", "webp"] = Field("png", json_schema_extra=_jpg_schema)
     shard_size: int = Field(500, gt=0, le=MAX_SHARD_SIZE)
     quality: int = Field(90, ge=1, le=100)
     png_compress_level: int = Field(1, ge=0, le=9)
@@ -257,6 +278,9 @@ class FilterSpec(Strict):
 
 
 class JobSpec(Strict):
+    """A synthgen job: what to generate (classes or prompts), with which model and sampler,
+    where to write it, and on what compute."""
+
     SAME_DATA_AS_BEFORE = {"init": None}
     name: str = Field("job", min_length=1)
     seed: int = Field(0, ge=0)
