@@ -85,6 +85,8 @@ synthgen --version > version.txt
 ```
 
 ```python
+import subprocess, sys
+assert sys.stdin.read() == "" and subprocess.run(["cat"], capture_output=True).stdout == b""
 words += Path("order.txt").read_text().split()
 Path("result.txt").write_text(" ".join(words))
 ```

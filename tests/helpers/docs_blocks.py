@@ -31,14 +31,16 @@ BLOCK_TIMEOUT_S = 600
 
 # The page's Python process: reads one JSON line per block ({"code", "name"}), runs it in the
 # page's namespace with its output going to stderr (the log), and answers "ok" or "failed" on
-# its own stdout, which it keeps for the answers alone.
+# its own stdout. It keeps its stdin and stdout for that alone: a block and the processes it
+# starts see /dev/null as stdin and the log as stdout.
 PYTHON_RUNNER = """
 import json, os, sys, traceback
-answers = os.fdopen(os.dup(1), "w")
+requests, answers = os.fdopen(os.dup(0)), os.fdopen(os.dup(1), "w")
+os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
 os.dup2(2, 1)
-sys.stdout = os.fdopen(1, "w", buffering=1)
+sys.stdin, sys.stdout = open(os.devnull), os.fdopen(1, "w", buffering=1)
 namespace = {"__name__": "__main__"}
-for request in sys.stdin:
+for request in requests:
     block = json.loads(request)
     try:
         exec(compile(block["code"], block["name"], "exec"), namespace)
