@@ -23,12 +23,18 @@ if TYPE_CHECKING:
 class InitSpec(Strict):
     """Variations of labeled real images: `per_image` of each, at a strength drawn per sample."""
 
-    source: str = Field(min_length=1)  # image folder, Parquet dataset, synthgen output, builtin:digits
-    strength: float | Uniform | Choice = Field(  # 0: the encoded source; 1: plain generation
-        0.5, json_schema_extra=per_sample_schema({"type": "number", "minimum": 0, "maximum": 1}))
-    per_image: int = Field(1, gt=0)
-    resize: Literal["center-crop", "pad", "stretch"] = "center-crop"
-    storage_options: dict[str, Any] = Field(default_factory=dict)  # secrets: execution-only, redacted
+    source: str = Field(min_length=1, description=(
+        "The labeled images: an image folder (one sub-folder per class), a Parquet dataset (image "
+        "and label columns), a synthgen output or `builtin:digits`; local or any fsspec URL."))
+    strength: float | Uniform | Choice = Field(0.5, json_schema_extra=per_sample_schema(
+        {"type": "number", "minimum": 0, "maximum": 1}), description=(
+        "How far a variation moves from its source, in [0, 1]: 0 keeps the encoded source, 1 is "
+        "plain generation; or a range or choice drawn per sample."))
+    per_image: int = Field(1, gt=0, description="Variations of each source image.")
+    resize: Literal["center-crop", "pad", "stretch"] = Field("center-crop", description=(
+        "How a source image is fitted to the model's image size."))
+    storage_options: dict[str, Any] = Field(default_factory=dict, description=(
+        "Handed to fsspec to read a URL source; secrets are stored redacted."))
 
     @field_validator("strength", mode="before")
     @classmethod

@@ -26,24 +26,42 @@ Device = Literal["auto", "cpu", "cuda"]
 
 
 class ModelSpec(Strict):
-    source: str = "builtin:digits"
-    revision: str | None = None
-    dtype: Literal["float32", "float16", "bfloat16", "auto"] = "float32"  # auto: resolved by the driver
-    device: Device = "auto"
-    adapter: str | None = None
-    trusted: bool = False  # load pickled weights and libraries other than diffusers/transformers
-    storage_options: dict[str, Any] = Field(default_factory=dict)
+    source: str = Field("builtin:digits", description=(
+        "The diffusers model: `builtin:NAME` (shipped in the package), a local folder (relative to the "
+        "spec's folder), a Hugging Face hub id `org/name`, or an fsspec URL (`s3://...`)."))
+    revision: str | None = Field(None, description=(
+        "A hub model's branch, tag or commit; folders and URLs are pinned by a content hash."))
+    dtype: Literal["float32", "float16", "bfloat16", "auto"] = Field("float32", description=(
+        "The precision the model runs in. `auto` is resolved once, by the driver, on its machine: "
+        "float16 on an NVIDIA GPU, bfloat16 on a CPU with bf16 instructions, else float32."))
+    device: Device = Field("auto", description="Where workers run the model: `auto` uses a GPU when the "
+                                               "worker has one.")
+    adapter: str | None = Field(None, description=(
+        "The model family (`unet`, `dit`, `sd`, `pipeline`), overriding the one detected from the "
+        "model's files."))
+    trusted: bool = Field(False, description=(
+        "Load pickled weights and libraries other than diffusers and transformers: only for a model "
+        "you trust, since pickle runs code."))
+    storage_options: dict[str, Any] = Field(default_factory=dict, description=(
+        "Handed to fsspec for a URL source (endpoint_url, profile, ...); secrets are stored redacted."))
 
 
 class SamplerSpec(Strict):
-    scheduler: str = "ddim"
-    steps: int | Choice = Field(25, json_schema_extra=per_sample_schema(  # or {choice: [...]}: per sample
-        {"type": "integer", "minimum": 1, "maximum": MAX_STEPS}))
-    guidance_scale: float | Uniform | Choice = Field(  # or {uniform: [lo, hi]}, {choice: [...]}
-        2.0, json_schema_extra=per_sample_schema({"type": "number", "minimum": 0}))
-    eta: float = Field(0.0, ge=0.0)
-    height: int | None = Field(None, gt=0, le=MAX_IMAGE_SIDE)
-    width: int | None = Field(None, gt=0, le=MAX_IMAGE_SIDE)
+    scheduler: str = Field("ddim", description=(
+        "The diffusers scheduler, built from the model's own scheduler config; flow-matching models "
+        "(SD3, FLUX) take `flow-euler` only."), json_schema_extra={"enum": list(SCHEDULERS)})
+    steps: int | Choice = Field(25, json_schema_extra=per_sample_schema(
+        {"type": "integer", "minimum": 1, "maximum": MAX_STEPS}), description=(
+        f"Denoising steps (1 to {MAX_STEPS:,}), or `{{choice: [...]}}` drawn per sample."))
+    guidance_scale: float | Uniform | Choice = Field(2.0, json_schema_extra=per_sample_schema(
+        {"type": "number", "minimum": 0}), description=(
+        "Classifier-free guidance (1.0: off), or a range or choice drawn per sample."))
+    eta: float = Field(0.0, ge=0.0, description="The noise DDIM adds at each step (0: deterministic); "
+                                                "ignored by schedulers that take none.")
+    height: int | None = Field(None, gt=0, le=MAX_IMAGE_SIDE, description=(
+        "Image height in pixels, checked against the model at plan time; unset: the model's size."))
+    width: int | None = Field(None, gt=0, le=MAX_IMAGE_SIDE, description=(
+        "Image width in pixels, checked against the model at plan time; unset: the model's size."))
 
     @field_validator("scheduler")
     @classmethod
@@ -66,45 +84,76 @@ class SamplerSpec(Strict):
 class CaptionsSpec(Strict):
     """LLM-written captions: `per_class` per class, generated once and committed to the output."""
 
-    model: str = Field(min_length=1)  # a transformers causal LM: local dir, hub id or fsspec URL
-    revision: str | None = None
-    per_class: int = Field(gt=0, le=100_000)
-    instruction: str = "Write a one-line description of a photo of a {name}."
-    max_new_tokens: int = Field(40, gt=0, le=2048)
-    temperature: float = Field(0.9, gt=0.0)
-    top_p: float = Field(0.95, gt=0.0, le=1.0)
-    max_chars: int = Field(300, gt=0)  # longer captions are dropped and redrawn
-    max_draws: int = Field(4, ge=1, le=100)  # draws per caption, on average, before the job fails
+    model: str = Field(min_length=1, description=(
+        "A transformers causal language model: a local folder, a hub id or an fsspec URL."))
+    revision: str | None = Field(None, description="The hub model's branch, tag or commit.")
+    per_class: int = Field(gt=0, le=100_000, description=(
+        "Captions written per class; sample k of a class takes caption k mod per_class."))
+    instruction: str = Field("Write a one-line description of a photo of a {name}.", description=(
+        "What each caption is asked for; it may name `{name}`, `{description}` and the class's axes."))
+    max_new_tokens: int = Field(40, gt=0, le=2048, description="Tokens generated per caption at most.")
+    temperature: float = Field(0.9, gt=0.0, description="The sampling temperature.")
+    top_p: float = Field(0.95, gt=0.0, le=1.0, description=(
+        "Nucleus sampling: draw from the likeliest tokens whose probabilities add up to top_p."))
+    max_chars: int = Field(300, gt=0, description="Longer captions are dropped and drawn again.")
+    max_draws: int = Field(4, ge=1, le=100, description=(
+        "Candidates per caption, on average, before the job fails (per_class × max_draws in all); "
+        "empty, over-long and duplicate captions are drawn again."))
 
 
 class ClassEntry(Strict):
     SAME_DATA_AS_BEFORE = {"attributes": None, "description": None, "synonyms": None}
-    name: str = Field(min_length=1)
-    count: int | None = Field(None, gt=0, le=MAX_COUNT)
-    model_label: int | None = Field(None, ge=0)
-    prompts: list[str] | None = None
-    negative_prompt: NegativePrompt = None
-    attributes: dict[str, Any] | None = None  # adds to or overrides classes.attributes
-    description: str | None = None
-    synonyms: list[str] | None = None
+    name: str = Field(min_length=1, description="The class's name: its label name in the dataset.")
+    count: int | None = Field(None, gt=0, le=MAX_COUNT, description="Images of this class; unset: "
+                                                                    "`classes.count`.")
+    model_label: int | None = Field(None, ge=0, description=(
+        "A class-conditional model's class id for this class; unset: looked up by name in the "
+        "model's id2label."))
+    prompts: list[str] | None = Field(None, description="This class's own prompts, which replace the "
+                                                        "templates for it.")
+    negative_prompt: NegativePrompt = Field(None, description=(
+        "This class's negative prompt, replacing `classes.negative_prompt`."))
+    attributes: dict[str, Any] | None = Field(None, description=(
+        "Attribute axes that add to or override `classes.attributes` for this class."))
+    description: str | None = Field(None, description=(
+        "Fills `{description}` in templates and caption instructions (a definition that "
+        "disambiguates the name)."))
+    synonyms: list[str] | None = Field(None, description=(
+        "Fill `{synonym}`: each sample draws one of them or the name."))
 
 
 class ClassManifest(Strict):
     SAME_DATA_AS_BEFORE = {"attributes": None, "attribute_mode": "random", "captions": None,
                            "label_mapping": "name"}
-    count: int = Field(100, gt=0, le=MAX_COUNT)
-    names: list[str] | dict[str, str] | None = None  # with init: a subset, a mapping renames
-    entries: list[ClassEntry] | None = None
-    source: str | None = None
-    templates: list[str] | None = None
-    negative_prompt: NegativePrompt = None
-    # How a class-conditional model's class ids are found: by name (entry.model_label, else the
-    # model's id2label), or by position (label 0 -> class id 0, ...), which must be asked for.
-    label_mapping: Literal["name", "position"] = "name"
-    storage_options: dict[str, Any] = Field(default_factory=dict)
-    attributes: dict[str, Any] | str | None = None  # axes: inline, or a file (spec/attributes.py)
-    attribute_mode: Literal["random", "cycle"] = "random"
-    captions: CaptionsSpec | None = None
+    count: int = Field(100, gt=0, le=MAX_COUNT, description="Images per class, unless an entry says "
+                                                            "otherwise.")
+    names: list[str] | dict[str, str] | None = Field(None, description=(
+        "The class names, in label order. With `init`: a subset of the source's classes, or a "
+        "mapping {source name: new name} that renames them."))
+    entries: list[ClassEntry] | None = Field(None, description=(
+        "The classes with settings of their own (give one of names, entries or source)."))
+    source: str | None = Field(None, description=(
+        "A file of classes (csv, jsonl, json, yaml, parquet, txt) with an entry's fields as columns: "
+        "relative to the spec's folder, or any fsspec URL."))
+    templates: list[str] | None = Field(None, description=(
+        "Prompts for text-to-image models; each names `{name}`, `{synonym}`, `{description}` or "
+        "`{caption}`, and may name axes. Sample k of a class takes template k mod their number."))
+    negative_prompt: NegativePrompt = Field(None, description=(
+        "What the images should not show (text-to-image models), for classes without their own."))
+    label_mapping: Literal["name", "position"] = Field("name", description=(
+        "How a class-conditional model's class ids are found: by name (an entry's model_label, "
+        "else the model's id2label), or by position (label 0 is class id 0, ...)."))
+    storage_options: dict[str, Any] = Field(default_factory=dict, description=(
+        "Handed to fsspec to read a URL `source` or attributes file; secrets are stored redacted."))
+    attributes: dict[str, Any] | str | None = Field(None, description=(
+        "Attribute axes that templates name as `{axis}`: a mapping {axis: [values]} (a value may be "
+        "{value, weight}), or a file (yaml, json, csv, jsonl, parquet) of them."))
+    attribute_mode: Literal["random", "cycle"] = Field("random", description=(
+        "`random`: each sample draws one value per axis (weights make a value likelier); `cycle`: "
+        "every template with every combination of values, in turn."))
+    captions: CaptionsSpec | None = Field(None, description=(
+        "Captions written by a language model, once per job, that fill `{caption}` (or are the "
+        "prompt, without templates)."))
 
     @field_validator("templates")
     @classmethod
@@ -129,10 +178,13 @@ class ClassManifest(Strict):
 
 
 class PromptEntry(Strict):
-    prompt: str = Field(min_length=1)
-    negative_prompt: NegativePrompt = None
-    label: str | int | None = None
-    count: int | None = Field(None, gt=0, le=MAX_COUNT)
+    prompt: str = Field(min_length=1, description="The prompt.")
+    negative_prompt: NegativePrompt = Field(None, description="Its negative prompt; unset: "
+                                                              "`prompts.negative_prompt`.")
+    label: str | int | None = Field(None, description=(
+        "Its label's name (a number is read as text); a prompt without one is labeled -1."))
+    count: int | None = Field(None, gt=0, le=MAX_COUNT, description="Images of this prompt; unset: "
+                                                                    "`prompts.count`.")
 
 
 def _inline_list_schema(schema: dict[str, Any]) -> None:
@@ -149,13 +201,22 @@ def _inline_list_schema(schema: dict[str, Any]) -> None:
 class PromptManifest(Strict):
     model_config = ConfigDict(json_schema_extra=_inline_list_schema)
     SAME_DATA_AS_BEFORE = {"attributes": None, "attribute_mode": "random"}
-    items: list[PromptEntry] | None = None
-    source: str | None = None
-    count: int = Field(1, gt=0, le=MAX_COUNT)
-    negative_prompt: NegativePrompt = None
-    storage_options: dict[str, Any] = Field(default_factory=dict)
-    attributes: dict[str, Any] | str | None = None  # axes that prompts name as {axis}
-    attribute_mode: Literal["random", "cycle"] = "random"
+    items: list[PromptEntry] | None = Field(None, description=(
+        "The prompts, inline (give one of items or source); `prompts: [...]`, a list, is short for "
+        "`prompts: {items: [...]}`, and an item may be the prompt's text alone."))
+    source: str | None = Field(None, description=(
+        "A file of prompts (jsonl, csv, json, yaml, parquet, txt) with an item's fields as columns: "
+        "relative to the spec's folder, or any fsspec URL."))
+    count: int = Field(1, gt=0, le=MAX_COUNT, description="Images per prompt, unless its item says "
+                                                          "otherwise.")
+    negative_prompt: NegativePrompt = Field(None, description="The negative prompt of items without "
+                                                              "their own.")
+    storage_options: dict[str, Any] = Field(default_factory=dict, description=(
+        "Handed to fsspec to read a URL `source` or attributes file; secrets are stored redacted."))
+    attributes: dict[str, Any] | str | None = Field(None, description=(
+        "Attribute axes that prompts name as `{axis}`, given as `classes.attributes` is."))
+    attribute_mode: Literal["random", "cycle"] = Field("random", description=(
+        "`random`: each sample draws one value per axis; `cycle`: every combination in turn."))
 
     @model_validator(mode="before")
     @classmethod
@@ -190,15 +251,26 @@ def _jpg_schema(schema: dict[str, Any]) -> None:
 
 class OutputSpec(Strict):
     SAME_DATA_AS_BEFORE = {"order": "by_class", "splits": None, "format": "parquet"}
-    uri: str = "./out/digits"
-    image_format: Literal["png", "jpeg", "webp"] = Field("png", json_schema_extra=_jpg_schema)
-    shard_size: int = Field(500, gt=0, le=MAX_SHARD_SIZE)
-    quality: int = Field(90, ge=1, le=100)
-    png_compress_level: int = Field(1, ge=0, le=9)
-    order: Literal["interleaved", "by_class"] = "interleaved"  # interleaved: every shard mixes classes
-    splits: dict[str, float] | None = None  # e.g. {train: 0.9, validation: 0.05, test: 0.05}
-    format: Literal["parquet", "webdataset"] = "parquet"  # the data files: Parquet or WebDataset tars
-    storage_options: dict[str, Any] = Field(default_factory=dict)
+    uri: str = Field("./out/digits", description=(
+        "Where the dataset is written: a local folder (relative to the working folder), "
+        "`s3://bucket/prefix`, `gs://...` or any fsspec URL that can be written."))
+    image_format: Literal["png", "jpeg", "webp"] = Field("png", json_schema_extra=_jpg_schema, description=(
+        "How images are encoded; `jpg` is read as `jpeg`."))
+    shard_size: int = Field(500, gt=0, le=MAX_SHARD_SIZE, description=(
+        "Samples per shard: the unit of work, retry and commit."))
+    quality: int = Field(90, ge=1, le=100, description="JPEG and WebP quality.")
+    png_compress_level: int = Field(1, ge=0, le=9, description=(
+        "PNG's zlib level: lossless at every level; 1 is fast."))
+    order: Literal["interleaved", "by_class"] = Field("interleaved", description=(
+        "`interleaved`: every shard mixes the classes; `by_class`: a class's samples come together."))
+    splits: dict[str, float] | None = Field(None, description=(
+        "Named fractions that sum to 1, e.g. {train: 0.9, validation: 0.05, test: 0.05}, drawn "
+        "stratified per class."))
+    format: Literal["parquet", "webdataset"] = Field("parquet", description=(
+        "The data files: Parquet, or WebDataset tars (one per shard: the image, .cls and .json per "
+        "sample)."))
+    storage_options: dict[str, Any] = Field(default_factory=dict, description=(
+        "Handed to fsspec for the output (endpoint_url, profile, ...); secrets are stored redacted."))
 
     @field_validator("image_format", mode="before")
     @classmethod
@@ -240,13 +312,20 @@ class OutputSpec(Strict):
 
 
 class ComputeSpec(Strict):
-    workers: int | Literal["auto"] = "auto"
-    gpus_per_worker: float = Field(1.0, ge=0.0)
-    cpus_per_worker: int | Literal["auto"] = "auto"
-    batch_size: int = Field(64, gt=0, le=MAX_BATCH)
-    max_retries: int = Field(3, gt=0, le=100)
-    # how long actors may wait for a cluster to place them (an autoscaler adding nodes)
-    placement_timeout_s: float = Field(600.0, gt=0.0, le=7 * 86400.0)
+    workers: int | Literal["auto"] = Field("auto", description=(
+        "Ray actors, each holding one model. `auto`: one per GPU; without GPUs, one per core (fewer "
+        "when memory holds fewer copies of the model)."))
+    gpus_per_worker: float = Field(1.0, ge=0.0, description="GPUs each actor reserves where the "
+                                                            "cluster has GPUs.")
+    cpus_per_worker: int | Literal["auto"] = Field("auto", description=(
+        "CPUs each actor reserves (and its torch threads on a CPU). `auto`: the CPUs shared among "
+        "the workers on a CPU-only cluster, 1 with GPUs."))
+    batch_size: int = Field(64, gt=0, le=MAX_BATCH, description="Images per model call.")
+    max_retries: int = Field(3, gt=0, le=100, description=(
+        "Attempts per shard before the job reports it failed."))
+    placement_timeout_s: float = Field(600.0, gt=0.0, le=7 * 86400.0, description=(
+        "How long actors may wait for the cluster to place them (an autoscaler adding nodes) "
+        "before the job fails."))
 
     @field_validator("workers", "cpus_per_worker")
     @classmethod
@@ -260,13 +339,19 @@ class FilterSpec(Strict):
     """The label-fidelity filter: a classifier judges each image; rejected ones are redrawn
     with new seeds (see quality/filter.py and engine/shard_draws.py)."""
 
-    classifier: str = Field(min_length=1)  # builtin:digits | a local file or folder
-    kind: Literal["auto", "torch", "timm", "transformers", "clip"] = "auto"
-    min_prob: float | None = Field(None, gt=0.0, le=1.0)
-    require_match: bool = True
-    max_draws: int = Field(10, ge=1, le=1000)
-    prompt: str = "a photo of a {name}"  # CLIP only: the text each class is matched against
-    trusted: bool = False  # load a classifier that only pickle can load (torch.save, .bin)
+    classifier: str = Field(min_length=1, description="`builtin:digits`, or a classifier's local file "
+                                                      "or folder.")
+    kind: Literal["auto", "torch", "timm", "transformers", "clip"] = Field("auto", description=(
+        "How the classifier is loaded; `auto`: from its files."))
+    min_prob: float | None = Field(None, gt=0.0, le=1.0, description=(
+        "Reject an image whose probability of its own class, as the classifier sees it, is below this."))
+    require_match: bool = Field(True, description="Reject an image whose top class is not its class.")
+    max_draws: int = Field(10, ge=1, le=1000, description="Draws per sample at most; then its shard "
+                                                          "fails.")
+    prompt: str = Field("a photo of a {name}", description=(
+        "CLIP only: the text each class is matched against."))
+    trusted: bool = Field(False, description=(
+        "Load a classifier that only pickle can load (torch.save, .bin): only one you trust."))
 
     @model_validator(mode="after")
     def _has_rule(self) -> FilterSpec:
@@ -282,16 +367,28 @@ class JobSpec(Strict):
     where to write it, and on what compute."""
 
     SAME_DATA_AS_BEFORE = {"init": None}
-    name: str = Field("job", min_length=1)
-    seed: int = Field(0, ge=0)
-    model: ModelSpec = Field(default_factory=ModelSpec)
-    sampler: SamplerSpec = Field(default_factory=SamplerSpec)
-    classes: ClassManifest | None = None
-    prompts: PromptManifest | None = None
-    output: OutputSpec = Field(default_factory=OutputSpec)
-    compute: ComputeSpec = Field(default_factory=ComputeSpec)
-    filter: FilterSpec | None = None
-    init: InitSpec | None = None  # img2img of labeled real images: the classes are the source's
+    name: str = Field("job", min_length=1, description="The job's name, for people (not part of "
+                                                       "the job id).")
+    seed: int = Field(0, ge=0, description="The job seed: every sample's seed derives from it and the "
+                                           "sample's id.")
+    model: ModelSpec = Field(default_factory=ModelSpec, description="The diffusion model and where it "
+                                                                    "runs.")
+    sampler: SamplerSpec = Field(default_factory=SamplerSpec, description="How each image is drawn.")
+    classes: ClassManifest | None = Field(None, description=(
+        "A class manifest: the classes, their image counts and prompts (give classes or prompts; "
+        "with init, classes is optional)."))
+    prompts: PromptManifest | None = Field(None, description=(
+        "A prompt manifest, for text-to-image models: the prompts, their image counts and labels."))
+    output: OutputSpec = Field(default_factory=OutputSpec, description="Where and how the dataset is "
+                                                                       "written.")
+    compute: ComputeSpec = Field(default_factory=ComputeSpec, description=(
+        "The pool of Ray actors that makes the images: how the job runs, never what it makes "
+        "(not part of the job id)."))
+    filter: FilterSpec | None = Field(None, description=(
+        "The label-fidelity filter: a classifier judges each image, and a rejected sample is drawn "
+        "again with a new seed."))
+    init: InitSpec | None = Field(None, description=(
+        "img2img: variations of labeled real images; the classes are the source's."))
 
     @model_validator(mode="after")
     def _one_manifest(self) -> JobSpec:
