@@ -1,4 +1,4 @@
-"""The commit marker: the truth about a shard (docs/format.md: the commit protocol), typed.
+"""The commit marker: the truth about a shard (docs/reference/format.md: the commit protocol), typed.
 
 A shard is done iff its marker exists. The marker names the data file and holds what a reader
 needs to trust it (row count, byte size, sha256, the sample_id range, the attempt), plus what

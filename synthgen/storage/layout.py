@@ -1,4 +1,4 @@
-"""The names of everything synthgen writes under an output (docs/format.md: layout).
+"""The names of everything synthgen writes under an output (docs/reference/format.md: layout).
 
 A shard's files are all named `shard-<index:05d>...`: `shard_index` reads the index back from
 a marker's or a failure record's name, and refuses any name synthgen did not write. A local
