@@ -1,7 +1,7 @@
 """The install promise: one minimum Python, stated alike by pyproject.toml, setup.py (which stops
 an older Python with one line naming it, before pip resolves anything), the README, the
-getting-started page and the dataset card. No venv is made here; CI's second-Python smoke check (.ci/smoke-python.sh) installs
-for real. Needs no torch, so that smoke check runs it too."""
+getting-started page and the dataset card. No venv is made here; CI's second-Python smoke check
+(.ci/smoke-python.sh) installs for real. Needs no torch, so that smoke check runs it too."""
 
 from __future__ import annotations
 

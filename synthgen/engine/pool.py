@@ -97,8 +97,9 @@ def cpu_workers(job: JobContext | JobGroup, cluster: dict[str, float]) -> tuple[
     cores), as many as memory holds. Independent processes never wait on each other, while one
     process's threads meet at a barrier after every op: on the benchmark job two 1-thread actors
     made 1.26x the images of one 2-thread actor while generating (docs/benchmarks.md).
-    One thread per actor also makes the bits the same on any number of cores (docs/guides/precision-devices.md). Where
-    the weights' size is unknown (a hub model not yet on this machine): one actor on all cores."""
+    One thread per actor also makes the bits the same on any number of cores
+    (docs/guides/precision-devices.md). Where the weights' size is unknown (a hub model not yet
+    on this machine): one actor on all cores."""
     threads = job.spec.compute.cpus_per_worker
     cores = max(1, int(cluster.get("CPU", 1.0)))
     by_cores = max(1, cores // (threads if isinstance(threads, int) else 1))
