@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI: the install promise on a second supported Python (README, "Supported Pythons").
+# CI: the install promise on a second supported Python (docs/getting-started.md, "Install").
 #
 # The full suite runs on the default Python (3.11, .ci/run). This proves that synthgen also
 # installs and works on another Python >= 3.11, within CI's time: a fresh venv, the README's

@@ -7,7 +7,7 @@ on the held-out real digits (index >= 1200): a logistic regression and an RBF SV
 real only (the 1,200 training digits), on the synthetic images only, and on real + synthetic.
 A reference row generates as many images from noise (no init), class-conditionally.
 
-    python -m benchmarks.img2img_guide                     # the README table
+    python -m benchmarks.img2img_guide                     # the table of docs/guides/img2img.md
     python -m benchmarks.img2img_guide --strengths 0.5 --per-image 1
 """
 

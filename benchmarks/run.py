@@ -1,4 +1,4 @@
-"""The benchmark command: `python -m benchmarks.run` (see BENCHMARKS.md).
+"""The benchmark command: `python -m benchmarks.run` (see docs/benchmarks.md).
 
 Runs (a) the bare reverse loop, (at) the same with synthgen's allocator settings, (b) `synthgen
 run`, (c) a plain diffusers loop saving PNG files and Ray Data's batch-inference pattern, on the

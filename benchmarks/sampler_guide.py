@@ -10,7 +10,7 @@ regression and an RBF SVM. Guidance rows use the sampler of pipelines/digits.yam
 the card's (output/diversity.py): the mean RMS distance between two images of a class, averaged
 over the classes.
 
-    python -m benchmarks.sampler_guide                      # the README table (built-in model)
+    python -m benchmarks.sampler_guide                      # the sweep guide's table (docs/guides/sweep.md)
     python -m benchmarks.sampler_guide --samplers "" --no-filter   # the guidance-range rows
     python -m benchmarks.sampler_guide --samplers ddim:10,ddpm:1000 --guidance 2 --per-class 100
     python -m benchmarks.sampler_guide --model DIR --quick  # a few rows on any digits model

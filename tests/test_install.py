@@ -1,7 +1,7 @@
 """The install promise: one minimum Python, stated alike by pyproject.toml, setup.py (which stops
-an older Python with one line naming it, before pip resolves anything), the README and the
-dataset card. No venv is made here; CI's second-Python smoke check (.ci/smoke-python.sh) installs
-for real. Needs no torch, so that smoke check runs it too."""
+an older Python with one line naming it, before pip resolves anything), the README, the
+getting-started page and the dataset card. No venv is made here; CI's second-Python smoke check
+(.ci/smoke-python.sh) installs for real. Needs no torch, so that smoke check runs it too."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from synthgen.output.card import _loading
 from tests.conftest import ROOT
 
 SETUP = ROOT / "setup.py"
+GETTING_STARTED = ROOT / "docs" / "getting-started.md"
 
 
 def minimum() -> tuple[int, int]:
@@ -56,17 +57,20 @@ def test_setup_py_on_an_older_python_exits_with_that_one_line() -> None:
         f"synthgen needs Python {need} or later; this is Python 3.10.13. Install it with a Python >= {need}."]
 
 
-def test_readme_and_card_state_the_minimum() -> None:
+def test_readme_docs_and_card_state_the_minimum() -> None:
     need = ".".join(map(str, minimum()))
     readme = (ROOT / "README.md").read_text()
     top = readme.split("\n## ", 1)[0]
     assert f"Python {need} or later" in top and "3.10+" not in readme
+    install = GETTING_STARTED.read_text().split("\n## Install\n", 1)[1].split("\n## ", 1)[0]
+    assert f"**Python {need} or later**" in install and "3.10+" not in install
     assert any(f"Python {need} or later" in line for line in _loading("./out/digits", "parquet", ("train",)))
 
 
 def test_the_distribution_name_is_ours_everywhere_and_no_install_line_fetches_another() -> None:
-    """pyproject's name is synthgen.DISTRIBUTION (checked free on the registry: README
-    "Installing"); no install line anywhere names the registry's unrelated `synthgen`."""
+    """pyproject's name is synthgen.DISTRIBUTION (checked free on the registry: the
+    getting-started page, "Install"); no install line in the README, the docs, cluster/ or .ci/
+    names the registry's unrelated `synthgen`."""
     import synthgen
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -75,13 +79,13 @@ def test_the_distribution_name_is_ours_everywhere_and_no_install_line_fetches_an
     assert any(re.match(r"accelerate\b", dep) for dep in project["dependencies"])
     other = re.compile(r"pip3? install(?:[^\n`&;|]*?\s)?[\"']?synthgen(?![\w-])")  # one command
     texts = {str(p.relative_to(ROOT)): p.read_text() for p in
-             [ROOT / "README.md", *(ROOT / "cluster").iterdir(), *(ROOT / ".ci").iterdir()] if p.is_file()}
+             [ROOT / "README.md", *(ROOT / "docs").rglob("*.md"), *(ROOT / "cluster").iterdir(),
+              *(ROOT / ".ci").iterdir()] if p.is_file()}
     texts["card"] = "\n".join(_loading("./out/digits", "parquet", ("train",)))
     assert {name: other.findall(text) for name, text in texts.items() if other.search(text)} == {}
     assert f'pip install "{synthgen.DISTRIBUTION}[readers]"' in texts["card"]
-    readme = texts["README.md"]
-    assert f"pip index versions\n{synthgen.DISTRIBUTION}`" in readme or \
-        f"pip index versions {synthgen.DISTRIBUTION}" in readme
+    install = texts[str(GETTING_STARTED.relative_to(ROOT))]
+    assert f"pip index versions {synthgen.DISTRIBUTION}`" in install
 
 
 def test_the_readers_extra_is_what_the_card_reads_with_and_the_tests_install_it() -> None:

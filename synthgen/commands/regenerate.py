@@ -1,6 +1,6 @@
 """`synthgen sample`: regenerate one stored sample and compare it with the stored image.
 
-Bit for bit on CPU needs the sample's original batch (README: identity and determinism): the
+Bit for bit on CPU needs the sample's original batch (docs/guides/precision-devices.md): the
 batch of its shard it was generated in, at that shard's batch size (its marker), with the job's
 torch threads per worker. A worker forms a shard's batches in the shard's sample order, draw by
 draw (engine/worker.py, engine/shard_draws.py): draw 0 takes every sample, draw d the samples the

@@ -96,9 +96,10 @@ def cpu_workers(job: JobContext | JobGroup, cluster: dict[str, float]) -> tuple[
     """workers=auto without GPUs: one single-threaded actor per core (or per cpus_per_worker
     cores), as many as memory holds. Independent processes never wait on each other, while one
     process's threads meet at a barrier after every op: on the benchmark job two 1-thread actors
-    made 1.26x the images of one 2-thread actor while generating (BENCHMARKS.md).
-    One thread per actor also makes the bits the same on any number of cores (README). Where
-    the weights' size is unknown (a hub model not yet on this machine): one actor on all cores."""
+    made 1.26x the images of one 2-thread actor while generating (docs/benchmarks.md).
+    One thread per actor also makes the bits the same on any number of cores
+    (docs/guides/precision-devices.md). Where the weights' size is unknown (a hub model not yet
+    on this machine): one actor on all cores."""
     threads = job.spec.compute.cpus_per_worker
     cores = max(1, int(cluster.get("CPU", 1.0)))
     by_cores = max(1, cores // (threads if isinstance(threads, int) else 1))
@@ -121,7 +122,7 @@ def cpu_workers(job: JobContext | JobGroup, cluster: dict[str, float]) -> tuple[
 # the embedded Ray also leaves out what a one-machine job never reads: the idle workers it
 # prestarts when the driver connects (each wakes 100 times a second; the actors start their
 # own), its metrics and its event-loop statistics. Beside an idle default Ray the in-process
-# Worker's shards took 13% longer; beside this one, as long as alone (BENCHMARKS.md).
+# Worker's shards took 13% longer; beside this one, as long as alone (docs/benchmarks.md).
 RAY_SYSTEM_CONFIG = {"worker_niceness": 0, "prestart_worker_first_driver": False,
                      "enable_metrics_collection": False, "event_stats": False}
 

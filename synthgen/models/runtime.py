@@ -123,7 +123,7 @@ class Precision:
 
 def pick_precision(requested: str, device: torch.device) -> Precision:
     """float16/bfloat16 as asked on GPUs; on a CPU, bfloat16 through autocast where the CPU has
-    bf16 kernels (faster than bf16 weights: see BENCHMARKS.md), float32 otherwise, warned once."""
+    bf16 kernels (faster than bf16 weights: see docs/benchmarks.md), float32 otherwise, warned once."""
     import torch  # callers that only inspect a model never get here
 
     dtype = resolve_dtype(requested, device.type)
