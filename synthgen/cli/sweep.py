@@ -6,18 +6,14 @@ import json
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from synthgen.cli.options import address_option, handle_errors, set_option, spec_argument
-from synthgen.commands.sweep import SweepRequest, plan_sweep, run_sweep
-from synthgen.commands.sweep_results import check_best_path, sweep_results, write_best
-from synthgen.engine.progress import format_duration, remembering_ctrl_c
 from synthgen.errors import UserError
-from synthgen.quality.evaluation import EvalConfig, evaluate, format_report, load_real
-from synthgen.quality.size_curve import format_curve, parse_sizes, size_curve
-from synthgen.quality.sweep_scores import RANKS, check_rank
-from synthgen.spec.grid import MAX_CELLS
+from synthgen.quality.ranks import RANKS, check_rank
+from synthgen.spec.limits import MAX_CELLS
+
+# Each command imports what it runs in its body: `synthgen --help` and `synthgen sweep --help`
+# load this module, and must not wait for scikit-learn, pyarrow or Ray.
 
 
 @click.command()
@@ -62,6 +58,13 @@ def sweep(spec: str, **options: Any) -> None:
           --grid sampler.steps=5,10 --per-class 20 --real builtin:digits --output ./out/sweep
       synthgen sweep pets.yaml --grid sampler.scheduler=ddim,dpm++ --per-class 50 --json
     """
+    # when it runs: --help stays fast
+    from synthgen.commands.sweep import SweepRequest, plan_sweep, run_sweep
+    from synthgen.commands.sweep_results import check_best_path, sweep_results, write_best
+    from synthgen.engine.progress import remembering_ctrl_c
+    from synthgen.quality.evaluation import load_real
+    from synthgen.quality.size_curve import format_curve, parse_sizes
+
     real, best_file = options["real"], options["best_file"]
     rank = check_rank(options["rank"], real)
     sizes = parse_sizes(options["sizes"]) if options["sizes"] else None
@@ -89,6 +92,10 @@ def sweep(spec: str, **options: Any) -> None:
 
 
 def _table(results: dict[str, Any]) -> None:
+    # when it runs: --help stays fast
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     if not console.is_terminal:  # piped or logged: whole rows, never wrapped at 80 columns
         console = Console(width=220)
@@ -134,6 +141,9 @@ def _cas(result: dict[str, Any] | None) -> str:
 
 
 def _cost(full: dict[str, Any], workers: int) -> str:
+    # when it runs: --help stays fast
+    from synthgen.engine.progress import format_duration
+
     estimate = next((e for e in full["estimates"] if e["workers"] == workers), None)
     if estimate is None:
         return "n/a"
@@ -189,6 +199,10 @@ def eval_(uri: str, real: str, real_train: str | None, max_per_class: int | None
       synthgen eval s3://bucket/pets --real ./pets/test --train-real ./pets/train --json
       synthgen eval ./out/digits --real builtin:digits --sizes 0.1,0.25,0.5,1
     """
+    # when it runs: --help stays fast
+    from synthgen.quality.evaluation import EvalConfig, evaluate, format_report
+    from synthgen.quality.size_curve import format_curve, parse_sizes, size_curve
+
     config = EvalConfig(uri, real, real_train, max_per_class, split)
     if options["sizes"]:
         curve = size_curve(config, parse_sizes(options["sizes"]), options["seed"])
