@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -145,3 +147,18 @@ def test_past_twenty_classes_eval_lists_the_top_confusions() -> None:
     assert lines[0] == "most frequent confusions of SVC() (the full matrix: --json):"
     assert lines[1:] == ["  class-5 -> class-1: 9", "  class-3 -> class-7: 4"]
     assert len(names) > MAX_MATRIX_CLASSES
+
+
+@NEEDS_TORCH
+def test_resume_repair_of_a_copied_output_names_the_copy(prompt_output: Any, tmp_path: Path) -> None:
+    """job.json keeps the output.uri it was run with; every line and the card name the copy."""
+    copy = tmp_path / "copy"
+    shutil.copytree(prompt_output.path, copy)
+    (copy / SUCCESS_FILE).unlink()  # as `--repair` leaves it when it un-commits a shard
+    done = cli("resume", str(copy), "--repair")
+    assert done.returncode == 0, done.stderr
+    said = done.stdout + done.stderr
+    assert f"complete: {prompt_output.total} samples in {copy}" in said
+    assert str(prompt_output.path) not in said
+    card = (copy / "README.md").read_text()
+    assert str(copy) in card and str(prompt_output.path) not in card
