@@ -97,7 +97,9 @@ def test_relative_manifest_path_is_relative_to_the_spec(tmp_path: Path) -> None:
 
 
 BAD_INPUTS = {
-    "malformed yaml": ("name: [unclosed\n", "malformed YAML"),
+    "malformed yaml": ("name: [unclosed\n", "malformed YAML at line 2, column 1: expected ',' or ']'"),
+    "tab indentation": ("name: x\nsampler:\n\tsteps: 3\n", "spec.yaml' is not valid: a tab at line 3, "
+                        "column 1: YAML does not allow tabs for indentation; indent with spaces"),
     "unknown field": ({"sampler": {"stepz": 3}}, "sampler.stepz"),
     "unknown scheduler": ({"sampler": {"scheduler": "magic"}}, "ddim"),
     "missing model": ({"model": {"source": "/nonexistent/model"}}, "model.source"),
