@@ -25,6 +25,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from rich.console import Console
+from rich.file_proxy import FileProxy
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
@@ -54,6 +55,7 @@ class Progress:
         self.start_count = done
         self.last_log = 0.0
         self.bar: RichProgress | None = None
+        self.moved: list[tuple[logging.StreamHandler, Any]] = []
 
     def __enter__(self) -> Progress:
         if live_bar():
@@ -61,9 +63,10 @@ class Progress:
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]:>7.1f} img/s"), TimeRemainingColumn(),
                 TextColumn("shards {task.fields[shards]}"), TextColumn("{task.fields[failures]}"),
-                transient=False,
+                console=Console(stderr=True), transient=False,
             )
             bar.start()
+            self.moved = logs_above_bar()
             self.task = bar.add_task("images", total=self.total, completed=self.committed,
                                           rate=0.0, shards=self._shards(), failures="")
         return self
@@ -72,6 +75,8 @@ class Progress:
                  tb: TracebackType | None) -> None:
         self._render(force=True)
         if self.bar is not None:
+            for handler, stream in self.moved:
+                handler.setStream(stream)
             self.bar.stop()
 
     def in_flight(self, images: int) -> None:
@@ -138,6 +143,21 @@ class Progress:
         if self.workers:
             out.info("per worker: %s", ", ".join(f"{w.name} {w.rate():.1f} img/s ({w.shards} shards)"
                                                  for w in self.workers.values()))
+
+
+def logs_above_bar() -> list[tuple[logging.StreamHandler, Any]]:
+    """Point the handlers that log to the terminal's stderr at the live bar's stderr proxy (rich's
+    FileProxy, installed by the bar's start): a record then prints on its own line above the bar,
+    not glued after the bar's last character. Returns each handler moved, with its own stream."""
+    proxy = sys.stderr
+    if not isinstance(proxy, FileProxy):  # a notebook's widget: nothing shares its line
+        return []
+    terminal = proxy.rich_proxied_file
+    handlers = {h for name in ("", "synthgen") for h in logging.getLogger(name).handlers
+                if isinstance(h, logging.StreamHandler) and h.stream is terminal}
+    for handler in handlers:
+        handler.setStream(proxy)
+    return [(handler, terminal) for handler in handlers]
 
 
 def live_bar() -> bool:
