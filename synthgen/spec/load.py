@@ -113,11 +113,19 @@ def _anchor_paths(data: dict[str, Any], base: Path) -> None:
         if not isinstance(node, dict) or not isinstance(node.get(key), str):
             continue
         value = node[key]
-        if "://" in value or value.startswith("builtin:") or Path(value).is_absolute():
+        if "://" in value or value.startswith(("builtin:", "~")) or Path(value).is_absolute():
             continue
         candidate = base / value
-        if candidate.exists() or section not in ("model", "filter", "captions"):
+        # a model may be a hub id (org/name): kept as given unless the spec's folder holds it;
+        # any other relative path is the spec folder's, and every message shows it resolved
+        if candidate.exists() or section not in ("model", "filter", "captions") or not _hub_like(value):
             node[key] = str(candidate.resolve())
+
+
+def _hub_like(value: str) -> bool:
+    """Could name a hub repository: `org/name`, not `./x`, `../x/y` or `a/b/c`."""
+    parts = value.split("/")
+    return len(parts) == 2 and all(parts) and not value.startswith(".")
 
 
 def _user_error(exc: ValidationError, data: dict[str, Any]) -> UserError:
