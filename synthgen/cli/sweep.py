@@ -68,7 +68,7 @@ def sweep(spec: str, **options: Any) -> None:
     # when it runs: --help stays fast
     from synthgen.commands.sweep import SweepRequest, plan_sweep, run_sweep
     from synthgen.commands.sweep_results import check_best_path, sweep_results, write_best
-    from synthgen.engine.progress import remembering_ctrl_c
+    from synthgen.engine.interrupts import remembering_ctrl_c
     from synthgen.quality.evaluation import load_real
     from synthgen.quality.size_curve import format_curve, parse_sizes
 

@@ -25,9 +25,10 @@ from importlib.metadata import PackageNotFoundError, version
 
 from synthgen import __version__
 from synthgen.engine.captions import ensure_captions, wants_captions
+from synthgen.engine.interrupts import pressed
 from synthgen.engine.job import CheckedJob, JobContext, JobGroup, ShardAddress, ShardResult
 from synthgen.engine.plan_checks import label_table
-from synthgen.engine.progress import pressed, run_log
+from synthgen.engine.progress import run_log
 from synthgen.errors import ModelChanged, UserError
 from synthgen.output.catalog import Catalog, read_markers
 from synthgen.output.finalize import finalize
