@@ -25,10 +25,11 @@ from typing import Any
 from synthgen.commands.estimate import Calibration, SizeEstimate, estimate_size
 from synthgen.commands.estimate import calibrate as calibrate_job
 from synthgen.engine.driver import load_job, prepare, run_job
+from synthgen.engine.interrupts import remembering_ctrl_c
 from synthgen.engine.job import CheckedJob
 from synthgen.engine.lifecycle import RunOptions
 from synthgen.engine.plan_checks import label_table
-from synthgen.engine.progress import console_lines, remembering_ctrl_c
+from synthgen.engine.progress import console_lines
 from synthgen.output.catalog import read_markers
 from synthgen.output.job_record import find_job_record
 from synthgen.spec.init_manifest import describe_init

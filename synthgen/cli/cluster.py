@@ -7,7 +7,6 @@ import sys
 
 import click
 
-from synthgen.api import RunResult
 from synthgen.cli.options import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -19,11 +18,9 @@ from synthgen.cli.options import (
     set_option,
     spec_argument,
 )
-from synthgen.commands.submit import cancel as cancel_job
-from synthgen.commands.submit import follow, list_jobs
-from synthgen.commands.submit import run_submitted as run_payload
-from synthgen.commands.submit import submit as submit_job
-from synthgen.spec.load import load_spec
+
+# Each command imports what it runs in its body: `synthgen --help` and `synthgen submit --help`
+# load this module, and must not wait for Ray or the spec models.
 
 
 @click.command()
@@ -45,6 +42,10 @@ def submit(spec: str, address: str | None, output: str | None, overrides: tuple[
       synthgen submit pipelines/digits.yaml --address http://HEAD:8265 \\
           --output s3://bucket/digits --set compute.workers=8
     """
+    # when it runs: --help stays fast
+    from synthgen.commands.submit import submit as submit_job
+    from synthgen.spec.load import load_spec
+
     job = submit_job(load_spec(spec, overrides, output), address, ship_package)
     click.echo(f"submitted Ray job {job.ray_job} (synthgen job {job.job_id}) to {job.address}")
     for key, value in (("output", job.output), ("progress", f"synthgen status {job.output}"),
@@ -67,6 +68,9 @@ def jobs(address: str | None, as_json: bool) -> None:
     Example:
       synthgen jobs --address http://127.0.0.1:8265
     """
+    # when it runs: --help stays fast
+    from synthgen.commands.submit import list_jobs
+
     rows = list_jobs(address)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -92,6 +96,9 @@ def cancel(job_id: str, address: str | None) -> None:
     Example:
       synthgen cancel synthgen-digits-1a2b3c4d --address http://127.0.0.1:8265
     """
+    # when it runs: --help stays fast
+    from synthgen.commands.submit import cancel as cancel_job
+
     row = cancel_job(address, job_id)
     if row["status"] == "STOPPED":
         click.echo(f"{row['ray_job']}: STOPPED; committed shards stay in {row['output']}, "
@@ -108,10 +115,17 @@ def cancel(job_id: str, address: str | None) -> None:
 @handle_errors
 def run_submitted(payload: str) -> None:
     """The driver of a submitted job, on the cluster (see `synthgen submit`)."""
+    # when it runs: --help stays fast
+    from synthgen.api import RunResult
+    from synthgen.commands.submit import run_submitted as run_payload
+
     report(RunResult.of(run_payload(payload)))
 
 
 def _follow(address: str, ray_job: str) -> None:
+    # when it runs: --help stays fast
+    from synthgen.commands.submit import follow
+
     try:
         done = follow(address, ray_job, lambda text: click.echo(text, nl=False))
     except KeyboardInterrupt:

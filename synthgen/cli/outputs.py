@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from synthgen.cli.options import EXIT_FAILED, handle_errors
-from synthgen.commands.regenerate import regenerate
 from synthgen.errors import UserError
-from synthgen.output.catalog import Catalog, job_status
-from synthgen.output.export import NAMING_STYLES, ExportOptions, NamingStyle
-from synthgen.output.export import export as export_output
-from synthgen.output.preview import PreviewOptions, write_preview
-from synthgen.output.show import show as show_output
-from synthgen.output.verify import pending_shards
-from synthgen.output.verify import verify as verify_store
-from synthgen.storage.filesystem import write_url
-from synthgen.storage.lock import current_holder, describe, holder_state
-from synthgen.storage.store import Store
+
+if TYPE_CHECKING:
+    from synthgen.output.export import NamingStyle
+
+# Each command imports what it runs in its body: `synthgen --help` and `synthgen show --help`
+# load this module, and must not wait for pyarrow or the spec models.
 
 # How `status` reads the job lock's holder (storage/lock.py holder_state).
 LOCK_STATES = {
@@ -42,6 +38,11 @@ def status(uri: str, as_json: bool) -> None:
     Example:
       synthgen status ./out/digits --json
     """
+    # when it runs: --help stays fast
+    from synthgen.output.catalog import Catalog, job_status
+    from synthgen.storage.lock import describe
+    from synthgen.storage.store import Store
+
     state = job_status(Catalog.read(Store(uri)))
     if as_json:
         click.echo(json.dumps(state, indent=2))
@@ -65,6 +66,13 @@ def verify(uri: str) -> None:
     Example:
       synthgen verify ./out/digits
     """
+    # when it runs: --help stays fast
+    from synthgen.output.catalog import Catalog
+    from synthgen.output.verify import pending_shards
+    from synthgen.output.verify import verify as verify_store
+    from synthgen.storage.lock import current_holder, describe, holder_state
+    from synthgen.storage.store import Store
+
     store = Store(uri)
     problems = verify_store(store)
     for problem in problems:
@@ -98,6 +106,9 @@ def preview(uri: str, dest: str, per_row: int, max_rows: int) -> None:
     Example:
       synthgen preview ./out/digits --output grid.png
     """
+    # when it runs: --help stays fast
+    from synthgen.output.preview import PreviewOptions, write_preview
+
     size = write_preview(uri, dest, PreviewOptions(per_row=per_row, max_rows=max_rows))
     click.echo(f"wrote {dest} ({size} bytes)")
 
@@ -107,7 +118,7 @@ def preview(uri: str, dest: str, per_row: int, max_rows: int) -> None:
 @click.option("--format", "fmt", required=True, type=click.Choice(["imagefolder", "webdataset"]),
               help="imagefolder: one folder per class; webdataset: tar shards with json metadata.")
 @click.option("--output", "dest", required=True, metavar="DIR", help="A new or empty folder (or URL).")
-@click.option("--names", type=click.Choice(NAMING_STYLES), default="prefixed", show_default=True,
+@click.option("--names", type=click.Choice(["prefixed", "plain"]), default="prefixed", show_default=True,
               help="ImageFolder folders: prefixed with the label id (00_zero, 01_one), so that "
                    "readers that sort folders keep synthgen's ids; or the plain class names.")
 @click.option("--split", metavar="NAME", help="Export one of the output's splits (output.splits).")
@@ -125,6 +136,10 @@ def export(uri: str, fmt: str, dest: str, names: NamingStyle, split: str | None,
       synthgen export ./out/digits --format imagefolder --output ./digits-imagefolder
       synthgen export s3://bucket/digits --format webdataset --output ./digits-wds
     """
+    # when it runs: --help stays fast
+    from synthgen.output.export import ExportOptions
+    from synthgen.output.export import export as export_output
+
     done = export_output(uri, fmt, dest, ExportOptions(names=names, split=split, partial=partial))
     click.echo(f"exported {done.total} images to {dest} ({fmt}, {len(done.counts)} "
                f"{'folders' if fmt == 'imagefolder' else 'tar files'})"
@@ -141,6 +156,10 @@ def show(uri: str) -> None:
     Example:
       synthgen show ./out/digits
     """
+    # when it runs: --help stays fast
+    from synthgen.output.show import show as show_output
+    from synthgen.storage.store import Store
+
     show_output(Store(uri), click.echo)
 
 
@@ -161,6 +180,12 @@ def sample(uri: str, sample_id: int, dest: str | None, threads: int | None) -> N
       synthgen sample ./out/digits 137
       synthgen sample ./out/digits 137 --output sample-137.png
     """
+    # when it runs: --help stays fast
+    from synthgen.commands.regenerate import regenerate
+    from synthgen.output.catalog import Catalog
+    from synthgen.storage.filesystem import write_url
+    from synthgen.storage.store import Store
+
     done = regenerate(Catalog.read(Store(uri)), sample_id, threads)
     if dest:
         try:

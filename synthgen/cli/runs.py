@@ -7,10 +7,10 @@ import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
-from synthgen import api
 from synthgen.cli.options import (
     EXIT_INTERRUPTED,
     address_option,
@@ -22,8 +22,12 @@ from synthgen.cli.options import (
     spec_argument,
     takeover_option,
 )
-from synthgen.engine.driver import prepare
-from synthgen.spec.load import load_spec, parse_override
+
+if TYPE_CHECKING:
+    from synthgen.api import Label
+
+# Each command imports what it runs in its body: `synthgen --help` and `synthgen plan --help`
+# load this module, and must not wait for the spec models, pyarrow or Ray.
 
 
 @click.command()
@@ -43,6 +47,10 @@ def plan(spec: str, overrides: tuple[str, ...], output: str | None, as_json: boo
       synthgen plan pipelines/digits.yaml --set classes.count=200
       synthgen plan pipelines/digits.yaml --calibrate
     """
+    # when it runs: --help stays fast
+    from synthgen import api
+    from synthgen.spec.load import parse_override
+
     pairs = dict(parse_override(item) for item in overrides)
     result = api.plan(spec, calibrate=calibrate, **pairs, **({"output.uri": output} if output else {}))
     if as_json:
@@ -66,7 +74,7 @@ def plan(spec: str, overrides: tuple[str, ...], output: str | None, as_json: boo
         click.echo(f"{'calibration' if i == 0 else 'wall time':>12}: {line}")
 
 
-def _echo_labels(labels: tuple[api.Label, ...], shown: int = 50) -> None:
+def _echo_labels(labels: tuple[Label, ...], shown: int = 50) -> None:
     """label, name, images, and the model's class id with where it came from."""
     click.echo(f"{'':>12}  {'label':>5}  {'name':<20} {'images':>8}  model class")
     for row in labels[:shown]:
@@ -94,6 +102,9 @@ def run(spec: str, output: str | None, overrides: tuple[str, ...], address: str 
       synthgen run pipelines/digits.yaml
       synthgen run pipelines/digits.yaml --output s3://bucket/digits --set sampler.steps=10
     """
+    # when it runs: --help stays fast
+    from synthgen import api
+
     with resumable(address):
         report(api.run(spec, output, overrides, address, takeover=takeover, per_worker=per_worker))
 
@@ -119,6 +130,9 @@ def resume(uri: str, overrides: tuple[str, ...], address: str | None, takeover: 
       synthgen resume ./out/digits --set compute.workers=2
       synthgen resume s3://bucket/digits --repair
     """
+    # when it runs: --help stays fast
+    from synthgen import api
+
     with resumable(address):
         report(api.resume(uri, overrides, address, takeover=takeover, repair=repair, per_worker=per_worker))
 
@@ -137,7 +151,10 @@ def captions(spec: str, output: str | None, overrides: tuple[str, ...], address:
     Example:
       synthgen captions pipelines/my-job.yaml --output ./out/my-job
     """
-    from synthgen.commands.captions import job_captions  # ray: only for this command
+    # when it runs: --help stays fast
+    from synthgen.commands.captions import job_captions
+    from synthgen.engine.driver import prepare
+    from synthgen.spec.load import load_spec
 
     table = job_captions(prepare(load_spec(spec, overrides, output)), address)
     for row in table.to_pylist():
@@ -149,9 +166,12 @@ def captions(spec: str, output: str | None, overrides: tuple[str, ...], address:
 @contextmanager
 def resumable(address: str | None) -> Iterator[None]:
     """Around a run: on Ctrl-C, one line with the committed shards and the resume command, exit 130."""
+    # when it runs: --help stays fast
+    from synthgen.api import Interrupted
+
     try:
         yield
-    except api.Interrupted as exc:
+    except Interrupted as exc:
         click.echo(f"\n{exc.line(_resume(exc.uri, address), _rerun())}", err=True)
         sys.exit(EXIT_INTERRUPTED)
 

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from synthgen.cli.options import address_option, handle_errors, set_option, spec_argument
-from synthgen.commands.sweep import SweepRequest, plan_sweep, run_sweep
-from synthgen.commands.sweep_results import check_best_path, sweep_results, write_best
-from synthgen.engine.progress import format_duration, remembering_ctrl_c
 from synthgen.errors import UserError
-from synthgen.quality.evaluation import EvalConfig, evaluate, format_report, load_real
-from synthgen.quality.size_curve import format_curve, parse_sizes, size_curve
-from synthgen.quality.sweep_scores import RANKS, check_rank
-from synthgen.spec.grid import MAX_CELLS
+from synthgen.quality.ranks import RANKS, check_rank
+from synthgen.spec.limits import MAX_CELLS
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+# Each command imports what it runs in its body: `synthgen --help` and `synthgen sweep --help`
+# load this module, and must not wait for scikit-learn, pyarrow or Ray.
+
+PIPE_WIDTH = 120  # the table's width into a pipe or a file; a cell's text wraps inside it
+SETTING_WIDTH = 16  # a setting's column is at least this wide (or as wide as its longest value)
+UNBOUNDED = 10_000  # columns: measured this wide, a table's least width is its own
 
 
 @click.command()
@@ -62,6 +65,13 @@ def sweep(spec: str, **options: Any) -> None:
           --grid sampler.steps=5,10 --per-class 20 --real builtin:digits --output ./out/sweep
       synthgen sweep pets.yaml --grid sampler.scheduler=ddim,dpm++ --per-class 50 --json
     """
+    # when it runs: --help stays fast
+    from synthgen.commands.sweep import SweepRequest, plan_sweep, run_sweep
+    from synthgen.commands.sweep_results import check_best_path, sweep_results, write_best
+    from synthgen.engine.interrupts import remembering_ctrl_c
+    from synthgen.quality.evaluation import load_real
+    from synthgen.quality.size_curve import format_curve, parse_sizes
+
     real, best_file = options["real"], options["best_file"]
     rank = check_rank(options["rank"], real)
     sizes = parse_sizes(options["sizes"]) if options["sizes"] else None
@@ -89,37 +99,59 @@ def sweep(spec: str, **options: Any) -> None:
 
 
 def _table(results: dict[str, Any]) -> None:
-    console = Console()
-    if not console.is_terminal:  # piped or logged: whole rows, never wrapped at 80 columns
-        console = Console(width=220)
+    # when it runs: --help stays fast
+    from rich.console import Console
+
+    console = Console()  # a terminal: the table fits its width
+    if not console.is_terminal:  # a pipe or a log: its own width, not 80 (--json has every figure)
+        console = Console(width=PIPE_WIDTH)
     keys = [axis["key"] for axis in results["axes"]]
-    table = Table(title=f"synthgen sweep {results['output']}: {len(results['cells'])} cells, "
-                        f"{results['per_class']} images per class each, best first by {results['rank']}")
-    for column in ["#", "cell", *(key.rsplit(".", 1)[-1] for key in keys)]:
-        table.add_column(column)
     real = results["real"] is not None
     filtered = any(c["filter"] for c in results["cells"])
     names = ["CAS LR (ratio)", "CAS SVM (ratio)"] if real else []
     names += ["diversity", "near-dup", *(["accepted"] if filtered else []), "img/s", "s/1k img",
               f"full job, {results['pool']['workers']} worker(s)"]
-    for column in names:
-        table.add_column(column, justify="right")
-    by_cell = {c["cell"]: c for c in results["cells"]}
-    for place, index in enumerate(results["order"], start=1):
-        cell = by_cell[index]
-        row = [str(place), str(index), *(_setting(cell["settings"][k]) for k in keys)]
-        if real:
-            row += [_cas(cell["classifiers"].get(k)) for k in ("logistic_regression", "svm_rbf")]
-        row += [_num(cell["diversity"]["mean_distance"]), _pct(cell["diversity"]["near_duplicate_share"])]
-        if filtered:
-            row.append(_pct((cell["filter"] or {}).get("acceptance_rate")))
-        row += [_num(cell["speed"]["images_per_s"], 1), _num(cell["speed"]["s_per_1000_images"], 2),
-                _cost(cell["full_job"], results["pool"]["workers"])]
-        table.add_row(*row, style="bold green" if place == 1 else None)
-    console.print(table)
+    headers = ["#", "cell", *(key.rsplit(".", 1)[-1] for key in keys), *names]
+    rows = [_row(results, index, keys, real, filtered) for index in results["order"]]
+    title = (f"synthgen sweep {results['output']}: {len(results['cells'])} cells, "
+             f"{results['per_class']} images per class each, best first by {results['rank']}")
+    end = 2 + len(keys)
+    whole = _grid(title, headers, rows, range(2, end))
+    if console.measure(whole, options=console.options.update_width(UNBOUNDED)).minimum <= console.width:
+        console.print(whole)
+    else:  # too narrow for both: each cell's settings, then its figures
+        console.print(_grid("settings of each cell", headers[1:end], [r[1:end] for r in rows], range(1, end)))
+        console.print(_grid(title, headers[:2] + headers[end:], [r[:2] + r[end:] for r in rows], range(0)))
     console.print(f"model loads: {_loads(results['actors'])}; figures in {results['output']}/sweep.json, "
                   f"plot in {results['output']}/sweep.png"
                   + (f"; best spec in {results['best_spec']}" if results.get("best_spec") else ""))
+
+
+def _grid(title: str, headers: list[str], rows: list[list[str]], settings: range) -> Table:
+    """Rows best first; a figure never wraps (its header may), a setting wraps within its column."""
+    from rich.table import Table  # when it runs: --help stays fast
+
+    table = Table(title=title)
+    for i, header in enumerate(headers):
+        longest = max(len(row[i]) for row in rows)
+        table.add_column(header, justify="left" if i < 2 or i in settings else "right", overflow="fold",
+                         min_width=min(longest, SETTING_WIDTH) if i in settings else longest)
+    for place, row in enumerate(rows, start=1):
+        table.add_row(*row, style="bold green" if place == 1 else None)
+    return table
+
+
+def _row(results: dict[str, Any], index: int, keys: list[str], real: bool, filtered: bool) -> list[str]:
+    """Cell `index`'s place, settings and figures, as the table shows them."""
+    cell = next(c for c in results["cells"] if c["cell"] == index)
+    row = [str(results["order"].index(index) + 1), str(index), *(_setting(cell["settings"][k]) for k in keys)]
+    if real:
+        row += [_cas(cell["classifiers"].get(k)) for k in ("logistic_regression", "svm_rbf")]
+    row += [_num(cell["diversity"]["mean_distance"]), _pct(cell["diversity"]["near_duplicate_share"])]
+    if filtered:
+        row.append(_pct((cell["filter"] or {}).get("acceptance_rate")))
+    return row + [_num(cell["speed"]["images_per_s"], 1), _num(cell["speed"]["s_per_1000_images"], 2),
+                  _cost(cell["full_job"], results["pool"]["workers"])]
 
 
 def _setting(value: Any) -> str:
@@ -134,6 +166,9 @@ def _cas(result: dict[str, Any] | None) -> str:
 
 
 def _cost(full: dict[str, Any], workers: int) -> str:
+    # when it runs: --help stays fast
+    from synthgen.engine.progress import format_duration
+
     estimate = next((e for e in full["estimates"] if e["workers"] == workers), None)
     if estimate is None:
         return "n/a"
@@ -189,6 +224,10 @@ def eval_(uri: str, real: str, real_train: str | None, max_per_class: int | None
       synthgen eval s3://bucket/pets --real ./pets/test --train-real ./pets/train --json
       synthgen eval ./out/digits --real builtin:digits --sizes 0.1,0.25,0.5,1
     """
+    # when it runs: --help stays fast
+    from synthgen.quality.evaluation import EvalConfig, evaluate, format_report
+    from synthgen.quality.size_curve import format_curve, parse_sizes, size_curve
+
     config = EvalConfig(uri, real, real_train, max_per_class, split)
     if options["sizes"]:
         curve = size_curve(config, parse_sizes(options["sizes"]), options["seed"])

@@ -10,7 +10,6 @@ import click
 
 from synthgen.cli.options import handle_errors
 from synthgen.errors import UserError
-from synthgen.storage.store import Store, check_writable
 from synthgen.train.config import TrainConfig
 
 # `synthgen train` options: (TrainConfig field, type, help). Defaults live in TrainConfig alone.
@@ -76,6 +75,7 @@ def train(output: str, **options: Any) -> None:
       synthgen train --source ./icons --output ./models/icons --image-size 32 --epochs 50
       synthgen train --source builtin:digits --output ./models/digits --resume-from ./models/digits
     """
+    from synthgen.storage.store import Store, check_writable
     from synthgen.train.trainer import train as train_model  # torch: only when training
 
     check_writable(Store(output), "--output")  # before training, not after its minutes of work

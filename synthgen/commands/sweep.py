@@ -25,8 +25,9 @@ from synthgen.engine.lifecycle import JobOutput, RunOptions, holds_job
 from synthgen.engine.progress import run_log
 from synthgen.errors import JobFailed, UserError
 from synthgen.inputs.labeled_keys import job_manifest
-from synthgen.spec.grid import MAX_CELLS, Axis, Cell, cell_spec, grid_cells, in_cell, parse_axis
+from synthgen.spec.grid import Axis, Cell, cell_spec, grid_cells, in_cell, parse_axis
 from synthgen.spec.job_spec import JobSpec
+from synthgen.spec.limits import MAX_CELLS
 from synthgen.spec.load import load_spec, set_dotted, validate_spec
 from synthgen.spec.manifest import Manifest
 from synthgen.spec.plan import Plan

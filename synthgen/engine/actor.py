@@ -11,7 +11,6 @@ once per actor; each result carries the actor's ActorStats (its loads per model)
 from __future__ import annotations
 
 import logging
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -41,11 +40,11 @@ class WorkerActor:
         from synthgen.engine.worker import ModelCache, Worker  # torch: in the actor, never in the driver
 
         credentials.install()
-        _warn_if_niced()
         self.group, self.threads, self.make = group, threads, Worker
         # bare (tests, benchmarks): no Ray to ask, and asking would start one
-        inside = ray.get_runtime_context().get_actor_id() if ray.is_initialized() else None
-        self.actor_id = inside or "local"
+        context = ray.get_runtime_context() if ray.is_initialized() else None
+        self.actor_id = (context.get_actor_id() if context else None) or "local"
+        self.node = context.get_node_id() if context else None
         self.models = ModelCache()
         self.workers: dict[str, Worker] = {}
         self.torch_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torch")
@@ -83,15 +82,7 @@ class WorkerActor:
                 self.worker = None
                 self.workers.clear()
                 self.models.release()
-            self.workers[key] = self.make(job, self.threads, self.models)
+            self.workers[key] = self.make(job, self.threads, self.models, self.node)
             self.held = job.model_key
         return self.workers[key]
 
-
-def _warn_if_niced() -> None:
-    """A Ray started without synthgen's settings runs its workers at niceness 15 (see
-    engine/pool.py): say so, since every other process on the node then slows the model down."""
-    niceness = os.getpriority(os.PRIO_PROCESS, 0)
-    if niceness > 0:
-        log.warning("this Ray worker runs at niceness %d, below every other process on its node; "
-                    "start Ray with RAY_worker_niceness=0 (cluster/Dockerfile does)", niceness)

@@ -95,12 +95,10 @@ def _write_on_actors(job: JobContext, labels: list[int]) -> list[dict[str, Any]]
     import ray  # ray only when captions are written
 
     from synthgen.engine.captions import CaptionActor  # the actor's module: with ray only
-    from synthgen.engine.pool import pool_plan  # ray: likewise
+    from synthgen.engine.pool import actor_runtime_env, pool_plan  # ray: likewise
 
     pool = pool_plan(job, ray.cluster_resources())
-    env = s3.forwarded_env()
-    options = {"num_cpus": pool.cpus, "num_gpus": pool.gpus,
-               "runtime_env": {"env_vars": env} if env else None}
+    options = {"num_cpus": pool.cpus, "num_gpus": pool.gpus, "runtime_env": actor_runtime_env()}
     actor_class: Any = ray.remote(CaptionActor)  # Ray's typing of remote classes is partial
     actors = [actor_class.options(**options).remote(job, max(1, int(pool.cpus)), s3.Credentials.from_env())
               for _ in range(min(pool.workers, len(labels)))]

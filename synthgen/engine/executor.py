@@ -29,7 +29,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from synthgen.engine.actor import WorkerActor
 from synthgen.engine.dispatch import by_model, next_shard
 from synthgen.engine.job import JobGroup, ShardAddress, ShardResult
-from synthgen.engine.pool import StallWatch, pool_plan
+from synthgen.engine.pool import StallWatch, actor_runtime_env, pool_plan
 from synthgen.errors import user_error_in
 from synthgen.storage import s3
 
@@ -88,11 +88,10 @@ class Executor:
         self.job, self.sink, self.events = group, sink, events
         self.pool = pool_plan(group, ray.cluster_resources())
         self.target = self.pool.workers
-        env = s3.forwarded_env()
         self.actor_class: Any = ray.remote(WorkerActor)  # Ray's typing of remote classes is partial
         self.actor_options: dict[str, Any] = {
             "num_cpus": self.pool.cpus, "num_gpus": self.pool.gpus, "max_concurrency": 2,
-            "runtime_env": {"env_vars": env} if env else None,
+            "runtime_env": actor_runtime_env(),
         }
         self.max_attempts = group.spec.compute.max_retries
         self.resized_at = self.hold_until = time.monotonic()

@@ -25,9 +25,10 @@ from importlib.metadata import PackageNotFoundError, version
 
 from synthgen import __version__
 from synthgen.engine.captions import ensure_captions, wants_captions
+from synthgen.engine.interrupts import pressed
 from synthgen.engine.job import CheckedJob, JobContext, JobGroup, ShardAddress, ShardResult
 from synthgen.engine.plan_checks import label_table
-from synthgen.engine.progress import pressed, run_log
+from synthgen.engine.progress import run_log
 from synthgen.errors import ModelChanged, UserError
 from synthgen.output.catalog import Catalog, read_markers
 from synthgen.output.finalize import finalize
@@ -75,17 +76,19 @@ class JobOutput:
     @contextlib.contextmanager
     def open(cls, prepared: CheckedJob, options: RunOptions, key: str = "",
              logged: bool = False) -> Iterator[JobOutput]:
-        """Hold the output for the body. `logged`: keep this run's log in the output's `_logs/`."""
+        """Hold the output for the body. `logged`: keep this run's log in the output's `_logs/`,
+        unless the output is finished and nothing is asked of it (a no-op leaves it as it was)."""
         holds_job(prepared)
         from synthgen.engine.pool import refuse_unplaceable  # imports ray: `synthgen plan` never pays
 
         refuse_unplaceable(prepared.job, options.address)
         _probe(prepared)
-        with (JobLock.acquire(prepared.store, options.takeover) as lock,
-              run_log(prepared.store, prepared.plan.job_id) if logged else contextlib.nullcontext()):
-            output = cls(prepared, lock, key)
-            output._claim(options)
-            yield output
+        with JobLock.acquire(prepared.store, options.takeover) as lock:
+            kept = logged and not _finished(prepared, options)
+            with run_log(prepared.store, prepared.plan.job_id) if kept else contextlib.nullcontext():
+                output = cls(prepared, lock, key)
+                output._claim(options)
+                yield output
 
     def _claim(self, options: RunOptions) -> None:
         store, plan = self.store, self.plan
@@ -226,6 +229,11 @@ def _installed(name: str) -> str:
         return version(name)
     except PackageNotFoundError:
         return "not installed on the driver"
+
+
+def _finished(prepared: CheckedJob, options: RunOptions) -> bool:
+    """Under the lock: the output holds this job finished, and no repair is asked."""
+    return not options.repair and holds_job(prepared) and prepared.store.exists(SUCCESS_FILE)
 
 
 def _probe(prepared: CheckedJob) -> None:

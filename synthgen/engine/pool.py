@@ -18,6 +18,7 @@ from ray._private.utils import get_num_cpus
 
 from synthgen.engine.job import JobContext, JobGroup
 from synthgen.errors import JobFailed, UserError
+from synthgen.storage import s3
 
 WORKER_BASE_BYTES = 1 << 30  # a CPU actor before its model: Ray, torch, diffusers (650 MiB measured)
 WEIGHT_COPIES = 3  # the weights, and activations of the same order at the default batch size
@@ -117,7 +118,7 @@ def cpu_workers(job: JobContext | JobGroup, cluster: dict[str, float]) -> tuple[
 # Ray starts its workers at niceness 15 (its `worker_niceness`), below everything else on the
 # machine: on a 2-core machine each wake-up of the driver, the raylet or another user's process
 # preempted one of torch's two threads and stalled the other at its next barrier. The actors are
-# the work: they run at the default priority (cluster/Dockerfile sets the same for clusters).
+# the work: they run at the default priority (ACTOR_ENV below, on any cluster).
 # Every wake-up of another process stalls torch the same way, well beyond its own CPU time, so
 # the embedded Ray also leaves out what a one-machine job never reads: the idle workers it
 # prestarts when the driver connects (each wakes 100 times a second; the actors start their
@@ -125,6 +126,17 @@ def cpu_workers(job: JobContext | JobGroup, cluster: dict[str, float]) -> tuple[
 # Worker's shards took 13% longer; beside this one, as long as alone (docs/benchmarks.md).
 RAY_SYSTEM_CONFIG = {"worker_niceness": 0, "prestart_worker_first_driver": False,
                      "enable_metrics_collection": False, "event_stats": False}
+
+# A cluster's `ray start` leaves `worker_niceness` at 15 unless it was started with
+# RAY_worker_niceness=0. A worker process reads that setting from its own environment as it
+# starts, so the actors carry it in their runtime_env (as Ray's job supervisor does for itself):
+# they run at the default priority however the cluster was started, and no recipe needs it.
+ACTOR_ENV = {ray_constants.RAY_WORKER_NICENESS: "0"}
+
+
+def actor_runtime_env() -> dict[str, Any]:
+    """The runtime_env of synthgen's actors: the default priority, the driver's plain S3 settings."""
+    return {"env_vars": {**s3.forwarded_env(), **ACTOR_ENV}}
 
 
 def connect_ray(address: str | None) -> bool:

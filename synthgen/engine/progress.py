@@ -12,19 +12,18 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import signal
 import socket
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any
 
 from rich.console import Console
+from rich.file_proxy import FileProxy
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
@@ -54,6 +53,7 @@ class Progress:
         self.start_count = done
         self.last_log = 0.0
         self.bar: RichProgress | None = None
+        self.moved: list[tuple[logging.StreamHandler, Any]] = []
 
     def __enter__(self) -> Progress:
         if live_bar():
@@ -61,9 +61,10 @@ class Progress:
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]:>7.1f} img/s"), TimeRemainingColumn(),
                 TextColumn("shards {task.fields[shards]}"), TextColumn("{task.fields[failures]}"),
-                transient=False,
+                console=Console(stderr=True), transient=False,
             )
             bar.start()
+            self.moved = logs_above_bar()
             self.task = bar.add_task("images", total=self.total, completed=self.committed,
                                           rate=0.0, shards=self._shards(), failures="")
         return self
@@ -72,6 +73,8 @@ class Progress:
                  tb: TracebackType | None) -> None:
         self._render(force=True)
         if self.bar is not None:
+            for handler, stream in self.moved:
+                handler.setStream(stream)
             self.bar.stop()
 
     def in_flight(self, images: int) -> None:
@@ -138,6 +141,21 @@ class Progress:
         if self.workers:
             out.info("per worker: %s", ", ".join(f"{w.name} {w.rate():.1f} img/s ({w.shards} shards)"
                                                  for w in self.workers.values()))
+
+
+def logs_above_bar() -> list[tuple[logging.StreamHandler, Any]]:
+    """Point the handlers that log to the terminal's stderr at the live bar's stderr proxy (rich's
+    FileProxy, installed by the bar's start): a record then prints on its own line above the bar,
+    not glued after the bar's last character. Returns each handler moved, with its own stream."""
+    proxy = sys.stderr
+    if not isinstance(proxy, FileProxy):  # a notebook's widget: nothing shares its line
+        return []
+    terminal = proxy.rich_proxied_file
+    handlers = {h for name in ("", "synthgen") for h in logging.getLogger(name).handlers
+                if isinstance(h, logging.StreamHandler) and h.stream is terminal}
+    for handler in handlers:
+        handler.setStream(proxy)
+    return [(handler, terminal) for handler in handlers]
 
 
 def live_bar() -> bool:
@@ -265,36 +283,3 @@ def run_log(store: Store, job_id: str) -> Iterator[str]:
         except OSError as exc:
             logging.getLogger("synthgen").warning("could not store the run log %s: %s", rel, exc)
 
-
-# Ctrl-C, remembered until the executor's loop sees it. Python's default handler raises
-# KeyboardInterrupt wherever the main thread is. Inside Ray's blocking calls (`ray.wait`,
-# `ray.get`) Ray's signal check catches that exception and turns it into a status, and a path
-# that drops the status drops the Ctrl-C with it: an interrupted run then goes on to the end as
-# if nothing was pressed (seen in CI). While a run is in progress this handler also sets a flag,
-# which the executor's loop raises again at its next turn.
-_pressed = threading.Event()
-
-
-@contextmanager
-def remembering_ctrl_c() -> Iterator[None]:
-    """Within the block, Ctrl-C raises KeyboardInterrupt as by default and is remembered."""
-    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
-        yield
-        return
-    _pressed.clear()
-    previous = signal.signal(signal.SIGINT, _on_ctrl_c)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        _pressed.clear()
-
-
-def pressed() -> KeyboardInterrupt | None:
-    """The interrupt to stop with, once Ctrl-C was pressed in a `remembering_ctrl_c` block."""
-    return KeyboardInterrupt() if _pressed.is_set() else None
-
-
-def _on_ctrl_c(signum: int, frame: FrameType | None) -> None:
-    _pressed.set()
-    raise KeyboardInterrupt

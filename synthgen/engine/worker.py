@@ -84,7 +84,8 @@ class ModelCache:
 
 class Worker:
     def __init__(self, job: JobContext, threads: int | None = None,
-                 models: ModelCache | None = None) -> None:
+                 models: ModelCache | None = None, node_id: str | None = None) -> None:
+        """`node_id`: the Ray node it runs on, recorded in its markers (None outside Ray)."""
         if threads:
             torch.set_num_threads(threads)
         self.spec = job.spec
@@ -96,6 +97,7 @@ class Worker:
                         else load_adapter(self.info, job.spec.model))
         keep_freed_memory(self.adapter.device)
         self.store = Store(job.spec.output.uri, job.spec.output.storage_options)
+        self.node_id = node_id
         self.driver_commits = job.driver_commits
         self.lock_token = job.lock_token
         self.encoder = Encoder.from_spec(job.spec.output)
@@ -200,7 +202,7 @@ class Worker:
             shard=shard.index, file=file, rows=shard.size, bytes=len(data),
             sha256=hashlib.sha256(data).hexdigest(), first_sample_id=shard.start,
             last_sample_id=shard.stop - 1, attempt=attempt, attempt_no=attempt_no,
-            job_id=self.plan.job_id, host=socket.gethostname(), seconds=seconds,
+            job_id=self.plan.job_id, host=socket.gethostname(), node_id=self.node_id, seconds=seconds,
             batch_size=self.batch_size, committed_at=time.time(),
             diversity=diversity.to_marker(drawn.pair_stats()))
 

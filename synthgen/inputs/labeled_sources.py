@@ -22,12 +22,12 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from synthgen.errors import UserError
+from synthgen.inputs.builtin import BUILTIN_DIGITS
 from synthgen.output.catalog import Catalog
 from synthgen.output.readers import decode_image, iter_rows, load_image
 from synthgen.storage.filesystem import IMAGE_CAP, open_fs, read_capped
 from synthgen.storage.layout import DATA_DIR, INDEX_FILE, JOB_FILE, confine
 
-BUILTIN_DIGITS = "builtin:digits"
 # sklearn's load_digits() has 1,797 samples; index >= 1200 is the held-out real test set that
 # judges the shipped model, so it must never reach training or model selection.
 DIGITS_TRAIN_END = 1200

@@ -44,10 +44,13 @@ def resolve_source(spec: ModelSpec, fetch: Fetch = "all") -> tuple[Path, str]:
     if "://" in source:
         return _cached_copy(spec, configs_only=fetch != "all")
     path = _builtin(source) if source.startswith("builtin:") else Path(source).expanduser()
-    if path.is_dir():  # a folder's revision is its content, whatever a spec calls it
+    # load_spec made a local path absolute, from the spec's folder: a relative one left is a hub
+    # id, never a folder of the working directory (the actors run in another one)
+    local = path.is_absolute()
+    if local and path.is_dir():  # a folder's revision is its content, whatever a spec calls it
         refuse_pickles(folder_files(path), "model.trusted", source, spec.trusted)
         return path, fingerprint(path)
-    if path.exists():
+    if local and path.exists():
         raise UserError("model.source", source, "is a file; give the folder of a diffusers model")
     if _looks_like_hub_id(source):
         path = _hub_snapshot(source, spec.revision, fetch)
@@ -113,7 +116,7 @@ def _hub_snapshot(repo_id: str, revision: str | None, fetch: Fetch) -> Path:
             raise NotCached("model.source", repo_id, "not in the local hub cache") from None
         where = "in the local hub cache (HF_HUB_OFFLINE is set)" if offline else "on the hub"
         raise UserError("model.source", repo_id,
-                        f"not a local folder and not found {where} ({type(exc).__name__}); "
+                        f"not a folder in the spec's folder and not found {where} ({type(exc).__name__}); "
                         "download it first (hf download ID), check the id and revision, "
                         "or give a local path") from None
 

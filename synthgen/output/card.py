@@ -93,7 +93,7 @@ def dataset_card(catalog: Catalog, index: pa.Table, preview: str | None = None) 
         f"`{INDEX_FILE}` holds every column "
         "but the image, plus `file`, the data file of each row.", "",
         *([fmt.card_note, ""] if fmt.card_note else []),
-        *_loading(spec.output.uri, fmt.name, plan.split_names),
+        *_loading(catalog.store.uri, fmt.name, plan.split_names),  # where it is, not where it was
     ]
     return "\n".join(lines) + "\n"
 

@@ -46,7 +46,8 @@ def finalize(catalog: Catalog) -> None:
     store.put_bytes(CARD_FILE, dataset_card(catalog, index, preview).encode())
     store.put_bytes(SUCCESS_FILE, SuccessRecord(job_id=plan.job_id, samples=plan.total,
                                                 shards=plan.num_shards, finished_at=time.time()).to_bytes())
-    log.info("job %s complete: %d samples in %s", plan.job_id, plan.total, plan.spec.output.uri)
+    # the store's URI, not job.json's output.uri: a copied or moved output is finished where it is
+    log.info("job %s complete: %d samples in %s", plan.job_id, plan.total, store.uri)
 
 
 def write_preview(catalog: Catalog) -> str | None:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from synthgen.errors import UserError
-from synthgen.inputs.labeled_sources import BUILTIN_DIGITS
+from synthgen.inputs.builtin import BUILTIN_DIGITS
 from synthgen.models.configs import read_json
 from synthgen.models.trust import folder_files, is_torchscript, refuse_pickles
 from synthgen.spec.job_spec import FilterSpec

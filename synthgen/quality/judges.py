@@ -23,7 +23,7 @@ from transformers import (
 )
 
 from synthgen.errors import UserError
-from synthgen.inputs.labeled_sources import BUILTIN_DIGITS
+from synthgen.inputs.builtin import BUILTIN_DIGITS
 from synthgen.quality.features import DIGITS_SPACE, load_labeled
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from synthgen.errors import UserError
-from synthgen.spec.load import load_yaml
+from synthgen.spec.load import load_yaml, yaml_problem
 from synthgen.spec.manifest_files import read_rows
 from synthgen.storage.filesystem import MANIFEST_CAP, read_url
 
@@ -82,7 +82,7 @@ def _axes_file(uri: str, field: str, options: dict[str, Any]) -> Any:
         try:
             data = load_yaml(raw)  # JSON is YAML
         except yaml.YAMLError as exc:
-            raise UserError(field, uri, f"could not be parsed: {exc}") from None
+            raise UserError(field, uri, yaml_problem(exc)) from None
         return data
     axes: dict[str, list[Any]] = {}
     for i, row in enumerate(read_rows(uri, options, field, text_column="value")):

@@ -26,9 +26,9 @@ from typing import Any
 
 from synthgen.errors import UserError
 from synthgen.spec.job_spec import JobSpec
+from synthgen.spec.limits import MAX_CELLS
 from synthgen.spec.load import parse_override, set_dotted, validate_spec
 
-MAX_CELLS = 64
 REFUSED = {
     "model.device": "shapes the pool that every cell shares; set it once with --set",
     "model.storage_options": "set it once with --set",

@@ -57,12 +57,20 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except AliasRefused as exc:
         raise UserError("spec", str(path), str(exc)) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
-        raise UserError("spec", str(path), f"malformed YAML at {where}; fix the syntax") from None
+        raise UserError("spec", str(path), yaml_problem(exc)) from None
     if not isinstance(data, dict):
         raise UserError("spec", str(path), "the top level must be a mapping of fields")
     return data
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """What is wrong, where, and how to fix it, from PyYAML's parts of the message."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "an unknown place"
+    problem = getattr(exc, "problem", None) or ""
+    if "'\\t'" in problem:  # PyYAML: found character '\t' that cannot start any token
+        return f"a tab at {where}: YAML does not allow tabs for indentation; indent with spaces"
+    return f"malformed YAML at {where}: {problem or exc}; fix the syntax"
 
 
 def apply_overrides(data: dict[str, Any], overrides: Iterable[Override]) -> None:
@@ -105,11 +113,19 @@ def _anchor_paths(data: dict[str, Any], base: Path) -> None:
         if not isinstance(node, dict) or not isinstance(node.get(key), str):
             continue
         value = node[key]
-        if "://" in value or value.startswith("builtin:") or Path(value).is_absolute():
+        if "://" in value or value.startswith(("builtin:", "~")) or Path(value).is_absolute():
             continue
         candidate = base / value
-        if candidate.exists() or section not in ("model", "filter", "captions"):
+        # a model may be a hub id (org/name): kept as given unless the spec's folder holds it;
+        # any other relative path is the spec folder's, and every message shows it resolved
+        if candidate.exists() or section not in ("model", "filter", "captions") or not _hub_like(value):
             node[key] = str(candidate.resolve())
+
+
+def _hub_like(value: str) -> bool:
+    """Could name a hub repository: `org/name`, not `./x`, `../x/y` or `a/b/c`."""
+    parts = value.split("/")
+    return len(parts) == 2 and all(parts) and not value.startswith(".")
 
 
 def _user_error(exc: ValidationError, data: dict[str, Any]) -> UserError:

@@ -16,7 +16,7 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"  # the standard's own i
 def job_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a job spec: unknown keys refused, as by synthgen, and
     the shorthands synthgen reads (an inline prompt list, `jpg`) accepted."""
-    from synthgen.spec.job_spec import JobSpec
+    from synthgen.spec.job_spec import JobSpec  # pydantic: when asked for (help stays light)
 
     schema = JobSpec.model_json_schema()
     return {"$schema": DIALECT, **schema, "title": "synthgen job spec"}

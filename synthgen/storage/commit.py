@@ -7,7 +7,7 @@ the worker measured (time, batch size, per-class diversity of its images).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from synthgen.storage.layout import DATA_DIR, data_shard, marker_path, path_problem
 from synthgen.storage.lock import check_fence
@@ -16,7 +16,10 @@ from synthgen.storage.versioned import CorruptRecord, Record
 
 
 class CommitMarker(Record):
-    """`_commits/shard-NNNNN.json`. Version 1 is every layout written so far."""
+    """`_commits/shard-NNNNN.json`. Version 2 added `node_id`; a version 1 marker reads as one
+    without it (a synthgen that knows only version 1 refuses a version 2 marker, never misreads it)."""
+
+    FORMAT: ClassVar[int] = 2
 
     shard: int
     file: str
@@ -34,6 +37,7 @@ class CommitMarker(Record):
     committed_at: float
     diversity: dict[str, list[int | float]] = {}  # label -> PairStats list
     committed_by: str | None = None  # "driver" where the store ignores create-only writes
+    node_id: str | None = None  # the Ray node that made it (the host names a machine, not a node)
 
     @property
     def path(self) -> str:
@@ -41,8 +45,9 @@ class CommitMarker(Record):
 
     def to_json(self) -> dict[str, Any]:
         data = super().to_json()
-        if self.committed_by is None:
-            del data["committed_by"]  # as markers were before it existed
+        for optional in ("committed_by", "node_id"):
+            if data[optional] is None:
+                del data[optional]  # as markers were before it existed
         return data
 
     @classmethod

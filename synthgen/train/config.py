@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synthgen.errors import UserError
-from synthgen.inputs.labeled_sources import BUILTIN_DIGITS
-from synthgen.spec.job_spec import Device
+from synthgen.inputs.builtin import BUILTIN_DIGITS
 from synthgen.spec.scheduler_names import SCHEDULERS
+
+if TYPE_CHECKING:
+    from synthgen.spec.job_spec import Device
 
 DEFAULT_WARMUP = 200
 WARMUP_SHARE = 0.1  # a default warm-up never takes more than this share of a short run

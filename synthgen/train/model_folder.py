@@ -11,7 +11,7 @@ import torch
 from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 from PIL import Image
 
-from synthgen.inputs.labeled_sources import BUILTIN_DIGITS
+from synthgen.inputs.builtin import BUILTIN_DIGITS
 from synthgen.models.registry import inspect_model, load_adapter
 from synthgen.spec.job_spec import ModelSpec, SamplerSpec
 from synthgen.spec.plan import Sample, sample_seed

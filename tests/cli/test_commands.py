@@ -42,6 +42,29 @@ def test_every_command_is_listed_and_loads() -> None:
         assert CliRunner().invoke(main, [name, "--help"]).exit_code == 0, name
 
 
+HELP_PROBE = """
+import sys
+from synthgen.cli import main
+from synthgen.cli.app import COMMANDS
+for args in (["--help"], *([name, "--help"] for name in COMMANDS)):
+    try:
+        main(args)
+    except SystemExit as done:
+        assert done.code == 0, (args, done.code)
+print(sorted(m for m in sys.modules if m.split(".")[0] in HEAVY))
+"""
+# What took `synthgen --help` 4-6 s: every command's module imported these to list its options.
+HEAVY = ("torch", "diffusers", "ray", "pyarrow", "sklearn", "pandas", "numpy", "pydantic", "rich")
+
+
+def test_help_of_every_command_loads_nothing_heavy() -> None:
+    """Help is Click and synthgen's own small modules: what a command runs loads when it runs."""
+    probe = f"HEAVY = {HEAVY!r}" + HELP_PROBE
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
 def test_python_dash_m_synthgen_is_the_cli() -> None:
     result = subprocess.run([sys.executable, "-m", "synthgen", "--version"], capture_output=True,
                             text=True, cwd=ROOT)

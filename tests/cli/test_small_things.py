@@ -4,13 +4,18 @@ train's warm-up on a short run, and eval's table. None of these runs Ray."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
+import re
+import shutil
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -145,3 +150,49 @@ def test_past_twenty_classes_eval_lists_the_top_confusions() -> None:
     assert lines[0] == "most frequent confusions of SVC() (the full matrix: --json):"
     assert lines[1:] == ["  class-5 -> class-1: 9", "  class-3 -> class-7: 4"]
     assert len(names) > MAX_MATRIX_CLASSES
+
+
+@NEEDS_TORCH
+def test_resume_repair_of_a_copied_output_names_the_copy(prompt_output: Any, tmp_path: Path) -> None:
+    """job.json keeps the output.uri it was run with; every line and the card name the copy."""
+    copy = tmp_path / "copy"
+    shutil.copytree(prompt_output.path, copy)
+    (copy / SUCCESS_FILE).unlink()  # as `--repair` leaves it when it un-commits a shard
+    done = cli("resume", str(copy), "--repair")
+    assert done.returncode == 0, done.stderr
+    said = done.stdout + done.stderr
+    assert f"complete: {prompt_output.total} samples in {copy}" in said
+    assert str(prompt_output.path) not in said
+    card = (copy / "README.md").read_text()
+    assert str(copy) in card and str(prompt_output.path) not in card
+
+
+# The CLI's console logging (cli/app.py) beside a live bar, on a terminal: a pseudo-terminal.
+BAR_AND_LOG = """
+import logging, sys, time
+from synthgen.engine.progress import Progress
+logging.basicConfig(level=logging.INFO, format="synthgen: %(message)s", stream=sys.stderr)
+with Progress(total=10, done=0, shards_total=2, shards_done=0) as progress:
+    progress.in_flight(3)
+    time.sleep(0.5)  # the bar is on screen
+    logging.getLogger("synthgen").warning("a line of its own")
+    progress.in_flight(5)
+"""
+
+
+def test_on_a_terminal_a_log_line_prints_above_the_bar_not_after_it() -> None:
+    main, child = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
+    with subprocess.Popen([sys.executable, "-c", BAR_AND_LOG], stdin=child, stdout=child, stderr=child,
+                          cwd=ROOT, env=env) as proc:
+        os.close(child)
+        screen = b""
+        with contextlib.suppress(OSError):  # EIO once the child has closed the terminal
+            while chunk := os.read(main, 4096):
+                screen += chunk
+        assert proc.wait(timeout=60) == 0, screen
+    os.close(main)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.decode())  # the control codes
+    assert "images" in text  # the bar was drawn
+    before, line, _ = text.partition("synthgen: a line of its own")
+    assert line and before.endswith(("\n", "\r")), repr(before[-80:])

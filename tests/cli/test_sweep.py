@@ -4,6 +4,7 @@ exit 2, nothing written). The sweeps that run are in tests/run/test_sweep.py."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -117,3 +118,38 @@ def test_rank_without_real_and_a_users_file_are_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, [*base[:-1], str(tmp_path / "full")])
     assert result.exit_code == 2 and "holds no synthgen sweep" in result.output
     assert [p.name for p in (tmp_path / "full").iterdir()] == ["notes.txt"]
+
+
+def sweep_results(cells: int) -> dict[str, Any]:
+    """What `sweep_results` returns for a grid of long settings (a template axis), with a real set."""
+    templates = ["a photo of a {name}, centered, high detail", "a hand-drawn {name} on lined paper"]
+    axes = [{"key": "classes.templates", "values": [templates, templates[:1]]},
+            {"key": "sampler.guidance_scale", "values": [1.0, 2.5]},
+            {"key": "sampler.steps", "values": [5, 10]}]
+    rows = []
+    for i in range(cells):
+        settings = {"classes.templates": axes[0]["values"][i % 2], "sampler.guidance_scale": 1.0 + i,
+                    "sampler.steps": 5 * (i + 1)}
+        scored = {"accuracy": 0.9123, "ratio": 0.9531, "real_accuracy": 0.957}
+        rows.append({"cell": i, "settings": settings, "filter": None,
+                     "classifiers": {"logistic_regression": scored, "svm_rbf": scored},
+                     "diversity": {"mean_distance": 0.4321, "near_duplicate_share": 0.012},
+                     "speed": {"images_per_s": 12.34, "s_per_1000_images": 81.03},
+                     "full_job": {"device": "cuda", "estimates": [{"workers": 4, "wall_s": 3725.0,
+                                                                   "device_hours": 4.139}]}})
+    return {"output": "s3://a-bucket/with/a/long/prefix/digits-sweep", "cells": rows, "per_class": 20,
+            "rank": "cas", "real": "builtin:digits", "axes": axes, "pool": {"workers": 4},
+            "order": list(range(cells)), "best": 0, "best_spec": None,
+            "actors": [{"actor": f"{a:032x}", "model_loads": 1, "cells": list(range(cells)),
+                        "loads": {"runwayml/stable-diffusion-v1-5": {"loads": 1}}} for a in range(3)]}
+
+
+def test_the_table_into_a_pipe_keeps_within_120_columns(capsys: pytest.CaptureFixture[str]) -> None:
+    from synthgen.cli.sweep import _table
+
+    _table(sweep_results(4))
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 120, max(lines, key=len)
+    assert sum(line.count("0.912 (0.953)") for line in lines) == 8  # whole: both CAS, every cell
+    assert sum("62m05s, 4.14 CUDA-h" in line for line in lines) == 4  # the full job's cost, whole
+    assert sum('"a hand-drawn {name} on lined paper"]' in line for line in lines) == 2  # settings too

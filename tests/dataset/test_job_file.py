@@ -127,7 +127,8 @@ def test_an_output_of_a99db13_resumes_with_the_same_bytes(legacy: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert verify(Store(str(legacy))) == []
     again = json.loads((legacy / "_commits" / "shard-00002.json").read_text())
-    assert again["file"] != marker["file"] and again["format_version"] == 1
+    assert again["file"] != marker["file"] and again["format_version"] == 2  # beside version 1 ones
+    assert "node_id" not in marker and len(again["node_id"]) == 56  # the Ray node (hex) that made it
     new = pq.read_table(legacy / again["file"]).column("image").to_pylist()
     assert [hashlib.sha256(i["bytes"]).digest() for i in new] == \
         [hashlib.sha256(i["bytes"]).digest() for i in old]

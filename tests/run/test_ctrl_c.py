@@ -9,20 +9,20 @@ import signal
 
 import pytest
 
-from synthgen.engine import progress
+from synthgen.engine import interrupts
 
 
 def test_a_swallowed_ctrl_c_is_still_pressed_until_the_block_ends() -> None:
     default = signal.getsignal(signal.SIGINT)
-    with progress.remembering_ctrl_c():
-        assert progress.pressed() is None
+    with interrupts.remembering_ctrl_c():
+        assert interrupts.pressed() is None
         with contextlib.suppress(KeyboardInterrupt):  # as Ray's signal check does; its status may be dropped
             os.kill(os.getpid(), signal.SIGINT)  # the handler runs as this call returns
-        assert isinstance(progress.pressed(), KeyboardInterrupt)
-    assert progress.pressed() is None
+        assert isinstance(interrupts.pressed(), KeyboardInterrupt)
+    assert interrupts.pressed() is None
     assert signal.getsignal(signal.SIGINT) is default
 
 
 def test_ctrl_c_in_the_block_raises_keyboard_interrupt_as_by_default() -> None:
-    with pytest.raises(KeyboardInterrupt), progress.remembering_ctrl_c():
+    with pytest.raises(KeyboardInterrupt), interrupts.remembering_ctrl_c():
         os.kill(os.getpid(), signal.SIGINT)

@@ -109,12 +109,20 @@ def test_a_nodes_gpus_fill_and_a_lost_nodes_shards_finish_on_the_rest(
         full = next(name for name, node in cluster.workers.items() if node.node_id() == nodes[0])
         other = "b" if full == "a" else "a"
         assert (actors_on(cluster.workers[full]), actors_on(cluster.workers[other])) == (2, 0)
+        # the nodes' `ray start` left Ray's worker niceness (15): the actors ask for 0 themselves
+        assert [p.nice() for p in cluster.workers[full].actor_processes("WorkerActor")] == [0, 0]
+        ids = {name: node.node_id() for name, node in cluster.workers.items()}
         cluster.workers[full].kill()
         hold.unlink()
         stdout = finish(job, out, samples=12)
     assert "actor died" in stdout, stdout
     attempts = {m["shard"]: m["attempt_no"] for m in markers(out).values()}
     assert attempts == {0: 0, 1: 0, 2: 1, 3: 1, 4: 0, 5: 0}, "the lost node's shards ran again"
+    # one machine, so one host name: the markers tell its two nodes apart by their Ray node ids
+    assert len({m["host"] for m in markers(out).values()}) == 1
+    made_on = {m["shard"]: m["node_id"] for m in markers(out).values()}
+    assert made_on == {0: ids[full], 1: ids[full], 2: ids[other], 3: ids[other], 4: ids[other],
+                       5: ids[other]}
     # The model was copied once on each node that ran actors, whatever the number of actors.
     for name in (full, other):
         assert len(weight_copies(cluster.caches / name)) == 1, name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -96,8 +97,32 @@ def test_relative_manifest_path_is_relative_to_the_spec(tmp_path: Path) -> None:
         resolve_manifest(load_spec(spec_path))
 
 
+def test_a_relative_model_path_is_the_spec_folders_and_shown_resolved(
+        tmp_path: Path, class_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "specs").mkdir()
+    shutil.copytree(class_model, tmp_path / "models" / "m")  # beside the working directory only
+    monkeypatch.chdir(tmp_path)
+    for given in ("./models/m", "../specs/models/m"):
+        spec = write_spec(tmp_path / "specs" / "s.yaml", tiny_spec(class_model, tmp_path / "out",
+                                                                   model__source=given))
+        refused = run_cli("plan", str(spec))
+        assert refused.exit_code == 2
+        assert f"model.source: '{tmp_path / 'specs' / 'models' / 'm'}' is not valid: no such folder" \
+            in refused.stderr
+    shutil.copytree(class_model, tmp_path / "specs" / "models" / "m")
+    spec = write_spec(tmp_path / "specs" / "s.yaml", tiny_spec(Path("models/m"), tmp_path / "out"))
+    planned = run_cli("plan", str(spec))
+    assert planned.exit_code == 0, planned.output
+    assert f"model: {tmp_path / 'specs' / 'models' / 'm'} (" in planned.stdout
+    shutil.rmtree(tmp_path / "specs" / "models")  # now `models/m` could only be a hub id
+    unknown = run_cli("plan", str(spec))
+    assert "model: models/m (not cached here" in unknown.stdout  # not the working directory's
+
+
 BAD_INPUTS = {
-    "malformed yaml": ("name: [unclosed\n", "malformed YAML"),
+    "malformed yaml": ("name: [unclosed\n", "malformed YAML at line 2, column 1: expected ',' or ']'"),
+    "tab indentation": ("name: x\nsampler:\n\tsteps: 3\n", "spec.yaml' is not valid: a tab at line 3, "
+                        "column 1: YAML does not allow tabs for indentation; indent with spaces"),
     "unknown field": ({"sampler": {"stepz": 3}}, "sampler.stepz"),
     "unknown scheduler": ({"sampler": {"scheduler": "magic"}}, "ddim"),
     "missing model": ({"model": {"source": "/nonexistent/model"}}, "model.source"),

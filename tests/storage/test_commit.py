@@ -23,17 +23,20 @@ STORED = {
 
 
 def marker(attempt: str, shard: int = 3) -> CommitMarker:
-    return CommitMarker.from_json(STORED).model_copy(
+    return CommitMarker.from_json({**STORED, "format_version": CommitMarker.FORMAT}).model_copy(
         update={"shard": shard, "attempt": attempt, "file": data_path(shard, attempt)})
 
 
 def test_marker_round_trips_the_stored_format() -> None:
     typed = CommitMarker.from_json(STORED)
-    written = {**STORED, "format_version": 1}  # no other key added, none lost
+    written = {**STORED, "format_version": 2}  # no other key added, none lost
     assert typed.to_json() == written and json.loads(typed.to_bytes()) == written
-    assert CommitMarker.from_json(written) == typed
+    assert CommitMarker.from_json(written).to_json() == written
     driver = typed.model_copy(update={"committed_by": "driver"})
     assert driver.to_json() == {**written, "committed_by": "driver"}  # only when set
+    on_ray = typed.model_copy(update={"node_id": "ab" * 28})
+    assert on_ray.to_json() == {**written, "node_id": "ab" * 28}  # only when made on Ray
+    assert CommitMarker.from_json(on_ray.to_json()).node_id == "ab" * 28
     assert typed.path == marker_path(3) == "_commits/shard-00003.json"
 
 
