@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> list[tuple[int, float]]:
     args = parser.parse_args(argv)
 
     from synthgen.models.captioner import Captioner  # torch and transformers: after --help
-    from synthgen.spec.job_spec import CaptionsSpec
+    from synthgen.spec.manifest_spec import CaptionsSpec
 
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(args.model) if args.model else _tiny(Path(tmp) / "lm")

@@ -23,7 +23,8 @@ from rich.progress import Progress
 from synthgen.engine.job import JobContext
 from synthgen.errors import JobFailed
 from synthgen.spec.captions import ClassCaptions, caption_seed, instruction
-from synthgen.spec.job_spec import CaptionsSpec, JobSpec
+from synthgen.spec.job_spec import JobSpec
+from synthgen.spec.manifest_spec import CaptionsSpec
 from synthgen.spec.plan import Plan
 from synthgen.storage import s3
 from synthgen.storage.layout import CAPTIONS_FILE, CAPTIONS_MARKER

@@ -19,7 +19,7 @@ from transformers.generation.logits_process import TemperatureLogitsWarper, TopP
 from transformers.utils import logging as transformers_logging
 
 from synthgen.models.runtime import pick_device, pick_precision
-from synthgen.spec.job_spec import CaptionsSpec
+from synthgen.spec.manifest_spec import CaptionsSpec
 
 
 class Captioner:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from synthgen.spec.job_spec import CaptionsSpec
 from synthgen.spec.manifest import Entry
+from synthgen.spec.manifest_spec import CaptionsSpec
 from synthgen.spec.sample_draws import fill, pick, unit
 
 

@@ -15,8 +15,9 @@ from synthgen.errors import UserError
 from synthgen.spec.attributes import parse_axes
 from synthgen.spec.distributions import describe
 from synthgen.spec.init_spec import InitSpec
-from synthgen.spec.job_spec import ClassManifest, JobSpec
+from synthgen.spec.job_spec import JobSpec
 from synthgen.spec.manifest import Manifest, class_entry
+from synthgen.spec.manifest_spec import ClassManifest
 from synthgen.storage.redact import redact_text
 
 

@@ -17,7 +17,7 @@ from synthgen.spec.distributions import Choice, Uniform, parse_number, per_sampl
 from synthgen.spec.strict import Strict
 
 if TYPE_CHECKING:
-    from synthgen.spec.job_spec import ClassManifest, PromptManifest
+    from synthgen.spec.manifest_spec import ClassManifest, PromptManifest
 
 
 class InitSpec(Strict):

@@ -17,8 +17,9 @@ from typing import Any
 from synthgen.errors import UserError
 from synthgen.spec.attributes import Axis, merge_axes, parse_axes
 from synthgen.spec.distributions import Choice
-from synthgen.spec.job_spec import ClassManifest, JobSpec, PromptManifest
+from synthgen.spec.job_spec import JobSpec
 from synthgen.spec.manifest_files import read_rows
+from synthgen.spec.manifest_spec import ClassManifest, PromptManifest
 from synthgen.spec.strict import MAX_COUNT
 
 

@@ -15,7 +15,7 @@ import torch
 from synthgen.models.captioner import Captioner
 from synthgen.output.catalog import Catalog
 from synthgen.spec.captions import ClassCaptions
-from synthgen.spec.job_spec import CaptionsSpec
+from synthgen.spec.manifest_spec import CaptionsSpec
 from tests.conftest import synthgen, write_spec
 from tests.helpers import tiny_models
 from tests.helpers.dataset_outputs import committed_rows
