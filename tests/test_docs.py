@@ -31,6 +31,7 @@ def reader_env(ray_address: str | None = None) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.relative_to(DOCS).as_posix())
 def test_the_page_runs_as_shown(page: Path, tmp_path: Path, request: pytest.FixtureRequest) -> None:

@@ -188,6 +188,7 @@ def test_run_on_s3_commits_each_shard_once(ray_address: str, s3: S3, class_model
     assert sorted(item["sample_id"] for item in stream) == list(range(TOTAL))
 
 
+@pytest.mark.slow
 def test_a_killed_shard_resumes_to_the_same_bytes(ray_address: str, class_model: Path, tmp_path: Path,
                                                   wds_output: Path) -> None:
     out = tmp_path / "out"

@@ -44,6 +44,7 @@ def job(model: Path, out: Path, scheduler: str = "euler", **sampler: Any) -> dic
     }
 
 
+@pytest.mark.slow
 def test_sdxl_style_prompt_job_end_to_end(tmp_path: Path, sdxl_model: Path, ray_address: str) -> None:
     out = tmp_path / "out"
     result = synthgen("run", str(write_spec(tmp_path / "job.yaml", job(sdxl_model, out))),

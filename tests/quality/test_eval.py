@@ -61,6 +61,7 @@ def test_real_training_digits_score_like_real(tmp_path: Path) -> None:
         assert abs(stats["mean_distance"] - real["mean_distance"]) < 0.05
 
 
+@pytest.mark.slow
 def test_shuffled_labels_score_near_chance(tmp_path: Path) -> None:
     """Known-bad: real digits with shuffled labels, written as a synthgen-style Parquet dataset."""
     images, labels = digit_png_pixels(100)

@@ -75,6 +75,7 @@ def test_dropped_captions_are_redrawn_with_the_next_seed_up_to_the_cap() -> None
         chosen.shortfall("cat")
 
 
+@pytest.mark.slow
 def test_captions_job_resumes_with_the_same_prompts(tmp_path: Path, models: tuple[Path, Path],
                                                     ray_address: str) -> None:
     out = tmp_path / "out"
@@ -112,6 +113,7 @@ def test_captions_job_resumes_with_the_same_prompts(tmp_path: Path, models: tupl
     assert len(shown.stdout.strip().splitlines()) == 9
 
 
+@pytest.mark.slow
 def test_captions_command_writes_them_and_run_uses_them(tmp_path: Path, models: tuple[Path, Path],
                                                          ray_address: str) -> None:
     out = tmp_path / "out"

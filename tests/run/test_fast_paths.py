@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from synthgen.engine.driver import prepare
 from synthgen.models.runtime import resolve_dtype
@@ -19,6 +20,7 @@ from synthgen.spec.load import validate_spec
 from tests.conftest import ROOT, tiny_spec, write_spec
 
 
+@pytest.mark.slow
 def test_auto_layout_and_dtype_commit_every_sample_once(tmp_path: Path, class_model: Path) -> None:
     from synthgen.engine.worker import Worker  # torch: the reference images only
 

@@ -48,6 +48,7 @@ def job_context(spec: dict) -> JobContext:
     return JobContext(spec=plan.spec, manifest=plan.manifest)
 
 
+@pytest.mark.slow
 def test_actor_deaths_and_an_always_failing_shard(
         ray_address: str, s3: S3, class_model: Path, tmp_path: Path) -> None:
     # A multipart upload that a killed writer left pending in this output.
@@ -84,6 +85,7 @@ def test_actor_deaths_and_an_always_failing_shard(
     assert store.list("_failed") == []
 
 
+@pytest.mark.slow
 def test_flaky_store_is_retried_until_the_job_completes(
         ray_address: str, flaky_s3: S3, class_model: Path, tmp_path: Path) -> None:
     proxy = flaky_s3.proxy
@@ -122,6 +124,7 @@ def test_lost_reply_to_a_create_only_write_is_recognised(flaky_s3: S3, class_mod
     assert not worker.store.exists("_lock.json")
 
 
+@pytest.mark.slow
 def test_store_without_create_only_writes_gets_driver_commits(
         ray_address: str, flaky_s3: S3, class_model: Path, tmp_path: Path) -> None:
     flaky_s3.proxy.ignore_conditions = True
@@ -220,6 +223,7 @@ def test_a_misspelt_fault_point_is_refused(tmp_path: Path) -> None:
     assert faults.current_plan() == faults.FaultPlan()  # cleared at the end of the block
 
 
+@pytest.mark.slow
 def test_the_product_ignores_the_old_fault_variables(class_model: Path, tmp_path: Path) -> None:
     """A user's job with the variables the product once read: embedded Ray (its actors inherit
     this environment) and no harness, so every shard commits at its first attempt."""

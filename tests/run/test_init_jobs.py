@@ -22,6 +22,7 @@ def pixels(row: dict[str, Any]) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(row["image"]["bytes"])))
 
 
+@pytest.mark.slow
 def test_variations_of_an_image_folder_of_digits(tmp_path: Path, ray_address: str) -> None:
     real = digits_folder(tmp_path / "real")
     spec = {"name": "digit-variations", "model": {"source": "builtin:digits"},
@@ -100,6 +101,7 @@ def killed_then_resumed(tmp_path: Path, spec: dict[str, Any], ray_address: str) 
     return one
 
 
+@pytest.mark.slow
 def test_tiny_sd_varies_a_parquet_dataset_killed_and_resumed(tmp_path: Path, sd_model: Path,
                                                              ray_address: str) -> None:
     source = hf_parquet_source(tmp_path / "pets")
@@ -113,6 +115,7 @@ def test_tiny_sd_varies_a_parquet_dataset_killed_and_resumed(tmp_path: Path, sd_
     assert {(r["width"], r["height"]) for r in rows} == {(16, 16)}
 
 
+@pytest.mark.slow
 def test_class_unet_varies_a_synthgen_output_killed_and_resumed(
         tmp_path: Path, class_model: Path, class_output: Built, ray_address: str) -> None:
     spec = unet_job(class_model, class_output.path, tmp_path / "x")

@@ -95,6 +95,7 @@ def weight_copies(cache: Path) -> list[Path]:
     return [d for d in models.iterdir() if d.is_dir() and any(d.rglob("*.safetensors"))]
 
 
+@pytest.mark.slow
 def test_a_nodes_gpus_fill_and_a_lost_nodes_shards_finish_on_the_rest(
         cluster: Cluster, class_model: Path, tmp_path: Path) -> None:
     out, hold = tmp_path / "out", tmp_path / "hold"
@@ -131,6 +132,7 @@ def test_a_nodes_gpus_fill_and_a_lost_nodes_shards_finish_on_the_rest(
                         what="the actors to end with the job")
 
 
+@pytest.mark.slow
 def test_gpus_that_join_a_running_job_get_actors(cluster: Cluster, class_model: Path,
                                                 tmp_path: Path) -> None:
     from synthgen.commands.submit import jobs_client

@@ -136,6 +136,7 @@ def test_failing_shard_is_reported_then_resumed(tmp_path: Path, class_model: Pat
     assert sorted(read_rows(out)) == list(range(21))
 
 
+@pytest.mark.slow
 def test_sigkilled_driver_then_resume_matches_uninterrupted(tmp_path: Path, class_model: Path,
                                                             ray_address: str) -> None:
     spec = tiny_spec(class_model, tmp_path / "one", classes__count=40, compute__batch_size=2)

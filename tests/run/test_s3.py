@@ -18,6 +18,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from synthgen.output.catalog import Catalog, job_status, read_markers
 from synthgen.storage.store import Store, read_parquet
 from tests.conftest import ROOT, synthgen, tiny_spec, write_spec
@@ -85,6 +87,7 @@ def ray_logs_containing(text: str) -> list[str]:
     return [str(p) for p in session.rglob("*.log") if p.is_file() and text in p.read_text(errors="ignore")]
 
 
+@pytest.mark.slow
 def test_sigkilled_driver_resumes_and_repair_fixes_corruption(
         ray_address: str, s3: S3, class_model: Path, tmp_path: Path) -> None:
     spec = write_spec(tmp_path / "job.yaml", tiny_spec(class_model, "s3://bucket/b", output__shard_size=3))

@@ -96,6 +96,7 @@ def test_failed_job_wait_exits_nonzero_with_the_cause(head: raynodes.RayNode, tm
     assert not (tmp_path / "out" / "job.json").exists()
 
 
+@pytest.mark.slow
 def test_cancel_stops_the_job_and_resume_finishes_it(head: raynodes.RayNode, class_model: Path,
                                                     tmp_path: Path) -> None:
     out, hold = tmp_path / "out", tmp_path / "hold"

@@ -17,6 +17,7 @@ from tests.conftest import ROOT, synthgen, tiny_spec, write_spec
 from tests.helpers.faults import child_env, fault_plan
 
 
+@pytest.mark.slow
 def test_acceptance_digits_sweep(tmp_path: Path, ray_address: str) -> None:
     out = tmp_path / "sweep"
     result = synthgen("sweep", "pipelines/digits.yaml", "--grid", "sampler.guidance_scale=1.0,2.5",
@@ -71,6 +72,7 @@ def test_acceptance_digits_sweep(tmp_path: Path, ray_address: str) -> None:
     assert curve[-1]["classifiers"]["svm_rbf"]["accuracy"] == best["classifiers"]["svm_rbf"]["accuracy"]
 
 
+@pytest.mark.slow
 def test_killed_sweep_resumes_without_redoing_committed_cells(tmp_path: Path, class_model: Path,
                                                               ray_address: str) -> None:
     """Cell 0 is one shard, cell 1 three; cell 1's shard 1 holds, the driver is killed, and the
@@ -107,6 +109,7 @@ def test_killed_sweep_resumes_without_redoing_committed_cells(tmp_path: Path, cl
     assert again.returncode == 0 and json.loads(again.stdout)["shards_run"] == 0
 
 
+@pytest.mark.slow
 def test_filter_axis_reports_acceptance(tmp_path: Path, ray_address: str) -> None:
     """A grid over the filter's threshold: the same seeds, so a stricter one never accepts more."""
     out = tmp_path / "sweep"
@@ -127,6 +130,7 @@ def test_filter_axis_reports_acceptance(tmp_path: Path, ray_address: str) -> Non
     assert report["order"][0] == 0 or rates[0] == rates[1]
 
 
+@pytest.mark.slow
 def test_generators_sweep_ranks_the_trained_model_first(tmp_path: Path, untrained_digits: Path,
                                                         ray_address: str) -> None:
     """builtin:digits against the same UNet with random weights: 2 cells, each model loaded once
@@ -158,6 +162,7 @@ def test_generators_sweep_ranks_the_trained_model_first(tmp_path: Path, untraine
     assert json.loads(planned.stdout)["samples"] == 1000
 
 
+@pytest.mark.slow
 def test_killed_generators_sweep_resumes_and_refuses_a_changed_model(
         tmp_path: Path, class_model: Path, ray_address: str) -> None:
     """Two tiny generators, three shards each, one actor: killed once cell 0's first shard

@@ -41,6 +41,7 @@ def run_digits(out: Path, env: dict[str, str]) -> subprocess.CompletedProcess[st
                           capture_output=True, text=True, env=env, timeout=600, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_digits_run_prints_no_third_party_notice_but_their_settings_show_them(tmp_path: Path) -> None:
     quiet = run_digits(tmp_path / "quiet", user_env())
     assert quiet.returncode == 0, quiet.stderr
@@ -52,6 +53,7 @@ def test_digits_run_prints_no_third_party_notice_but_their_settings_show_them(tm
     assert "Instantiating UNet2DModel" in asked.stderr  # a diffusers load notice, at info
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1200)  # two embedded Ray starts, slow on a loaded 2-core machine
 def test_ctrl_c_after_the_first_commit_keeps_it_and_prints_the_resume_command(tmp_path: Path) -> None:
     """100 images in 50 shards of 2, 2 steps each: many quick commits, so the job is mid-way."""
