@@ -29,9 +29,9 @@ belongs and non-finite numbers. On the command line, `--set section.field=value`
 field (`--set sampler.steps=10`).
 
 This page is generated from the pydantic models that validate a spec
-(`synthgen/spec/job_spec.py` and the sections it holds), through the same JSON Schema that `synthgen schema` prints and
-that is published as [job-spec.schema.json](job-spec.schema.json): editors with a YAML language
-server complete and check a spec from it.
+(`synthgen/spec/job_spec.py` and the sections it holds), through the same JSON Schema that
+`synthgen schema` prints and that is published as [job-spec.schema.json](job-spec.schema.json):
+editors with a YAML language server complete and check a spec from it.
 
 Where a field's type says so, it takes a value drawn per sample from its seed: {uniform}
 (uniform in [lo, hi]) or {choice} (each listed value equally likely).
