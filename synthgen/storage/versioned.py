@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from synthgen.errors import UserError
 from synthgen.storage.store import json_bytes
@@ -33,7 +33,16 @@ class Record(BaseModel):
 
     FORMAT: ClassVar[int] = 1
     MAX_BYTES: ClassVar[int] = 1 << 20
-    format_version: int = Field(default=1, ge=1)
+    format_version: int = Field(default=1, ge=1)  # what a record made here is: FORMAT (below)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _made_here(cls, data: Any) -> Any:
+        """A record made in memory is of the version this synthgen writes, as it will be read
+        back; `from_json` says 1 for a file written before records were versioned."""
+        if isinstance(data, dict) and "format_version" not in data:
+            return {**data, "format_version": cls.FORMAT}
+        return data
 
     def to_json(self) -> dict[str, Any]:
         return {**self.model_dump(mode="json"), "format_version": self.FORMAT}
@@ -62,7 +71,7 @@ class Record(BaseModel):
         if isinstance(version, int) and not isinstance(version, bool) and version > cls.FORMAT:
             raise newer_format(where, version, cls.FORMAT)
         try:
-            return cls.model_validate(cls.upgrade(data))
+            return cls.model_validate(cls.upgrade({"format_version": 1, **data}))
         except ValidationError as exc:
             raise CorruptRecord(_first_problem(exc)) from None
 
