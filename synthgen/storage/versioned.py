@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from synthgen.errors import UserError
 from synthgen.storage.store import json_bytes
 
 MAX_DEPTH = 32  # nesting of JSON objects and lists in any record
+READ = {"read": True}  # the validation context of a record read from a file
 
 
 class CorruptRecord(ValueError):
@@ -37,10 +38,10 @@ class Record(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _made_here(cls, data: Any) -> Any:
+    def _made_here(cls, data: Any, info: ValidationInfo) -> Any:
         """A record made in memory is of the version this synthgen writes, as it will be read
-        back; `from_json` says 1 for a file written before records were versioned."""
-        if isinstance(data, dict) and "format_version" not in data:
+        back; one read from a file without `format_version` stays version 1 (`from_json`)."""
+        if isinstance(data, dict) and "format_version" not in data and not info.context:
             return {**data, "format_version": cls.FORMAT}
         return data
 
@@ -71,7 +72,7 @@ class Record(BaseModel):
         if isinstance(version, int) and not isinstance(version, bool) and version > cls.FORMAT:
             raise newer_format(where, version, cls.FORMAT)
         try:
-            return cls.model_validate(cls.upgrade({"format_version": 1, **data}))
+            return cls.model_validate(cls.upgrade(data), context=READ)
         except ValidationError as exc:
             raise CorruptRecord(_first_problem(exc)) from None
 
